@@ -1,0 +1,25 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+{
+    "name": "Room Exchange Sync",
+    "summary": "Two-way sync of room bookings with Exchange Online room calendars",
+    "version": "19.0.1.0.0",
+    "development_status": "Alpha",
+    "category": "Productivity",
+    "website": "https://github.com/room-exchange-sync/room_exchange_sync",
+    "author": "room_exchange_sync contributors",
+    "maintainers": ["room-exchange-sync"],
+    "license": "AGPL-3",
+    "application": False,
+    "installable": True,
+    "external_dependencies": {"python": ["msal", "requests"]},
+    "depends": ["resource_booking", "resource", "calendar", "mail"],
+    "data": [
+        "security/room_exchange_sync_groups.xml",
+        "security/ir.model.access.csv",
+        "views/room_exchange_connection_views.xml",
+        "views/room_exchange_calendar_views.xml",
+        "views/resource_resource_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/room_exchange_sync_menus.xml",
+    ],
+}

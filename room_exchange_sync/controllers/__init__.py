@@ -1,0 +1,1 @@
+"""HTTP endpoints of the addon: the OAuth callback and Graph change notifications."""

@@ -1,0 +1,166 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from .room_exchange_calendar import STATES
+
+MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
+USER = "room_exchange_sync.room_exchange_sync_group_user"
+
+
+class ResourceResource(models.Model):
+    _inherit = "resource.resource"
+
+    exchange_calendar_ids = fields.One2many(
+        "room.exchange.calendar", "room_id", groups=USER
+    )
+    exchange_calendar_id = fields.Many2one(
+        "room.exchange.calendar",
+        string="Exchange calendar",
+        compute="_compute_exchange_calendar_id",
+        groups=USER,
+    )
+    exchange_connection_id = fields.Many2one(
+        "room.exchange.connection",
+        string="Microsoft 365 connection",
+        compute="_compute_exchange_settings",
+        inverse="_inverse_exchange_settings",
+        groups=MANAGER,
+        help="The Microsoft 365 tenant and app registration that reach this room's "
+        "mailbox.",
+    )
+    exchange_mailbox = fields.Char(
+        string="Room mailbox",
+        compute="_compute_exchange_settings",
+        inverse="_inverse_exchange_settings",
+        groups=MANAGER,
+        help="The e-mail address of the room mailbox in Exchange Online, e.g. "
+        "room-alpha@contoso.com.",
+    )
+    exchange_sync_enabled = fields.Boolean(
+        string="Sync with Exchange",
+        compute="_compute_exchange_settings",
+        inverse="_inverse_exchange_settings",
+        groups=MANAGER,
+        help="Keep this room's bookings and its Exchange room calendar in sync.",
+    )
+    exchange_state = fields.Selection(
+        STATES,
+        string="Exchange status",
+        compute="_compute_exchange_status",
+        groups=USER,
+    )
+    exchange_calendar_name = fields.Char(
+        string="Exchange calendar name", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_calendar_external_id = fields.Char(
+        string="Exchange calendar ID", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_last_sync_date = fields.Datetime(
+        string="Last successful sync", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_last_error = fields.Text(
+        string="Last sync error", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_binding_count = fields.Integer(
+        string="Linked bookings", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_binding_error_count = fields.Integer(
+        string="Bookings in error", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_oauth_ready = fields.Boolean(
+        compute="_compute_exchange_oauth_ready", groups=USER
+    )
+    exchange_can_authorize = fields.Boolean(
+        compute="_compute_exchange_actions", groups=MANAGER
+    )
+    exchange_can_remove_authorization = fields.Boolean(
+        compute="_compute_exchange_actions", groups=MANAGER
+    )
+    exchange_can_export = fields.Boolean(
+        compute="_compute_exchange_actions", groups=MANAGER
+    )
+
+    @api.depends("exchange_calendar_ids")
+    def _compute_exchange_calendar_id(self):
+        for room in self:
+            room.exchange_calendar_id = room.exchange_calendar_ids[:1]
+
+    @api.depends(
+        "exchange_calendar_ids.connection_id",
+        "exchange_calendar_ids.mailbox",
+        "exchange_calendar_ids.sync_enabled",
+    )
+    def _compute_exchange_settings(self):
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1]
+            room.exchange_connection_id = calendar.connection_id
+            room.exchange_mailbox = calendar.mailbox
+            room.exchange_sync_enabled = calendar.sync_enabled
+
+    def _inverse_exchange_settings(self):
+        Calendar = self.env["room.exchange.calendar"]
+        for room in self:
+            values = {
+                "connection_id": room.exchange_connection_id.id,
+                "mailbox": (room.exchange_mailbox or "").strip() or False,
+                "sync_enabled": room.exchange_sync_enabled,
+            }
+            calendar = room.exchange_calendar_ids[:1]
+            if calendar:
+                calendar.write(values)
+            elif any(values.values()):
+                Calendar.create({"room_id": room.id, **values})
+
+    @api.depends(
+        "exchange_calendar_ids.state",
+        "exchange_calendar_ids.calendar_name",
+        "exchange_calendar_ids.last_sync_date",
+        "exchange_calendar_ids.last_error",
+    )
+    def _compute_exchange_status(self):
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1]
+            room.exchange_state = calendar.state or "not_configured"
+            room.exchange_calendar_name = calendar.calendar_name
+            room.exchange_calendar_external_id = calendar.calendar_external_id
+            room.exchange_last_sync_date = calendar.last_sync_date
+            room.exchange_last_error = calendar.last_error
+            room.exchange_binding_count = calendar.binding_count
+            room.exchange_binding_error_count = calendar.binding_error_count
+
+    @api.depends_context("company")
+    def _compute_exchange_oauth_ready(self):
+        ready = bool(
+            self.env["room.exchange.connection"].search_count(
+                [("state", "=", "ready")], limit=1
+            )
+        )
+        for room in self:
+            room.exchange_oauth_ready = ready
+
+    def _compute_exchange_actions(self):
+        """Which Exchange buttons can work; a button that cannot is hidden."""
+        for room in self:
+            room.exchange_can_authorize = False
+            room.exchange_can_remove_authorization = False
+            room.exchange_can_export = False
+
+    def action_exchange_authorize(self):
+        self.ensure_one()
+        raise UserError(self._exchange_unavailable_message())
+
+    def action_exchange_remove_authorization(self):
+        self.ensure_one()
+        raise UserError(self._exchange_unavailable_message())
+
+    def action_exchange_run_export(self):
+        self.ensure_one()
+        raise UserError(self._exchange_unavailable_message())
+
+    def _exchange_unavailable_message(self):
+        return self.env._(
+            "Room %(room)s cannot do this yet: it needs a ready Microsoft 365 "
+            "connection, a room mailbox and an authorization.",
+            room=self.display_name,
+        )

@@ -1,0 +1,51 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from odoo import fields, models
+
+SYNC_STATES = [
+    ("pending", "Pending"),
+    ("synced", "Synced"),
+    ("error", "Error"),
+    ("conflict", "Conflict"),
+    ("deleted_local", "Deleted in Odoo"),
+]
+
+
+class RoomExchangeBinding(models.Model):
+    """The link between one booking and one event of one room's Exchange calendar.
+
+    A booking of several synced rooms has one binding per room. A binding outlives its
+    booking so that a deletion can still be pushed to Exchange.
+    """
+
+    _name = "room.exchange.binding"
+    _description = "Exchange event binding"
+    _order = "id desc"
+
+    calendar_id = fields.Many2one(
+        "room.exchange.calendar", required=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one(related="calendar_id.company_id", store=True)
+    booking_id = fields.Many2one("resource.booking", ondelete="set null", index=True)
+    external_id = fields.Char(
+        string="Graph event ID", index=True, copy=False, readonly=True
+    )
+    ical_uid = fields.Char(string="iCalUId", copy=False, readonly=True)
+    remote_etag = fields.Char(copy=False, readonly=True)
+    local_hash = fields.Char(copy=False, readonly=True)
+    origin = fields.Selection(
+        [("odoo", "Odoo"), ("exchange", "Exchange")], default="odoo", required=True
+    )
+    sync_state = fields.Selection(
+        SYNC_STATES, default="pending", required=True, index=True, copy=False
+    )
+    sync_error = fields.Text(copy=False, readonly=True)
+    sync_date = fields.Datetime(copy=False, readonly=True)
+
+    _calendar_external_uniq = models.Constraint(
+        "UNIQUE(calendar_id, external_id)",
+        "An Exchange event is linked to at most one booking per room.",
+    )
+    _calendar_booking_uniq = models.Constraint(
+        "UNIQUE(calendar_id, booking_id)",
+        "A booking is linked to at most one event per room calendar.",
+    )

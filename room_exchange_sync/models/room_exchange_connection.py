@@ -1,0 +1,469 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..graph import (
+    CredentialError,
+    check_https_url,
+    cloud_endpoints,
+    inspect_certificate,
+    is_guid,
+    is_tenant_id,
+    load_certificate_credential,
+)
+
+_logger = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/room_exchange_sync/oauth/callback"
+SECRET_GROUP = "base.group_system"
+
+
+class RoomExchangeConnection(models.Model):
+    """One Microsoft 365 tenant reached through one Entra ID app registration."""
+
+    _name = "room.exchange.connection"
+    _description = "Microsoft 365 connection for room sync"
+    _inherit = ["mail.thread"]
+    _order = "name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company", default=lambda self: self.env.company, index=True
+    )
+    cloud = fields.Selection(
+        [
+            ("global", "Global (Microsoft 365)"),
+            ("usgov_high", "US Government GCC High"),
+            ("usgov_dod", "US Government DoD"),
+            ("china", "China (operated by 21Vianet)"),
+            ("custom", "Custom endpoints"),
+        ],
+        default="global",
+        required=True,
+        tracking=True,
+        help="The Microsoft cloud of the tenant. It decides where people sign in "
+        "(the Entra ID authority) and which Microsoft Graph endpoint is called. "
+        "GCC (moderate) tenants use Global.",
+    )
+    custom_authority_url = fields.Char(
+        string="Custom authority host",
+        help="https URL of the Entra ID (or compatible) sign-in host, without the "
+        "tenant, e.g. https://login.example.test. Used only with the Custom cloud.",
+    )
+    custom_graph_url = fields.Char(
+        string="Custom Graph URL",
+        help="https URL of the Microsoft Graph endpoint, e.g. "
+        "https://graph.example.test. "
+        "Used only with the Custom cloud.",
+    )
+    authority_url = fields.Char(compute="_compute_endpoints")
+    graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
+    tenant_id = fields.Char(
+        required=True,
+        tracking=True,
+        help="Directory (tenant) ID of the Microsoft 365 organisation (a GUID, shown "
+        "on the app registration's Overview page), or one of its verified domains "
+        "such as contoso.onmicrosoft.com.",
+    )
+    client_id = fields.Char(
+        string="Application (client) ID",
+        required=True,
+        tracking=True,
+        help="The Application (client) ID of the app registration in Microsoft "
+        "Entra ID (a GUID).",
+    )
+    auth_mode = fields.Selection(
+        [
+            ("delegated", "Delegated: a person signs in for each room"),
+            ("application", "Application: app-only access for the whole tenant"),
+        ],
+        string="Authentication mode",
+        default="delegated",
+        required=True,
+        tracking=True,
+        help="Delegated: an admin clicks Authorize with Microsoft Account on each "
+        "room and signs in with an account that the room calendar is shared with "
+        "(permission Calendars.ReadWrite.Shared). Application: the app itself "
+        "reaches the room mailboxes (application permission Calendars.ReadWrite, "
+        "scoped to room mailboxes with Exchange RBAC for Applications); no per-room "
+        "sign-in, and change notifications become possible.",
+    )
+    credential_type = fields.Selection(
+        [("secret", "Client secret"), ("certificate", "Certificate")],
+        default="secret",
+        required=True,
+        tracking=True,
+        help="How Odoo proves to Entra ID that it is the app: a client secret, or "
+        "a certificate whose public part is uploaded to the app registration "
+        "(recommended by Microsoft for production).",
+    )
+    client_secret = fields.Char(groups=SECRET_GROUP, copy=False, prefetch=False)
+    client_secret_input = fields.Char(
+        string="Client secret",
+        compute="_compute_secret_inputs",
+        inverse="_inverse_client_secret_input",
+        help="The secret's Value (not its ID) from Certificates & secrets. It is "
+        "stored write-only: it is never shown again.",
+    )
+    has_client_secret = fields.Boolean(compute="_compute_secret_inputs")
+    private_key = fields.Text(groups=SECRET_GROUP, copy=False, prefetch=False)
+    private_key_input = fields.Text(
+        string="Private key",
+        compute="_compute_secret_inputs",
+        inverse="_inverse_private_key_input",
+        help="The certificate's private key in PEM format "
+        "(-----BEGIN PRIVATE KEY-----). "
+        "A PEM file holding both the key and the certificate may be pasted as a "
+        "whole. Stored write-only.",
+    )
+    has_private_key = fields.Boolean(compute="_compute_secret_inputs")
+    certificate_pem = fields.Text(
+        string="Certificate",
+        copy=False,
+        help="The public certificate (PEM) that was uploaded to the app "
+        "registration. It is used to check the thumbprint and its expiry.",
+    )
+    certificate_thumbprint = fields.Char(
+        compute="_compute_certificate_info",
+        store=True,
+        readonly=False,
+        copy=False,
+        help="The certificate's thumbprint as the Azure portal shows it (SHA-1, "
+        "hexadecimal). It is read from the certificate; a value typed here must "
+        "match it.",
+    )
+    certificate_expiry = fields.Datetime(
+        compute="_compute_certificate_info", store=True, copy=False
+    )
+    redirect_uri_override = fields.Char(
+        string="Redirect URI override",
+        help="Leave empty to use this database's web.base.url. Set it when Odoo is "
+        "reached through another public address than web.base.url.",
+    )
+    redirect_uri = fields.Char(
+        string="Redirect URI",
+        compute="_compute_redirect_uri",
+        help="Register exactly this URI as a Web redirect URI of the app "
+        "registration (Authentication page).",
+    )
+    state = fields.Selection(
+        [("draft", "Draft"), ("ready", "Ready"), ("error", "Error")],
+        default="draft",
+        required=True,
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    last_error = fields.Text(readonly=True, copy=False)
+    calendar_ids = fields.One2many("room.exchange.calendar", "connection_id")
+    room_count = fields.Integer(compute="_compute_room_count")
+
+    @api.depends("cloud", "custom_authority_url", "custom_graph_url", "tenant_id")
+    def _compute_endpoints(self):
+        for connection in self:
+            endpoints = connection._endpoints()
+            connection.authority_url = (
+                endpoints.authority_url((connection.tenant_id or "").strip())
+                if endpoints
+                else False
+            )
+            connection.graph_url = endpoints.graph_url if endpoints else False
+
+    @api.depends_context("uid")
+    def _compute_secret_inputs(self):
+        stored = {
+            record.id: record
+            for record in self.sudo().with_context(active_test=False).filtered("id")
+        }
+        for connection in self:
+            connection.client_secret_input = False
+            connection.private_key_input = False
+            secret_holder = stored.get(connection.id)
+            connection.has_client_secret = bool(
+                secret_holder and secret_holder.client_secret
+            )
+            connection.has_private_key = bool(
+                secret_holder and secret_holder.private_key
+            )
+
+    def _inverse_client_secret_input(self):
+        for connection in self:
+            secret = (connection.client_secret_input or "").strip()
+            if secret:
+                connection.sudo().client_secret = secret
+
+    def _inverse_private_key_input(self):
+        for connection in self:
+            pasted = connection.private_key_input
+            if not pasted:
+                continue
+            info = connection._check_certificate(
+                pasted,
+                connection.certificate_pem or pasted,
+                connection.certificate_thumbprint,
+            )
+            connection.sudo().private_key = info.private_key_pem
+            connection.certificate_pem = info.certificate_pem
+
+    @api.depends("certificate_pem")
+    def _compute_certificate_info(self):
+        for connection in self:
+            try:
+                info = inspect_certificate(connection.certificate_pem or "")
+            except CredentialError:
+                connection.certificate_expiry = False
+                continue
+            connection.certificate_thumbprint = info.thumbprint
+            connection.certificate_expiry = info.not_after
+
+    @api.depends("redirect_uri_override")
+    def _compute_redirect_uri(self):
+        for connection in self:
+            connection.redirect_uri = (
+                connection.redirect_uri_override
+                or connection.get_base_url().rstrip("/") + CALLBACK_PATH
+            )
+
+    def _compute_room_count(self):
+        counts = dict(
+            self.env["room.exchange.calendar"]._read_group(
+                [("connection_id", "in", self.ids)], ["connection_id"], ["__count"]
+            )
+        )
+        for connection in self:
+            connection.room_count = counts.get(connection, 0)
+
+    @api.constrains("tenant_id")
+    def _check_tenant_id(self):
+        for connection in self:
+            if not is_tenant_id(connection.tenant_id):
+                raise ValidationError(
+                    self.env._(
+                        "The tenant of connection %(name)s must be the Directory "
+                        "(tenant) ID, a GUID such as "
+                        "72f988bf-86f1-41af-91ab-2d7cd011db47, or a verified domain "
+                        "such as contoso.onmicrosoft.com; %(value)r is neither.",
+                        name=connection.name,
+                        value=connection.tenant_id,
+                    )
+                )
+
+    @api.constrains("client_id")
+    def _check_client_id(self):
+        for connection in self:
+            if not is_guid(connection.client_id):
+                raise ValidationError(
+                    self.env._(
+                        "The Application (client) ID of connection %(name)s must be "
+                        "a GUID as shown on the app registration's Overview page; "
+                        "%(value)r is not.",
+                        name=connection.name,
+                        value=connection.client_id,
+                    )
+                )
+
+    @api.constrains("cloud", "custom_authority_url", "custom_graph_url")
+    def _check_custom_endpoints(self):
+        for connection in self.filtered(lambda c: c.cloud == "custom"):
+            for label, url in (
+                (self.env._("authority host"), connection.custom_authority_url),
+                (self.env._("Graph URL"), connection.custom_graph_url),
+            ):
+                try:
+                    check_https_url(url)
+                except CredentialError as error:
+                    raise ValidationError(
+                        self.env._(
+                            "The custom %(label)s of connection %(name)s must be an "
+                            "https URL with a host name; %(value)r is not.",
+                            label=label,
+                            name=connection.name,
+                            value=url or "",
+                        )
+                    ) from error
+
+    @api.constrains("redirect_uri_override")
+    def _check_redirect_uri_override(self):
+        for connection in self.filtered("redirect_uri_override"):
+            uri = connection.redirect_uri_override
+            # Entra ID accepts plain http only for localhost redirect URIs.
+            local = uri.startswith(("http://localhost", "http://127.0.0.1"))
+            try:
+                check_https_url(uri) if not local else None
+            except CredentialError as error:
+                raise ValidationError(
+                    self.env._(
+                        "The redirect URI of connection %(name)s must be an https URL "
+                        "(plain http is accepted by Microsoft only for localhost); "
+                        "%(value)r is not.",
+                        name=connection.name,
+                        value=uri,
+                    )
+                ) from error
+
+    @api.constrains("certificate_pem", "certificate_thumbprint")
+    def _check_certificate_pem(self):
+        for connection in self.filtered("certificate_pem"):
+            connection._check_certificate(
+                connection.sudo().private_key,
+                connection.certificate_pem,
+                connection.certificate_thumbprint,
+            )
+
+    def write(self, vals):
+        result = super().write(vals)
+        settings = {
+            "cloud",
+            "custom_authority_url",
+            "custom_graph_url",
+            "tenant_id",
+            "client_id",
+            "auth_mode",
+            "credential_type",
+            "client_secret_input",
+            "private_key_input",
+            "certificate_pem",
+            "certificate_thumbprint",
+        }
+        if settings & set(vals) and "state" not in vals:
+            self.filtered(lambda c: c.state == "ready").write({"state": "draft"})
+        return result
+
+    def action_test_connection(self):
+        self.ensure_one()
+        problems = self._configuration_problems()
+        if problems:
+            message = "\n".join(problems)
+            self.write({"state": "error", "last_error": message})
+            return self._notification(
+                self.env._("Connection test failed"), message, "danger"
+            )
+        self.write({"state": "ready", "last_error": False})
+        _logger.info("Exchange connection %s: configuration checked", self.id)
+        return self._notification(
+            self.env._("Configuration is complete"),
+            self.env._(
+                "The settings of %(name)s are complete and consistent. Signing in "
+                "to Microsoft is tried when a room is authorized.",
+                name=self.name,
+            ),
+            "success",
+        )
+
+    def action_open_rooms(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Rooms of %(name)s", name=self.name),
+            "res_model": "room.exchange.calendar",
+            "view_mode": "list,form",
+            "domain": [("connection_id", "=", self.id)],
+            "context": {"default_connection_id": self.id},
+        }
+
+    def _endpoints(self):
+        """The cloud endpoints, or None while a custom cloud lacks its URLs."""
+        self.ensure_one()
+        try:
+            return cloud_endpoints(
+                self.cloud, self.custom_authority_url, self.custom_graph_url
+            )
+        except (KeyError, ValueError):
+            return None
+
+    def _configuration_problems(self):
+        """Sentences naming what keeps this connection from working, if anything."""
+        self.ensure_one()
+        problems = []
+        if not self._endpoints():
+            problems.append(
+                self.env._("The custom cloud needs an authority host and a Graph URL.")
+            )
+        if self.credential_type == "secret" and not self.has_client_secret:
+            problems.append(
+                self.env._(
+                    "No client secret is set: create one under Certificates & "
+                    "secrets in the app registration and paste its Value."
+                )
+            )
+        if self.credential_type == "certificate":
+            if not self.has_private_key:
+                problems.append(
+                    self.env._("No private key is set for the certificate credential.")
+                )
+            elif (
+                self.certificate_expiry
+                and self.certificate_expiry < fields.Datetime.now()
+            ):
+                problems.append(
+                    self.env._(
+                        "The certificate expired on %(date)s: upload a new one to "
+                        "the app registration and here.",
+                        date=self.certificate_expiry,
+                    )
+                )
+        return problems
+
+    def _check_certificate(self, key_pem, certificate_pem, thumbprint):
+        """Parse a certificate credential (or the certificate alone when no key is
+        given) and return its CertificateInfo, or raise a ValidationError saying why."""
+        try:
+            if key_pem:
+                return load_certificate_credential(key_pem, certificate_pem, thumbprint)
+            return inspect_certificate(certificate_pem, thumbprint)
+        except CredentialError as error:
+            raise ValidationError(
+                self.env._(
+                    "Connection %(name)s: %(message)s",
+                    name=self.name,
+                    message=self._credential_error_message(error),
+                )
+            ) from error
+
+    def _credential_error_message(self, error):
+        messages = {
+            "no_private_key": self.env._(
+                "No private key was found: paste the PEM block that starts with "
+                "-----BEGIN PRIVATE KEY----- (unencrypted)."
+            ),
+            "bad_private_key": self.env._(
+                "The private key could not be read; it must be an unencrypted PEM "
+                "private key."
+            ),
+            "no_certificate": self.env._(
+                "No certificate was found: paste the public certificate (PEM block "
+                "-----BEGIN CERTIFICATE-----) that was uploaded to the app "
+                "registration."
+            ),
+            "bad_certificate": self.env._(
+                "The certificate is not a valid PEM certificate."
+            ),
+            "key_mismatch": self.env._(
+                "The private key does not belong to the certificate."
+            ),
+            "bad_thumbprint": self.env._(
+                "The thumbprint must be the 40 hexadecimal characters shown in the "
+                "Azure portal."
+            ),
+            "thumbprint_mismatch": self.env._(
+                "The thumbprint does not match the certificate, whose thumbprint is "
+                "%(actual)s.",
+                actual=error.detail,
+            ),
+        }
+        return messages.get(error.reason, error.reason)
+
+    def _notification(self, title, message, kind):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": kind,
+                "sticky": kind == "danger",
+            },
+        }

@@ -1,0 +1,98 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from odoo import Command
+from odoo.tests import TransactionCase, new_test_user
+
+MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
+USER = "room_exchange_sync.room_exchange_sync_group_user"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+
+
+def make_certificate(common_name="room-sync-test", days=365):
+    """A fresh RSA key and self-signed certificate (PEM) and its thumbprint."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem, certificate.fingerprint(hashes.SHA1()).hex().upper()
+
+
+class RoomExchangeCase(TransactionCase):
+    """Users of each role, a room with a working time, and a draft connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.manager = new_test_user(
+            cls.env, login="exchange_manager", groups=f"base.group_user,{MANAGER}"
+        )
+        cls.exchange_user = new_test_user(
+            cls.env, login="exchange_user", groups=f"base.group_user,{USER}"
+        )
+        cls.booking_user = new_test_user(
+            cls.env,
+            login="booking_user",
+            groups="base.group_user,resource_booking.group_user",
+        )
+        cls.booking_manager = new_test_user(
+            cls.env,
+            login="booking_manager",
+            groups="base.group_user,resource_booking.group_manager",
+        )
+        cls.working_time = cls.env["resource.calendar"].create(
+            {"name": "Office hours", "tz": "Europe/Brussels"}
+        )
+        cls.room = cls.env["resource.resource"].create(
+            {
+                "name": "Alpha",
+                "resource_type": "material",
+                "calendar_id": cls.working_time.id,
+                "tz": "Europe/Brussels",
+            }
+        )
+        cls.connection = cls.env["room.exchange.connection"].create(
+            {"name": "Contoso", "tenant_id": TENANT, "client_id": CLIENT}
+        )
+
+    def ready_connection(self, **values):
+        """A connection whose configuration checked out (state ready)."""
+        connection = self.env["room.exchange.connection"].create(
+            {
+                "name": "Ready",
+                "tenant_id": TENANT,
+                "client_id": CLIENT,
+                "client_secret_input": "s3cr3t-value",
+                **values,
+            }
+        )
+        connection.action_test_connection()
+        self.assertEqual(connection.state, "ready")
+        return connection
+
+    def single_room_combination(self, room):
+        return self.env["resource.booking.combination"].create(
+            {"resource_ids": [Command.set(room.ids)]}
+        )

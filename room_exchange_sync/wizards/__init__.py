@@ -1,0 +1,1 @@
+"""Transient models: the bulk export wizard."""
