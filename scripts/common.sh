@@ -28,8 +28,9 @@ require_odoo() {
 odoo_addons_path() {
     "$PYTHON" - "$REPO_ROOT" <<'PY'
 import os, sys
-import odoo
-paths = [os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "addons"), sys.argv[1]]
+import odoo.release  # odoo itself is a namespace package without __file__
+source = os.path.dirname(os.path.dirname(os.path.abspath(odoo.release.__file__)))
+paths = [os.path.join(source, "addons"), sys.argv[1]]
 print(",".join(p for p in paths if os.path.isdir(p)))
 PY
 }

@@ -29,7 +29,9 @@ install_system_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${wanted[@]}" >/dev/null
 }
 
-pip_install() { "$PYTHON" -m pip install -q --disable-pip-version-check "$@"; }
+pip_install() {
+    "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"
+}
 
 unpack_odoo_source() {
     local source=$1 archive target
