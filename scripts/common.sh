@@ -44,7 +44,12 @@ odoo_cli() {
         --log-level=warn "$@" >"$log" 2>&1
     status=$?
     set -e
-    if [ $status -ne 0 ] || grep -E ' (ERROR|CRITICAL) |WARNING .*room_exchange_sync' "$log" >/dev/null; then
+    # Log lines are "date time pid LEVEL database logger: message". Any error fails, and
+    # so does a warning logged by the addon or about its models and views.
+    if [ $status -ne 0 ] || grep -E \
+        -e '^[^ ]+ [^ ]+ [0-9]+ (ERROR|CRITICAL) ' \
+        -e '^[^ ]+ [^ ]+ [0-9]+ WARNING [^ ]+ ([^ ]*room_exchange_sync[^ ]*:|[^ ]+: .*room[._]exchange)' \
+        "$log" >/dev/null; then
         grep -vE 'Running as user|http-interface|__editable__' "$log" | tail -40 >&2
         rm -f "$log"
         return 1
