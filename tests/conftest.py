@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 ADDON = Path(__file__).resolve().parent.parent / "room_exchange_sync"
+pytest_plugins = ["tests.emulator.pytest_plugin"]
+
 PURE_PACKAGES = {"exchange_graph": ADDON / "graph", "exchange_engine": ADDON / "engine"}
 
 

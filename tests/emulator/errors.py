@@ -3,7 +3,8 @@
 The HTTP layer renders a ``GraphHttpError`` as::
 
     {"error": {"code": code, "message": message,
-               "innerError": {"date": ..., "request-id": ..., "client-request-id": ...}}}
+               "innerError": {"date": ..., "request-id": ...,
+                              "client-request-id": ...}}}
 
 with ``status`` and any extra ``headers`` (for example ``Retry-After``).
 """
