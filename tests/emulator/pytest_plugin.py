@@ -1,0 +1,54 @@
+"""Pytest fixtures for the emulator. Enable with
+``pytest_plugins = ["tests.emulator.pytest_plugin"]`` (root conftest or test module).
+
+Fixtures:
+
+- ``emulator_server`` (session): one ``EmulatorServer`` over HTTPS for the whole run.
+- ``emulator`` (function): that server, reset to the scenario as loaded (events,
+  tokens, faults, throttle, log, subscriptions), with ``REQUESTS_CA_BUNDLE`` and
+  ``CURL_CA_BUNDLE`` pointing at ``server.ca_bundle_path`` for the test. Both variables
+  silently override ``requests.Session.verify`` (graph_contract.md §8.6), so they must
+  name a bundle that contains the emulator CA.
+- ``emulator_reset`` (function): the reset alone, for tests that take the server from
+  ``emulator_server``.
+- ``emulator_ca_bundle`` (function): the two variables alone; returns the bundle path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .server import EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emulator_ca_bundle(
+    emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    path = emulator_server.ca_bundle_path
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", path)
+    monkeypatch.setenv("CURL_CA_BUNDLE", path)
+    return path
+
+
+@pytest.fixture
+def emulator_reset(emulator_server: EmulatorServer) -> EmulatorServer:
+    emulator_server.emulator.reset()
+    return emulator_server
+
+
+@pytest.fixture
+def emulator(emulator_reset: EmulatorServer, emulator_ca_bundle: str) -> EmulatorServer:
+    return emulator_reset
