@@ -1,12 +1,19 @@
 """Microsoft Graph and Entra ID access for room_exchange_sync, in plain Python.
 
 Nothing in this package imports Odoo (``tests/test_purity.py`` enforces it): the Odoo
-models read their records and pass plain values in. Public API so far:
+models read their records and pass plain values in. Public API:
 
 - :mod:`.clouds`: ``CLOUDS``, ``cloud_endpoints(cloud, custom_authority,
   custom_graph)``;
 - :mod:`.credentials`: ``is_tenant_id``, ``is_guid``, ``check_https_url``,
-  ``inspect_certificate``, ``load_certificate_credential`` and ``CredentialError``.
+  ``inspect_certificate``, ``load_certificate_credential`` and ``CredentialError``;
+- :mod:`.errors`: the ``ExchangeSyncError`` tree, ``error_from_response``,
+  ``error_from_status``, ``error_from_msal``;
+- :mod:`.auth`: ``TokenProvider``, ``SignedInAccount``, ``delegated_scopes``,
+  ``app_scopes``, ``GRAPH_DELEGATED_PERMISSIONS``;
+- :mod:`.client`: ``GraphClient``, ``BatchRequest``, ``BatchResult``, ``DeltaPage``,
+  ``CalendarAccess``;
+- :mod:`.http`: ``make_session``, ``ExplicitHttpClient``.
 """
 
 from .clouds import CLOUDS, CloudEndpoints, cloud_endpoints
@@ -19,3 +26,36 @@ from .credentials import (
     is_tenant_id,
     load_certificate_credential,
 )
+from .errors import (
+    AuthFlowError,
+    ExchangeSyncError,
+    GraphAuthError,
+    GraphConfigurationError,
+    GraphConflict,
+    GraphError,
+    GraphNotFound,
+    GraphPermissionError,
+    GraphRetryableError,
+    GraphThrottled,
+    SyncStateExpired,
+    error_from_msal,
+    error_from_response,
+    error_from_status,
+)
+from .auth import (
+    GRAPH_DELEGATED_PERMISSIONS,
+    PLACES_PERMISSION,
+    SignedInAccount,
+    TokenProvider,
+    app_scopes,
+    delegated_scopes,
+)
+from .client import (
+    BatchRequest,
+    BatchResult,
+    CalendarAccess,
+    DeltaPage,
+    GraphClient,
+    TokenSource,
+)
+from .http import ExplicitHttpClient, make_session

@@ -611,9 +611,15 @@ class IdentityProvider:
                     parsed.graph.append((f"{GRAPH_RESOURCE}/{short}", short))
         return parsed
 
-    @staticmethod
-    def _graph_short_name(item: str) -> str:
-        for prefix in (f"{GRAPH_RESOURCE}/", f"{GRAPH_APP_ID}/"):
+    def _graph_resources(self) -> tuple[str, ...]:
+        """Graph's resource URIs: Microsoft's, the app id, and the emulator's own
+        base URL (what a custom-cloud connection uses as its Graph resource)."""
+        own = (self.base_url or "").rstrip("/")
+        return (GRAPH_RESOURCE, GRAPH_APP_ID) + ((own,) if own else ())
+
+    def _graph_short_name(self, item: str) -> str:
+        for resource in self._graph_resources():
+            prefix = f"{_fold(resource)}/"
             if item.lower().startswith(prefix):
                 return item[len(prefix) :].lstrip("/")
         if "/" in item or ":" in item:
@@ -1505,7 +1511,7 @@ Cancel</button>
                 "identifier (application ID URI).",
             )
         resource = items[0][: -len("/.default")].rstrip("/")
-        if _fold(resource) not in (_fold(GRAPH_RESOURCE), GRAPH_APP_ID):
+        if _fold(resource) not in {_fold(r) for r in self._graph_resources()}:
             raise OAuthError(
                 "invalid_resource",
                 500011,

@@ -1,0 +1,661 @@
+"""A small Microsoft Graph v1.0 client for room mailbox calendars.
+
+Public API:
+
+- ``GraphClient`` (see its docstring) with ``me``, ``get_user``, ``iter_rooms``,
+  ``list_calendars``, ``get_calendar``, ``probe_calendar_access``, ``get_event``,
+  ``create_event``, ``update_event``, ``delete_event``, ``find_events_by_property``,
+  ``iter_calendar_view``, ``iter_delta`` and ``batch``;
+- value types ``BatchRequest``, ``BatchResult``, ``DeltaPage``, ``CalendarAccess``;
+- ``TokenSource``: what the client calls for a bearer token.
+
+Every failure is a ``GraphError`` subclass (``errors.py``); HTTP answers become errors
+in ``errors.error_from_response`` only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from .errors import (
+    RETRYABLE_STATUSES,
+    GraphError,
+    GraphNotFound,
+    GraphPermissionError,
+    GraphRetryableError,
+    error_from_response,
+    error_from_status,
+)
+from .http import make_session
+
+_logger = logging.getLogger(__name__)
+
+TokenSource = Callable[..., str]
+BATCH_LIMIT = 20
+PROBE_SUBJECT = "Odoo room sync permission check"
+_USERS_SEGMENT = re.compile(r"/users/([^/?#]+)", re.IGNORECASE)
+_LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_ID_AFTER = frozenset({"events", "calendars", "instances", "subscriptions"})
+
+
+@dataclass
+class BatchRequest:
+    """One ``$batch`` item; ``url`` is relative to ``/v1.0`` (``/users/x/events``)."""
+
+    id: str
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass
+class BatchResult:
+    """The answer to one ``$batch`` item; ``error`` is set when ``status >= 400``."""
+
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    error: GraphError | None = None
+
+
+@dataclass
+class DeltaPage:
+    """One page of a calendarView delta round; ``delta_link`` only on the last."""
+
+    events: list[dict[str, Any]]
+    removed_ids: list[str]
+    delta_link: str | None
+
+
+@dataclass
+class CalendarAccess:
+    """What the signed-in user or app may do with a room calendar."""
+
+    calendar: dict[str, Any]
+    can_read: bool
+    can_write: bool
+    error: GraphError | None = None
+
+
+def _utc_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _odata_quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _user_path(user: str) -> str:
+    return "/me" if user.lower() == "me" else f"/users/{quote(user, safe='@')}"
+
+
+def _has_transaction_id(body: Any) -> bool:
+    return isinstance(body, dict) and bool(body.get("transactionId"))
+
+
+def _accepts_force_refresh(source: TokenSource) -> bool:
+    try:
+        parameters = inspect.signature(source).parameters
+    except (TypeError, ValueError):
+        return False
+    return "force_refresh" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+class GraphClient:
+    """Graph v1.0 over ``requests`` with Outlook-aware retries and throttling.
+
+    Every request carries a bearer token from ``token_source()`` (called per request;
+    after a 401 it is called once more, with ``force_refresh=True`` when it accepts
+    that keyword, and the request is retried once), ``Prefer: IdType="ImmutableId"``,
+    ``Prefer: outlook.timezone="<time_zone>"``, a ``client-request-id``, and explicit
+    ``timeout`` and ``verify`` (so ``REQUESTS_CA_BUNDLE`` cannot override the CA).
+
+    Retries: 429/503/504, connection errors and timeouts, up to ``max_retries`` times
+    with capped exponential backoff and jitter, honouring ``Retry-After`` (a
+    ``Retry-After`` longer than ``max_backoff`` is not waited for: the error is raised
+    with ``retry_after`` set, for the caller to reschedule). A POST is retried only
+    when its body carries a ``transactionId``, so a retry never creates a second
+    event. At most ``max_in_flight_per_mailbox`` requests run at once per mailbox
+    (Outlook allows four concurrent requests per app and mailbox).
+
+    Logging: one debug line per request with method, a path template without e-mail
+    addresses or ids, status, Graph's ``request-id`` and the elapsed time.
+    """
+
+    def __init__(
+        self,
+        *,
+        graph_url: str,
+        token_source: TokenSource,
+        session: requests.Session | None = None,
+        verify: str | bool = True,
+        timeout: float | tuple[float, float] = (10, 60),
+        time_zone: str = "UTC",
+        max_retries: int = 5,
+        max_backoff: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        max_in_flight_per_mailbox: int = 4,
+    ) -> None:
+        self.graph_url = graph_url.rstrip("/")
+        self.token_source = token_source
+        self.session = session or make_session()
+        self.verify = verify
+        self.timeout = timeout
+        self.time_zone = time_zone
+        self.max_retries = max_retries
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+        self.max_in_flight_per_mailbox = max_in_flight_per_mailbox
+        self._force_refresh = _accepts_force_refresh(token_source)
+        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+        self._semaphores_lock = threading.Lock()
+        self._random = random.Random()
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return self.graph_url + path_or_url
+
+    def _template(self, url: str) -> str:
+        path = urlsplit(url).path
+        base = urlsplit(self.graph_url).path
+        if base and path.startswith(base):
+            path = path[len(base) :]
+        segments = path.strip("/").split("/") if path.strip("/") else []
+        out: list[str] = []
+        for index, segment in enumerate(segments):
+            previous = segments[index - 1].lower() if index else ""
+            if previous == "users" or "@" in unquote(segment):
+                out.append("{mailbox}")
+            elif previous in _ID_AFTER:
+                out.append("{id}")
+            else:
+                out.append(segment)
+        return "/" + "/".join(out)
+
+    @staticmethod
+    def _mailbox(url: str) -> str | None:
+        path = urlsplit(url).path
+        match = _USERS_SEGMENT.search(path)
+        if match:
+            return unquote(match.group(1)).lower()
+        if re.search(r"/me(/|$)", path):
+            return "me"
+        return None
+
+    def _semaphore(self, mailbox: str) -> threading.BoundedSemaphore:
+        with self._semaphores_lock:
+            semaphore = self._semaphores.get(mailbox)
+            if semaphore is None:
+                semaphore = threading.BoundedSemaphore(self.max_in_flight_per_mailbox)
+                self._semaphores[mailbox] = semaphore
+            return semaphore
+
+    def _headers(self, extra: dict[str, str] | None, token: str) -> dict[str, str]:
+        prefer = ['IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"']
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "client-request-id": str(uuid.uuid4()),
+        }
+        for key, value in (extra or {}).items():
+            if key.lower() == "prefer":
+                prefer.append(value)
+            else:
+                headers[key] = value
+        headers["Prefer"] = ", ".join(prefer)
+        return headers
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.max_backoff, 2.0**attempt)
+        return ceiling / 2 + self._random.uniform(0, ceiling / 2)
+
+    def _token(self, refresh: bool) -> str:
+        if refresh and self._force_refresh:
+            return self.token_source(force_refresh=True)
+        return self.token_source()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None,
+        body: Any,
+        headers: dict[str, str] | None,
+        mailboxes: list[str],
+        refresh: bool,
+    ) -> requests.Response:
+        with ExitStack() as stack:
+            for mailbox in sorted(set(mailboxes)):
+                stack.enter_context(self._semaphore(mailbox))
+            request_headers = self._headers(headers, self._token(refresh))
+            started = time.perf_counter()
+            template = self._template(url)
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=None if body is None else json.dumps(body),
+                    headers=(
+                        request_headers
+                        if body is None
+                        else {**request_headers, "Content-Type": "application/json"}
+                    ),
+                    timeout=self.timeout,
+                    verify=self.verify,
+                )
+            except requests.RequestException as exc:
+                _logger.debug(
+                    "Graph %s %s -> %s after %.0f ms",
+                    method,
+                    template,
+                    type(exc).__name__,
+                    (time.perf_counter() - started) * 1000,
+                )
+                raise
+            _logger.debug(
+                "Graph %s %s -> %s request-id=%s %.0f ms",
+                method,
+                template,
+                response.status_code,
+                response.headers.get("request-id"),
+                (time.perf_counter() - started) * 1000,
+            )
+            return response
+
+    def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        retry_safe: bool | None = None,
+        mailboxes: list[str] | None = None,
+    ) -> requests.Response:
+        """Send with retries; return a < 400 response or raise a GraphError."""
+        method = method.upper()
+        url = self._url(path_or_url)
+        if retry_safe is None:
+            retry_safe = method != "POST" or _has_transaction_id(body)
+        if mailboxes is None:
+            mailbox = self._mailbox(url)
+            mailboxes = [mailbox] if mailbox else []
+        template = self._template(url)
+        attempt = 0
+        refreshed = False
+        while True:
+            try:
+                response = self._send(
+                    method,
+                    url,
+                    params=params,
+                    body=body,
+                    headers=headers,
+                    mailboxes=mailboxes,
+                    refresh=refreshed,
+                )
+            except requests.RequestException as exc:
+                timeout = isinstance(exc, requests.Timeout)
+                error = GraphRetryableError(
+                    f"Graph did not answer {method} {template}: {type(exc).__name__}",
+                    code="timeout" if timeout else "connectionError",
+                )
+                if not retry_safe or attempt >= self.max_retries:
+                    raise error from exc
+                delay = self._backoff(attempt, None)
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                error = error_from_response(response)
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    continue
+                if (
+                    status not in RETRYABLE_STATUSES
+                    or not retry_safe
+                    or attempt >= self.max_retries
+                ):
+                    raise error
+                if (error.retry_after or 0) > self.max_backoff:
+                    raise error
+                delay = self._backoff(attempt, error.retry_after)
+            attempt += 1
+            _logger.info(
+                "Graph %s %s: %s, retry %d/%d in %.1f s",
+                method,
+                template,
+                error.code or error.status,
+                attempt,
+                self.max_retries,
+                delay,
+            )
+            self.sleep(delay)
+
+    def _json(self, method: str, path_or_url: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path_or_url, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return {}
+        return response.json()
+
+    def _iter_pages(
+        self,
+        path_or_url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of a collection, following ``@odata.nextLink`` verbatim."""
+        url: str | None = path_or_url
+        while url:
+            page = self._json("GET", url, params=params, headers=headers)
+            yield from page.get("value", [])
+            url = page.get("@odata.nextLink")
+            params = None
+
+    # -- users, rooms, calendars ----------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        """The signed-in user (delegated tokens only)."""
+        return self._json("GET", "/me")
+
+    def get_user(self, user: str) -> dict[str, Any]:
+        """A user or room mailbox by id or UPN."""
+        return self._json("GET", _user_path(user))
+
+    def iter_rooms(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """All rooms of the tenant (``Place.Read.All``); key them by
+        ``emailAddress``, their ``id`` can change."""
+        return self._iter_pages(
+            "/places/microsoft.graph.room", params={"$top": page_size}
+        )
+
+    def list_calendars(self, user: str = "me") -> list[dict[str, Any]]:
+        """The user's calendars, including the shared calendars added to them."""
+        return list(self._iter_pages(f"{_user_path(user)}/calendars"))
+
+    def get_calendar(self, mailbox: str) -> dict[str, Any]:
+        """The primary calendar of a mailbox (the owner's id, not the sharee's copy)."""
+        return self._json("GET", f"{_user_path(mailbox)}/calendar")
+
+    def probe_calendar_access(self, mailbox: str) -> CalendarAccess:
+        """Check read and write access to a room calendar.
+
+        Reads the calendar and a one-item calendarView, then creates a one-minute
+        ``showAs: free`` event in the past (with a ``transactionId``) and deletes it.
+        A 403 or 404 is reported in ``error``; other errors are raised.
+        """
+        try:
+            calendar = self.get_calendar(mailbox)
+            now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+            window = self.iter_calendar_view(mailbox, now, now + timedelta(days=1), 1)
+            next(window, None)
+        except (GraphPermissionError, GraphNotFound) as exc:
+            return CalendarAccess({}, can_read=False, can_write=False, error=exc)
+        start = now - timedelta(days=1)
+        end = start + timedelta(minutes=1)
+        payload = {
+            "subject": PROBE_SUBJECT,
+            "showAs": "free",
+            "isReminderOn": False,
+            "start": {"dateTime": start.strftime(_LOCAL_FORMAT), "timeZone": "UTC"},
+            "end": {"dateTime": end.strftime(_LOCAL_FORMAT), "timeZone": "UTC"},
+        }
+        try:
+            event = self.create_event(
+                mailbox, payload, transaction_id=f"odoo-probe-{uuid.uuid4()}"
+            )
+        except GraphPermissionError as exc:
+            return CalendarAccess(calendar, can_read=True, can_write=False, error=exc)
+        self.delete_event(mailbox, event["id"])
+        return CalendarAccess(calendar, can_read=True, can_write=True)
+
+    # -- events -------------------------------------------------------------------
+
+    def get_event(
+        self, mailbox: str, event_id: str, *, expand_property: str | None = None
+    ) -> dict[str, Any]:
+        """One event; ``expand_property`` adds that single-value extended property."""
+        params = None
+        if expand_property:
+            params = {
+                "$expand": "singleValueExtendedProperties($filter=id eq "
+                f"'{_odata_quote(expand_property)}')"
+            }
+        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
+        return self._json("GET", path, params=params)
+
+    def create_event(
+        self, mailbox: str, payload: dict[str, Any], *, transaction_id: str
+    ) -> dict[str, Any]:
+        """Create an event in the mailbox's primary calendar.
+
+        ``transaction_id`` goes into the payload: Outlook then creates at most one
+        event for it, which makes retrying the POST safe.
+        """
+        body = {**payload, "transactionId": transaction_id}
+        return self._json("POST", f"{_user_path(mailbox)}/calendar/events", body=body)
+
+    def update_event(
+        self,
+        mailbox: str,
+        event_id: str,
+        patch: dict[str, Any],
+        *,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        """PATCH an event; with ``if_match`` (an ``@odata.etag``) a changed event
+        raises GraphConflict."""
+        headers = {"If-Match": if_match} if if_match else None
+        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
+        return self._json("PATCH", path, body=patch, headers=headers)
+
+    def delete_event(
+        self, mailbox: str, event_id: str, *, if_match: str | None = None
+    ) -> None:
+        """Delete an event; raises GraphNotFound when it is already gone."""
+        headers = {"If-Match": if_match} if if_match else None
+        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
+        self._request("DELETE", path, headers=headers)
+
+    def find_events_by_property(
+        self, mailbox: str, property_id: str, value: str
+    ) -> list[dict[str, Any]]:
+        """Events whose single-value extended property ``property_id`` equals
+        ``value`` (Outlook compares the value case-insensitively)."""
+        condition = (
+            "singleValueExtendedProperties/Any(ep: ep/id eq "
+            f"'{_odata_quote(property_id)}' and ep/value eq '{_odata_quote(value)}')"
+        )
+        return list(
+            self._iter_pages(
+                f"{_user_path(mailbox)}/events", params={"$filter": condition}
+            )
+        )
+
+    def iter_calendar_view(
+        self, mailbox: str, start: datetime, end: datetime, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Events and expanded occurrences overlapping [start, end) (naive = UTC)."""
+        params = {
+            "startDateTime": _utc_text(start),
+            "endDateTime": _utc_text(end),
+            "$top": page_size,
+        }
+        return self._iter_pages(
+            f"{_user_path(mailbox)}/calendar/calendarView", params=params
+        )
+
+    def iter_delta(
+        self,
+        mailbox: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        delta_link: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[DeltaPage]:
+        """One calendarView delta round: a full round for [start, end), or the
+        changes since ``delta_link``.
+
+        Pages may be empty; the last page has ``delta_link`` (store it verbatim).
+        Items with ``@removed`` (deleted, or moved out of the window) are reported in
+        ``removed_ids``; the same event may appear more than once in a round.
+
+        Raises SyncStateExpired when the token is gone (start a full round),
+        ValueError without a window or delta link.
+        """
+        headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else None
+        params: dict[str, Any] | None = None
+        if delta_link:
+            url: str | None = delta_link
+        elif start is not None and end is not None:
+            url = f"{_user_path(mailbox)}/calendarView/delta"
+            params = {"startDateTime": _utc_text(start), "endDateTime": _utc_text(end)}
+        else:
+            raise ValueError("iter_delta needs start and end, or a delta_link")
+        while url:
+            page = self._json("GET", url, params=params, headers=headers)
+            params = None
+            events, removed = [], []
+            for item in page.get("value", []):
+                if "@removed" in item:
+                    removed.append(item["id"])
+                else:
+                    events.append(item)
+            next_link = page.get("@odata.nextLink")
+            yield DeltaPage(
+                events=events,
+                removed_ids=removed,
+                delta_link=None if next_link else page.get("@odata.deltaLink"),
+            )
+            url = next_link
+
+    # -- batching -----------------------------------------------------------------
+
+    def batch(
+        self, requests: list[BatchRequest], *, max_attempts: int = 5
+    ) -> list[BatchResult]:
+        """Run requests through ``$batch`` (chunks of 20); results in request order.
+
+        Items answered 429/503/504 are sent again in a new batch after the longest
+        ``Retry-After``, up to ``max_attempts`` times (a POST item only when its body
+        has a ``transactionId``). Other failures are returned as results with
+        ``error`` set, never raised; the envelope's own failures are raised.
+        """
+        ids = [item.id for item in requests]
+        if len({i.lower() for i in ids}) != len(ids):
+            raise ValueError("batch request ids must be unique")
+        results: dict[str, BatchResult] = {}
+        for offset in range(0, len(requests), BATCH_LIMIT):
+            chunk = requests[offset : offset + BATCH_LIMIT]
+            results.update(self._run_batch_chunk(chunk, max_attempts))
+        return [results[item.id] for item in requests]
+
+    def _batch_item(self, item: BatchRequest) -> dict[str, Any]:
+        url = item.url
+        if url.startswith(self.graph_url):
+            url = url[len(self.graph_url) :]
+        headers = {
+            "Prefer": f'IdType="ImmutableId", outlook.timezone="{self.time_zone}"',
+            **(item.headers or {}),
+        }
+        entry: dict[str, Any] = {"id": item.id, "method": item.method.upper()}
+        entry["url"] = url
+        if item.body is not None:
+            headers.setdefault("Content-Type", "application/json")
+            entry["body"] = item.body
+        entry["headers"] = headers
+        return entry
+
+    def _run_batch_chunk(
+        self, chunk: list[BatchRequest], max_attempts: int
+    ) -> dict[str, BatchResult]:
+        results: dict[str, BatchResult] = {}
+        pending = list(chunk)
+        for attempt in range(1, max_attempts + 1):
+            envelope = {"requests": [self._batch_item(item) for item in pending]}
+            mailboxes = [m for m in (self._mailbox(i.url) for i in pending) if m]
+            envelope_safe = all(
+                i.method.upper() != "POST" or _has_transaction_id(i.body)
+                for i in pending
+            )
+            answer = self._json(
+                "POST",
+                "/$batch",
+                body=envelope,
+                retry_safe=envelope_safe,
+                mailboxes=mailboxes,
+            )
+            by_id = {str(r.get("id")): r for r in answer.get("responses", [])}
+            retry: list[BatchRequest] = []
+            waits: list[float] = []
+            for item in pending:
+                raw = by_id.get(item.id)
+                if raw is None:
+                    error = GraphError("The batch answer has no response for this item")
+                    results[item.id] = BatchResult(item.id, 0, {}, None, error)
+                    continue
+                result = self._batch_result(item.id, raw)
+                results[item.id] = result
+                safe = item.method.upper() != "POST" or _has_transaction_id(item.body)
+                if result.status in RETRYABLE_STATUSES and safe:
+                    retry.append(item)
+                    if result.error is not None and result.error.retry_after:
+                        waits.append(result.error.retry_after)
+            if not retry or attempt == max_attempts:
+                break
+            delay = max(waits) if waits else self._backoff(attempt - 1, None)
+            if delay > self.max_backoff:
+                break
+            _logger.info(
+                "Graph $batch: %d of %d items to retry (attempt %d/%d) in %.1f s",
+                len(retry),
+                len(pending),
+                attempt,
+                max_attempts,
+                delay,
+            )
+            self.sleep(delay)
+            pending = retry
+        return results
+
+    @staticmethod
+    def _batch_result(item_id: str, raw: dict[str, Any]) -> BatchResult:
+        status = int(raw.get("status") or 0)
+        headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
+        body = raw.get("body")
+        if isinstance(body, str):
+            # Graph base64-encodes non-JSON item bodies.
+            body = {"raw": body}
+        error = error_from_status(status, headers, body) if status >= 400 else None
+        return BatchResult(item_id, status, headers, body, error)

@@ -1,0 +1,575 @@
+"""GraphClient against the emulator's Graph over real HTTPS, with MSAL tokens.
+
+As in ``test_auth.py``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` name a bundle without
+the emulator's CA: the client must pass ``verify=`` with every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from exchange_graph import (
+    BatchRequest,
+    GraphAuthError,
+    GraphClient,
+    GraphConflict,
+    GraphNotFound,
+    GraphPermissionError,
+    GraphRetryableError,
+    GraphThrottled,
+    SyncStateExpired,
+    TokenProvider,
+)
+
+from tests.test_auth import (
+    DAEMON,
+    DAEMON_SECRET,
+    REDIRECT,
+    TENANT,
+    WEB_APP,
+    WEB_SECRET,
+    _forms,
+    admin,
+    untrusting_environment,
+)
+
+pytest_plugins = ["tests.emulator.pytest_plugin"]
+
+ADAMS = "room.adams@contoso.test"
+BAKER = "room.baker@contoso.test"
+DUNE = "room.dune@contoso.test"
+WINDOW = (
+    datetime(2026, 11, 1, tzinfo=timezone.utc),
+    datetime(2027, 1, 31, tzinfo=timezone.utc),
+)
+PROP = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name OdooBookingId"
+
+
+@pytest.fixture
+def server(emulator_reset, monkeypatch):
+    untrusting_environment(emulator_reset, monkeypatch)
+    yield emulator_reset
+    emulator_reset.emulator.identity.set_auto_consent(False)
+
+
+class Sleeps(list):
+    """An injected ``sleep`` that records the delays instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def app_tokens(server) -> TokenProvider:
+    return TokenProvider(
+        client_id=DAEMON,
+        authority=server.authority_url(TENANT),
+        credential=DAEMON_SECRET,
+        graph_resource=server.base_url,
+        verify=server.ca_bundle_path,
+    )
+
+
+def make_client(server, token_source=None, **kwargs) -> GraphClient:
+    kwargs.setdefault("sleep", Sleeps())
+    kwargs.setdefault("verify", server.ca_bundle_path)
+    return GraphClient(
+        graph_url=server.graph_url,
+        token_source=token_source or app_tokens(server).access_token,
+        **kwargs,
+    )
+
+
+def user_client(server, upn: str, **kwargs) -> GraphClient:
+    admin(server, "identity/auto-consent", {"enabled": True})
+    tokens = TokenProvider(
+        client_id=WEB_APP,
+        authority=server.authority_url(TENANT),
+        credential=WEB_SECRET,
+        graph_resource=server.base_url,
+        verify=server.ca_bundle_path,
+    )
+    flow = tokens.start_sign_in(REDIRECT, login_hint=upn)
+    page = requests.get(flow["auth_uri"], verify=server.ca_bundle_path, timeout=10)
+    (form,) = _forms(page.text)
+    account = tokens.finish_sign_in(flow, form["fields"])
+    return make_client(
+        server, lambda: tokens.access_token(account.home_account_id), **kwargs
+    )
+
+
+def fault(server, **rule) -> None:
+    admin(server, "faults", rule)
+
+
+def event_payload(subject="Sync test", day="2026-12-10", hour=9, **extra) -> dict:
+    return {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T{hour:02d}:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T{hour:02d}:30:00", "timeZone": "UTC"},
+        **extra,
+    }
+
+
+def graph_log(server, method=None, route_part="") -> list[dict]:
+    return [
+        entry
+        for entry in server.emulator.request_log
+        if entry["route"] != "identity"
+        and (method is None or entry["method"] == method)
+        and route_part in entry["path"]
+    ]
+
+
+def test_rooms_are_paged(server):
+    client = make_client(server)
+    server.emulator.clear_log()
+    rooms = list(client.iter_rooms(page_size=3))
+    assert [room["emailAddress"] for room in rooms] == [
+        ADAMS,
+        BAKER,
+        "room.crystal@contoso.test",
+        DUNE,
+    ]
+    assert len(graph_log(server, "GET", "/places/")) == 2
+
+
+def test_calendar_view_is_paged_and_in_the_requested_zone(server):
+    client = make_client(server, time_zone="Romance Standard Time")
+    for hour in range(9, 14):
+        client.create_event(
+            BAKER, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
+        )
+    server.emulator.clear_log()
+    events = list(client.iter_calendar_view(BAKER, *WINDOW, page_size=2))
+    assert len(events) == 6  # five new ones and the seeded "Quarterly planning"
+    assert len(graph_log(server, "GET", "/calendarView")) == 3
+    assert {event["start"]["timeZone"] for event in events} == {"Romance Standard Time"}
+
+
+def test_delta_rounds(server):
+    client = make_client(server)
+    for hour in (8, 9, 10):
+        client.create_event(
+            ADAMS, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
+        )
+    pages = list(client.iter_delta(ADAMS, start=WINDOW[0], end=WINDOW[1], page_size=2))
+    assert len(pages) == 3  # 2 seeded + 3 new events, two per page
+    assert [page.delta_link is None for page in pages] == [True, True, False]
+    first_round = {event["id"]: event for page in pages for event in page.events}
+    assert len(first_round) == 5
+
+    created = client.create_event(
+        ADAMS, event_payload("New", hour=15), transaction_id=str(uuid.uuid4())
+    )
+    changed_id, deleted_id = sorted(first_round)[:2]
+    client.update_event(ADAMS, changed_id, {"subject": "Moved"})
+    client.delete_event(ADAMS, deleted_id)
+
+    changes = list(client.iter_delta(ADAMS, delta_link=pages[-1].delta_link))
+    assert changes[-1].delta_link
+    seen = {event["id"]: event for page in changes for event in page.events}
+    assert set(seen) == {created["id"], changed_id}
+    assert seen[changed_id]["subject"] == "Moved"
+    assert [i for page in changes for i in page.removed_ids] == [deleted_id]
+
+    admin(server, "delta/expire", {"mailbox": ADAMS})
+    with pytest.raises(SyncStateExpired) as caught:
+        list(client.iter_delta(ADAMS, delta_link=changes[-1].delta_link))
+    assert caught.value.status == 410
+    assert caught.value.code == "SyncStateNotFound"
+
+    with pytest.raises(ValueError):
+        next(client.iter_delta(ADAMS))
+
+
+def test_delta_token_expiry_by_fault(server):
+    client = make_client(server)
+    (page,) = client.iter_delta(BAKER, start=WINDOW[0], end=WINDOW[1])
+    fault(server, kind="delta_expired")
+    with pytest.raises(SyncStateExpired):
+        list(client.iter_delta(BAKER, delta_link=page.delta_link))
+
+
+def test_429_retry_after_is_honoured(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(
+        server,
+        kind="status",
+        status=429,
+        code="TooManyRequests",
+        retry_after=3,
+        method="GET",
+        path="/calendar$",
+        times=2,
+    )
+    assert client.get_calendar(ADAMS)["owner"]["address"] == ADAMS
+    assert sleeps == [3.0, 3.0]
+
+
+def test_long_retry_after_is_left_to_the_caller(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps, max_backoff=30)
+    fault(
+        server,
+        kind="status",
+        status=429,
+        code="TooManyRequests",
+        retry_after=120,
+        method="GET",
+        path="/calendar$",
+    )
+    with pytest.raises(GraphThrottled) as caught:
+        client.get_calendar(ADAMS)
+    assert caught.value.retry_after == 120
+    assert isinstance(caught.value, GraphRetryableError)
+    assert sleeps == []
+
+
+def test_503_then_success_backs_off(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(server, kind="status", status=503, method="GET", path="/calendar$", times=2)
+    assert client.get_calendar(ADAMS)["id"]
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+
+
+def test_retries_are_capped(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps, max_retries=2)
+    fault(
+        server,
+        kind="status",
+        status=504,
+        code="GatewayTimeout",
+        method="GET",
+        path="/calendar$",
+        times=None,
+    )
+    with pytest.raises(GraphRetryableError) as caught:
+        client.get_calendar(ADAMS)
+    assert caught.value.status == 504
+    assert len(sleeps) == 2
+
+
+def test_connection_reset_then_success(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(server, kind="reset", method="GET", path="/calendar$", times=1)
+    assert client.get_calendar(ADAMS)["id"]
+    assert len(sleeps) == 1
+    assert server.emulator.faults.stats()["reset"] == 1
+
+
+def test_timeout_after_a_create_makes_exactly_one_event(server):
+    client = make_client(server, timeout=(5, 0.5))
+    fault(
+        server,
+        kind="timeout_after_apply",
+        method="POST",
+        path="/events$",
+        delay=1.5,
+        times=1,
+    )
+    transaction_id = str(uuid.uuid4())
+    event = client.create_event(
+        ADAMS, event_payload("Once"), transaction_id=transaction_id
+    )
+    stored = [
+        e
+        for e in server.emulator.store.snapshot(ADAMS)
+        if e.get("transactionId") == transaction_id
+    ]
+    assert [e["id"] for e in stored] == [event["id"]]
+    assert len(graph_log(server, "POST", "/calendar/events")) == 2
+
+
+def test_post_without_transaction_id_is_not_retried(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(server, kind="reset", method="POST", path=r"/\$batch$", times=1)
+    item = BatchRequest(
+        "1", "POST", f"/users/{ADAMS}/calendar/events", body=event_payload("Twice?")
+    )
+    with pytest.raises(GraphRetryableError) as caught:
+        client.batch([item])
+    assert caught.value.code == "connectionError"
+    assert sleeps == []
+
+    # The same envelope with a transactionId in the item is retried.
+    item.body = {**item.body, "transactionId": str(uuid.uuid4())}
+    fault(server, kind="reset", method="POST", path=r"/\$batch$", times=1)
+    (result,) = client.batch([item])
+    assert result.status == 201 and len(sleeps) == 1
+
+
+def test_batch_with_mixed_results(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(
+        server,
+        kind="status",
+        status=429,
+        code="TooManyRequests",
+        retry_after=2,
+        method="GET",
+        path="/calendar$",
+        mailbox=BAKER,
+        times=1,
+    )
+    gone = client.create_event(ADAMS, event_payload(), transaction_id="gone")
+    client.delete_event(ADAMS, gone["id"])
+    transaction_id = str(uuid.uuid4())
+    requests_ = [
+        BatchRequest(
+            "create",
+            "POST",
+            f"/users/{ADAMS}/calendar/events",
+            body={**event_payload("Batched"), "transactionId": transaction_id},
+        ),
+        BatchRequest("missing", "GET", f"/users/{ADAMS}/events/{gone['id']}"),
+        BatchRequest("throttled", "GET", f"/users/{BAKER}/calendar"),
+        BatchRequest(
+            "plain-post",
+            "POST",
+            f"/users/{ADAMS}/calendar/events",
+            body=event_payload("No transaction id"),
+        ),
+    ]
+    results = client.batch(requests_)
+
+    assert [r.id for r in results] == ["create", "missing", "throttled", "plain-post"]
+    assert [r.status for r in results] == [201, 404, 200, 201]
+    assert results[0].body["transactionId"] == transaction_id
+    assert results[0].error is None
+    assert isinstance(results[1].error, GraphNotFound)
+    assert results[2].body["owner"]["address"] == BAKER
+    assert sleeps == [2.0]
+    # Only the throttled item went out again, in a second envelope.
+    assert len(graph_log(server, "POST", "/$batch")) == 2
+    assert len(graph_log(server, "GET", f"/users/{BAKER}/calendar")) == 2
+
+
+def test_batch_does_not_retry_a_throttled_post_without_transaction_id(server):
+    sleeps = Sleeps()
+    client = make_client(server, sleep=sleeps)
+    fault(
+        server,
+        kind="status",
+        status=429,
+        retry_after=1,
+        method="POST",
+        path="/events$",
+        times=1,
+    )
+    item = BatchRequest(
+        "1", "POST", f"/users/{ADAMS}/calendar/events", body=event_payload()
+    )
+    (result,) = client.batch([item])
+    assert result.status == 429
+    assert isinstance(result.error, GraphThrottled)
+    assert result.error.retry_after == 1
+    assert sleeps == []
+
+
+def test_batch_is_chunked_by_twenty(server):
+    client = make_client(server)
+    items = [BatchRequest(str(n), "GET", f"/users/{ADAMS}/calendar") for n in range(45)]
+    server.emulator.clear_log()
+    results = client.batch(items)
+    assert [r.id for r in results] == [str(n) for n in range(45)]
+    assert all(r.status == 200 for r in results)
+    assert len(graph_log(server, "POST", "/$batch")) == 3
+    with pytest.raises(ValueError):
+        client.batch([items[0], items[0]])
+
+
+def test_if_match_conflicts(server):
+    client = make_client(server)
+    event = client.create_event(
+        ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
+    )
+    stale = event["@odata.etag"]
+    fresh = client.update_event(ADAMS, event["id"], {"subject": "A"}, if_match=stale)
+    with pytest.raises(GraphConflict) as caught:
+        client.update_event(ADAMS, event["id"], {"subject": "B"}, if_match=stale)
+    assert caught.value.status == 412
+    with pytest.raises(GraphConflict):
+        client.delete_event(ADAMS, event["id"], if_match=stale)
+    client.delete_event(ADAMS, event["id"], if_match=fresh["@odata.etag"])
+    with pytest.raises(GraphNotFound):
+        client.get_event(ADAMS, event["id"])
+    with pytest.raises(GraphNotFound):
+        client.delete_event(ADAMS, event["id"])
+
+
+def test_extended_property_lookup(server):
+    client = make_client(server)
+    payload = event_payload(
+        singleValueExtendedProperties=[{"id": PROP, "value": "booking-42"}]
+    )
+    event = client.create_event(ADAMS, payload, transaction_id=str(uuid.uuid4()))
+    found = client.find_events_by_property(ADAMS, PROP, "booking-42")
+    assert [e["id"] for e in found] == [event["id"]]
+    assert client.find_events_by_property(ADAMS, PROP, "it's-not-there") == []
+    expanded = client.get_event(ADAMS, event["id"], expand_property=PROP)
+    assert expanded["singleValueExtendedProperties"] == [
+        {"id": PROP, "value": "booking-42"}
+    ]
+
+
+def test_permissions(server):
+    megan = user_client(server, "MeganB@contoso.test")
+    with pytest.raises(GraphPermissionError) as caught:
+        megan.get_calendar(ADAMS)
+    assert caught.value.code == "ErrorAccessDenied"
+    access = megan.probe_calendar_access(ADAMS)
+    assert (access.can_read, access.can_write) == (False, False)
+
+    alex = user_client(server, "AlexW@contoso.test")
+    access = alex.probe_calendar_access(ADAMS)
+    assert (access.can_read, access.can_write) == (True, False)
+    assert isinstance(access.error, GraphPermissionError)
+    assert access.calendar["owner"]["address"] == ADAMS
+
+    adele = user_client(server, "AdeleV@contoso.test")
+    before = len(server.emulator.store.snapshot(DUNE))
+    access = adele.probe_calendar_access(DUNE)
+    assert (access.can_read, access.can_write, access.error) == (True, True, None)
+    assert len(server.emulator.store.snapshot(DUNE)) == before  # probe deleted
+    assert adele.me()["userPrincipalName"] == "AdeleV@contoso.test"
+    calendars = adele.list_calendars()
+    assert DUNE in {c.get("owner", {}).get("address") for c in calendars}
+
+    # The app-only registration is scoped to three rooms (RBAC for Applications).
+    with pytest.raises(GraphPermissionError):
+        make_client(server).get_calendar(DUNE)
+
+
+def test_expired_token_is_refreshed_once(server):
+    tokens = app_tokens(server)
+    calls: list[bool] = []
+
+    def source(*, force_refresh: bool = False) -> str:
+        calls.append(force_refresh)
+        return tokens.access_token(force_refresh=force_refresh)
+
+    client = make_client(server, source)
+    client.get_calendar(ADAMS)
+    admin(server, "identity/expire-access-tokens")
+    assert client.get_calendar(ADAMS)["id"]
+    assert calls == [False, False, True]
+
+    with pytest.raises(GraphAuthError) as caught:
+        make_client(server, lambda: "not-a-token").get_calendar(ADAMS)
+    assert caught.value.status == 401
+
+
+def concurrency_peak(entries: list[dict]) -> int:
+    """Highest number of overlapping requests, from the emulator's request log."""
+    marks = []
+    for entry in entries:
+        end = datetime.fromisoformat(entry["time"])
+        start = end - timedelta(milliseconds=entry["duration_ms"])
+        marks += [(start, 1), (end, -1)]
+    peak = current = 0
+    for _when, step in sorted(marks):
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.mark.parametrize(("cap", "limited"), [(4, True), (16, False)])
+def test_in_flight_cap_per_mailbox(server, cap, limited):
+    client = make_client(server, max_in_flight_per_mailbox=cap)
+    client.get_calendar(ADAMS)  # token acquired before the threads start
+    fault(
+        server,
+        kind="latency",
+        delay=0.15,
+        method="GET",
+        path="/calendar$",
+        mailbox=ADAMS,
+        times=None,
+    )
+    server.emulator.clear_log()
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            client.get_calendar(ADAMS)
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    peak = concurrency_peak(graph_log(server, "GET", "/calendar"))
+    if limited:
+        assert 2 <= peak <= 4
+    else:
+        assert peak > 4  # the measurement does see more when the client allows it
+
+
+def test_logs_hold_no_tokens_or_addresses(server, caplog):
+    tokens = app_tokens(server)
+    seen_tokens: list[str] = []
+
+    def source() -> str:
+        seen_tokens.append(tokens.access_token())
+        return seen_tokens[-1]
+
+    client = make_client(server, source)
+    fault(server, kind="status", status=503, method="GET", path="/calendar$", times=1)
+    with caplog.at_level(logging.DEBUG):
+        client.get_calendar(ADAMS)
+        event = client.create_event(
+            ADAMS, event_payload("Secret subject"), transaction_id=str(uuid.uuid4())
+        )
+        client.delete_event(ADAMS, event["id"])
+        with pytest.raises(GraphNotFound):
+            client.get_user("nobody@contoso.test")
+    # Our own records only: urllib3 logs full URLs at debug level by itself.
+    text = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("exchange_graph")
+    )
+    assert "GET /users/{mailbox}/calendar -> 200 request-id=" in text
+    assert "DELETE /users/{mailbox}/events/{id} -> 204" in text
+    assert "retry 1/5" in text
+    assert "@" not in text
+    assert "Secret subject" not in text and event["id"] not in text
+    assert seen_tokens and not any(token in text for token in seen_tokens)
+    assert DAEMON_SECRET not in text and "Bearer" not in text
+
+
+def test_requests_carry_prefer_and_client_request_id(server):
+    client = make_client(server, time_zone="Pacific Standard Time")
+    captured: list[requests.PreparedRequest] = []
+    session = client.session
+    original = session.send
+
+    def spy(request, **kwargs):
+        captured.append(request)
+        assert kwargs["verify"] == server.ca_bundle_path
+        return original(request, **kwargs)
+
+    session.send = spy  # type: ignore[method-assign]
+    event = client.create_event(
+        ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
+    )
+    assert event["start"]["timeZone"] == "Pacific Standard Time"
+    headers = captured[-1].headers
+    assert 'IdType="ImmutableId"' in headers["Prefer"]
+    assert 'outlook.timezone="Pacific Standard Time"' in headers["Prefer"]
+    assert uuid.UUID(headers["client-request-id"])
