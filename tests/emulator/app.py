@@ -112,7 +112,8 @@ class Emulator:
             **(identity_options or {}),
         )
         self._auto_consent = auto_consent
-        self.throttle = Throttle(**(throttle_options or {}))
+        self._throttle_options = dict(throttle_options or {})
+        self.throttle = Throttle(**self._throttle_options)
         self.faults = FaultInjector()
         if latency:
             self.faults.set_latency(fixed=latency)
@@ -194,7 +195,7 @@ class Emulator:
         self.faults.clear()
         if self.latency:
             self.faults.set_latency(fixed=self.latency)
-        self.throttle.reset()
+        self.throttle = Throttle(**self._throttle_options)
         self.subscriptions.reset()
         self.store.reset(keep_mailboxes=False)
         self._populate()
