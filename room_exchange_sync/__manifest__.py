@@ -20,6 +20,7 @@
         "views/room_exchange_calendar_views.xml",
         "views/resource_resource_views.xml",
         "views/res_config_settings_views.xml",
+        "views/room_exchange_oauth_templates.xml",
         "views/room_exchange_sync_menus.xml",
     ],
 }

@@ -1,1 +1,3 @@
 """HTTP endpoints of the addon: the OAuth callback and Graph change notifications."""
+
+from . import main

@@ -23,7 +23,7 @@ class ResourceResource(models.Model):
     exchange_connection_id = fields.Many2one(
         "room.exchange.connection",
         string="Microsoft 365 connection",
-        compute="_compute_exchange_settings",
+        compute="_compute_exchange_connection_id",
         inverse="_inverse_exchange_settings",
         groups=MANAGER,
         help="The Microsoft 365 tenant and app registration that reach this room's "
@@ -31,7 +31,7 @@ class ResourceResource(models.Model):
     )
     exchange_mailbox = fields.Char(
         string="Room mailbox",
-        compute="_compute_exchange_settings",
+        compute="_compute_exchange_mailbox",
         inverse="_inverse_exchange_settings",
         groups=MANAGER,
         help="The e-mail address of the room mailbox in Exchange Online, e.g. "
@@ -39,10 +39,29 @@ class ResourceResource(models.Model):
     )
     exchange_sync_enabled = fields.Boolean(
         string="Sync with Exchange",
-        compute="_compute_exchange_settings",
+        compute="_compute_exchange_sync_enabled",
         inverse="_inverse_exchange_settings",
         groups=MANAGER,
         help="Keep this room's bookings and its Exchange room calendar in sync.",
+    )
+    exchange_choice_id = fields.Many2one(
+        "room.exchange.calendar.choice",
+        string="Room calendar",
+        compute="_compute_exchange_choice_id",
+        inverse="_inverse_exchange_settings",
+        groups=MANAGER,
+        help="The room calendars this Microsoft account (or the app) can write to: "
+        "calendars shared with the account, and room mailboxes of the directory "
+        "when the connection may read it. Or type the mailbox address below.",
+    )
+    exchange_auth_mode = fields.Selection(
+        [("delegated", "Delegated"), ("application", "Application")],
+        string="Authentication mode",
+        compute="_compute_exchange_status",
+        groups=USER,
+    )
+    exchange_account_name = fields.Char(
+        string="Signed in as", compute="_compute_exchange_status", groups=USER
     )
     exchange_state = fields.Selection(
         STATES,
@@ -74,6 +93,9 @@ class ResourceResource(models.Model):
     exchange_can_authorize = fields.Boolean(
         compute="_compute_exchange_actions", groups=MANAGER
     )
+    exchange_can_save = fields.Boolean(
+        compute="_compute_exchange_actions", groups=MANAGER
+    )
     exchange_can_remove_authorization = fields.Boolean(
         compute="_compute_exchange_actions", groups=MANAGER
     )
@@ -86,17 +108,28 @@ class ResourceResource(models.Model):
         for room in self:
             room.exchange_calendar_id = room.exchange_calendar_ids[:1]
 
-    @api.depends(
-        "exchange_calendar_ids.connection_id",
-        "exchange_calendar_ids.mailbox",
-        "exchange_calendar_ids.sync_enabled",
-    )
-    def _compute_exchange_settings(self):
+    # One compute method per setting: while a field is written, Odoo protects every
+    # field of its compute method from recomputation, and the shared inverse below
+    # must still read the current values of the settings not being written.
+    @api.depends("exchange_calendar_ids.connection_id")
+    def _compute_exchange_connection_id(self):
         for room in self:
-            calendar = room.exchange_calendar_ids[:1]
-            room.exchange_connection_id = calendar.connection_id
-            room.exchange_mailbox = calendar.mailbox
-            room.exchange_sync_enabled = calendar.sync_enabled
+            room.exchange_connection_id = room.exchange_calendar_ids[:1].connection_id
+
+    @api.depends("exchange_calendar_ids.mailbox")
+    def _compute_exchange_mailbox(self):
+        for room in self:
+            room.exchange_mailbox = room.exchange_calendar_ids[:1].mailbox
+
+    @api.depends("exchange_calendar_ids.sync_enabled")
+    def _compute_exchange_sync_enabled(self):
+        for room in self:
+            room.exchange_sync_enabled = room.exchange_calendar_ids[:1].sync_enabled
+
+    @api.depends("exchange_calendar_ids.choice_id")
+    def _compute_exchange_choice_id(self):
+        for room in self:
+            room.exchange_choice_id = room.exchange_calendar_ids[:1].choice_id
 
     def _inverse_exchange_settings(self):
         Calendar = self.env["room.exchange.calendar"]
@@ -107,6 +140,9 @@ class ResourceResource(models.Model):
                 "sync_enabled": room.exchange_sync_enabled,
             }
             calendar = room.exchange_calendar_ids[:1]
+            if room.exchange_choice_id and calendar:
+                values["choice_id"] = room.exchange_choice_id.id
+                values["mailbox"] = room.exchange_choice_id.mailbox
             if calendar:
                 calendar.write(values)
             elif any(values.values()):
@@ -117,6 +153,8 @@ class ResourceResource(models.Model):
         "exchange_calendar_ids.calendar_name",
         "exchange_calendar_ids.last_sync_date",
         "exchange_calendar_ids.last_error",
+        "exchange_calendar_ids.connection_id.auth_mode",
+        "exchange_calendar_ids.account_id.username",
     )
     def _compute_exchange_status(self):
         for room in self:
@@ -128,6 +166,8 @@ class ResourceResource(models.Model):
             room.exchange_last_error = calendar.last_error
             room.exchange_binding_count = calendar.binding_count
             room.exchange_binding_error_count = calendar.binding_error_count
+            room.exchange_auth_mode = calendar.connection_id.auth_mode
+            room.exchange_account_name = calendar.account_id.username
 
     @api.depends_context("company")
     def _compute_exchange_oauth_ready(self):
@@ -142,25 +182,59 @@ class ResourceResource(models.Model):
     def _compute_exchange_actions(self):
         """Which Exchange buttons can work; a button that cannot is hidden."""
         for room in self:
-            room.exchange_can_authorize = False
-            room.exchange_can_remove_authorization = False
+            calendar = room.exchange_calendar_ids[:1]
+            connection = calendar.connection_id
+            ready = connection.state == "ready"
+            room.exchange_can_authorize = ready and connection.auth_mode == "delegated"
+            room.exchange_can_save = ready and (
+                connection.auth_mode == "application" or bool(calendar.account_id)
+            )
+            room.exchange_can_remove_authorization = bool(
+                calendar and (calendar.account_id or calendar.state != "not_configured")
+            )
             room.exchange_can_export = False
+
+    def _exchange_calendar(self):
+        self.ensure_one()
+        calendar = self.exchange_calendar_ids[:1]
+        if not calendar:
+            raise UserError(
+                self.env._(
+                    "Choose a Microsoft 365 connection on the Exchange tab of %(room)s "
+                    "first.",
+                    room=self.display_name,
+                )
+            )
+        return calendar
 
     def action_exchange_authorize(self):
         self.ensure_one()
-        raise UserError(self._exchange_unavailable_message())
+        calendar = self._exchange_calendar()
+        problem = calendar._sign_in_problem()
+        if problem:
+            raise UserError(problem)
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/room_exchange_sync/oauth/start?calendar_id={calendar.id}",
+            "target": "self",
+        }
+
+    def action_exchange_load_choices(self):
+        self.ensure_one()
+        return self._exchange_calendar().action_load_choices()
+
+    def action_exchange_save(self):
+        self.ensure_one()
+        return self._exchange_calendar().action_save_calendar()
 
     def action_exchange_remove_authorization(self):
         self.ensure_one()
-        raise UserError(self._exchange_unavailable_message())
+        self._exchange_calendar()._remove_authorization()
 
     def action_exchange_run_export(self):
         self.ensure_one()
-        raise UserError(self._exchange_unavailable_message())
-
-    def _exchange_unavailable_message(self):
-        return self.env._(
-            "Room %(room)s cannot do this yet: it needs a ready Microsoft 365 "
-            "connection, a room mailbox and an authorization.",
-            room=self.display_name,
+        raise UserError(
+            self.env._(
+                "Room %(room)s has nothing to export yet.", room=self.display_name
+            )
         )

@@ -1,7 +1,13 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import logging
+
 from odoo import Command, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
+
+from ..graph import GraphAuthError, GraphError, GraphPermissionError
+
+_logger = logging.getLogger(__name__)
 
 STATES = [
     ("not_configured", "Not configured"),
@@ -17,6 +23,7 @@ class RoomExchangeCalendar(models.Model):
 
     _name = "room.exchange.calendar"
     _description = "Exchange room calendar"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "room_id"
     _rec_name = "room_id"
 
@@ -38,6 +45,23 @@ class RoomExchangeCalendar(models.Model):
         help="The Microsoft 365 connection this room's calendar is reached through.",
     )
     auth_mode = fields.Selection(related="connection_id.auth_mode")
+    account_id = fields.Many2one(
+        "room.exchange.account",
+        string="Microsoft account",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        index=True,
+        help="The Microsoft account that signed in for this room (delegated mode).",
+    )
+    choice_ids = fields.One2many("room.exchange.calendar.choice", "calendar_id")
+    choice_id = fields.Many2one(
+        "room.exchange.calendar.choice",
+        string="Calendar",
+        domain="[('calendar_id', '=', id)]",
+        copy=False,
+        help="Room calendars this account (or the app) can write to.",
+    )
     mailbox = fields.Char(
         string="Room mailbox",
         help="The e-mail address (SMTP address or user principal name) of the room "
@@ -290,3 +314,270 @@ class RoomExchangeCalendar(models.Model):
                 ],
             }
         )
+
+    def _room_form_url(self):
+        self.ensure_one()
+        return f"/odoo/resource.resource/{self.room_id.id}"
+
+    def _sign_in_problem(self):
+        """Why a person cannot sign in for this room now, or False."""
+        self.ensure_one()
+        connection = self.connection_id
+        if not connection:
+            return self.env._("Choose a Microsoft 365 connection on the room first.")
+        if connection.state != "ready":
+            return self.env._(
+                "Connection %(name)s is not ready: open it and click Test connection.",
+                name=connection.name,
+            )
+        if connection.auth_mode != "delegated":
+            return self.env._(
+                "Connection %(name)s uses application access: no sign-in is needed, "
+                "choose the room mailbox and save.",
+                name=connection.name,
+            )
+        return False
+
+    def _graph_client(self):
+        """A Graph client acting as this room's account, or as the app."""
+        self.ensure_one()
+        connection = self.connection_id
+        if connection.auth_mode == "application":
+            return connection._app_graph_client()
+        account = self.account_id
+        if not account:
+            raise GraphAuthError(
+                self.env._("No Microsoft account has signed in for this room."),
+                code="no_account",
+                reauthorization_needed=True,
+            )
+        return connection._graph_client(account._access_token)
+
+    def _after_sign_in(self):
+        """Offer the calendars the new account can write; re-bind a known mailbox."""
+        self.ensure_one()
+        self._refresh_choices()
+        if self.mailbox:
+            try:
+                self._bind_mailbox(self.mailbox)
+            except UserError as error:
+                self.sudo().write({"state": "not_configured", "last_error": str(error)})
+
+    def _refresh_choices(self):
+        """Rebuild the calendar picker: shared room calendars and directory rooms."""
+        self.ensure_one()
+        client = self._graph_client()
+        found = {}
+        if self.auth_mode == "delegated":
+            own = (self.account_id.username or "").lower()
+            for calendar in client.list_calendars("me"):
+                owner = (calendar.get("owner") or {}).get("address") or ""
+                if owner and owner.lower() != own and calendar.get("canEdit"):
+                    found[owner.lower()] = (owner, calendar.get("name"), "shared")
+        if self.connection_id.places_enabled:
+            for room in client.iter_rooms():
+                address = room.get("emailAddress") or ""
+                if address:
+                    found.setdefault(
+                        address.lower(), (address, room.get("displayName"), "directory")
+                    )
+        self.sudo().write(
+            {
+                "choice_id": False,
+                "choice_ids": [Command.clear()]
+                + [
+                    Command.create({"mailbox": address, "name": name, "source": source})
+                    for address, name, source in found.values()
+                ],
+            }
+        )
+        if self.mailbox:
+            self.sudo().choice_id = self.choice_ids.filtered(
+                lambda choice: choice.mailbox.lower() == self.mailbox.lower()
+            )[:1]
+
+    def action_load_choices(self):
+        self.ensure_one()
+        try:
+            self._refresh_choices()
+        except GraphError as error:
+            return self._graph_error_outcome(error)
+        return False
+
+    def action_save_calendar(self):
+        """Bind the room to the chosen (or typed) room mailbox, once access is
+        checked."""
+        self.ensure_one()
+        mailbox = self.choice_id.mailbox or self.mailbox
+        if not mailbox:
+            raise UserError(
+                self.env._("Choose the room's calendar or type its mailbox address.")
+            )
+        try:
+            self._bind_mailbox(mailbox)
+        except GraphError as error:
+            return self._graph_error_outcome(error, mailbox)
+        return False
+
+    def _graph_error_outcome(self, error, mailbox=None):
+        """What a button shows when Graph failed. A lost sign-in is recorded on the
+        room (state, activities) and reported without rolling that record back;
+        anything else is a plain UserError."""
+        if isinstance(error, GraphAuthError) and error.reauthorization_needed:
+            self._mark_reauthorization_needed(error)
+            return self.connection_id._notification(
+                self.env._("Sign in again"), self.last_error, "danger"
+            )
+        message = (
+            self._access_problem(mailbox, error)
+            if mailbox
+            else self.connection_id._graph_error_message(error)
+        )
+        raise UserError(message) from error
+
+    def _bind_mailbox(self, mailbox):
+        """Probe read and write access to a room mailbox calendar and bind to it.
+
+        Raises UserError naming the missing share or permission.
+        """
+        self.ensure_one()
+        access = self._graph_client().probe_calendar_access(mailbox)
+        if not (access.can_read and access.can_write):
+            raise UserError(
+                self._access_problem(mailbox, access.error, access.can_read)
+            )
+        self.sudo().write(
+            {
+                "mailbox": mailbox,
+                "calendar_name": access.calendar.get("name"),
+                "calendar_external_id": access.calendar.get("id"),
+                "state": "authorized",
+                "last_error": False,
+                "sync_enabled": True,
+            }
+        )
+        self._close_reauthorization_activities()
+        _logger.info("Room calendar %s bound to its mailbox", self.id)
+
+    def _access_problem(self, mailbox, error, can_read=False):
+        """What an Exchange admin must do so that Odoo can write this calendar."""
+        who = (
+            self.account_id.username
+            if self.auth_mode == "delegated"
+            else self.env._("the app registration")
+        )
+        if isinstance(error, GraphPermissionError) or can_read or error is None:
+            if self.auth_mode == "application":
+                return self.env._(
+                    "The app cannot write the calendar of %(mailbox)s. An Exchange "
+                    "admin must include this mailbox in the app's RBAC for "
+                    "Applications scope (New-ManagementRoleAssignment -App <client id> "
+                    "-Role 'Application Calendars.ReadWrite' -CustomResourceScope "
+                    "<scope>), or the app lacks the Calendars.ReadWrite application "
+                    "permission.",
+                    mailbox=mailbox,
+                )
+            if can_read:
+                return self.env._(
+                    "%(who)s can only read the calendar of %(mailbox)s. An Exchange "
+                    "admin must give it edit rights: Set-MailboxFolderPermission "
+                    "-Identity %(mailbox)s:\\Calendar -User %(who)s -AccessRights "
+                    "Editor (or full access to the room mailbox).",
+                    who=who,
+                    mailbox=mailbox,
+                )
+            return self.env._(
+                "%(who)s cannot see the calendar of %(mailbox)s. An Exchange admin "
+                "must share it with edit rights: Add-MailboxFolderPermission "
+                "-Identity %(mailbox)s:\\Calendar -User %(who)s -AccessRights Editor "
+                "(or give full access to the room mailbox).",
+                who=who,
+                mailbox=mailbox,
+            )
+        return self.connection_id._graph_error_message(error)
+
+    def _remove_authorization(self):
+        """Stop syncing and forget the account's tokens once no room uses them.
+
+        Bookings and their links stay, so authorizing again later resumes without
+        duplicating events.
+        """
+        accounts = self.account_id
+        self.sudo().write(
+            {
+                "account_id": False,
+                "choice_id": False,
+                "choice_ids": [Command.clear()],
+                "state": "not_configured",
+                "sync_enabled": False,
+                "last_error": False,
+            }
+        )
+        accounts._forget_if_unused()
+        self._close_reauthorization_activities()
+
+    def _mark_reauthorization_needed(self, error):
+        """The refresh token is gone: the room waits for a new sign-in; nothing is
+        deleted. Every Exchange manager gets one activity about it."""
+        message = self.env._(
+            "Microsoft asks for a new sign-in for room %(room)s: %(detail)s",
+            room=self.room_id.display_name,
+            detail=error.message,
+        )
+        managers = (
+            self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
+            .sudo()
+            .all_user_ids.filtered(lambda user: not user.share and user.active)
+        )
+        for calendar in self.sudo():
+            calendar.write({"state": "reauth_needed", "last_error": message})
+            open_for = calendar._reauthorization_activities().user_id
+            for user in managers - open_for - self.env.ref("base.user_root"):
+                calendar.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=calendar._reauthorization_summary(),
+                    note=message,
+                    user_id=user.id,
+                )
+        _logger.warning("Room calendars %s need a new Microsoft sign-in", self.ids)
+
+    def _reauthorization_summary(self):
+        return self.env._(
+            "Authorize room %(room)s again", room=self.room_id.display_name
+        )
+
+    def _reauthorization_activities(self):
+        self.ensure_one()
+        summary = self._reauthorization_summary()
+        return self.activity_ids.filtered(lambda activity: activity.summary == summary)
+
+    def _close_reauthorization_activities(self):
+        for calendar in self.sudo():
+            calendar._reauthorization_activities().action_feedback(
+                feedback=self.env._("The room was authorized again.")
+            )
+
+
+class RoomExchangeCalendarChoice(models.Model):
+    """A room calendar offered by the picker after a sign-in (or from the directory)."""
+
+    _name = "room.exchange.calendar.choice"
+    _description = "Room calendar choice"
+    _order = "name, mailbox"
+
+    calendar_id = fields.Many2one(
+        "room.exchange.calendar", required=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one(related="calendar_id.company_id", store=True)
+    mailbox = fields.Char(required=True)
+    name = fields.Char()
+    source = fields.Selection(
+        [("shared", "Shared with the account"), ("directory", "Room directory")]
+    )
+
+    @api.depends("name", "mailbox")
+    def _compute_display_name(self):
+        for choice in self:
+            choice.display_name = (
+                f"{choice.name} <{choice.mailbox}>" if choice.name else choice.mailbox
+            )

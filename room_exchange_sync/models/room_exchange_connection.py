@@ -6,6 +6,13 @@ from odoo.exceptions import ValidationError
 
 from ..graph import (
     CredentialError,
+    GraphAuthError,
+    GraphClient,
+    GraphConfigurationError,
+    GraphError,
+    GraphPermissionError,
+    GraphRetryableError,
+    TokenProvider,
     check_https_url,
     cloud_endpoints,
     inspect_certificate,
@@ -18,6 +25,9 @@ _logger = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/room_exchange_sync/oauth/callback"
 SECRET_GROUP = "base.group_system"
+# One number rather than a (connect, read) pair: Odoo's test harness, which wraps
+# requests during tests, compares the timeout with an int.
+GRAPH_TIMEOUT = 60.0
 
 
 class RoomExchangeConnection(models.Model):
@@ -58,6 +68,19 @@ class RoomExchangeConnection(models.Model):
         help="https URL of the Microsoft Graph endpoint, e.g. "
         "https://graph.example.test. "
         "Used only with the Custom cloud.",
+    )
+    custom_ca_bundle = fields.Char(
+        string="Custom CA bundle",
+        groups=SECRET_GROUP,
+        help="Path, on the Odoo server, of a PEM file of certificate authorities to "
+        "trust for the custom endpoints (a private or test CA). Empty: the system's "
+        "trusted authorities.",
+    )
+    places_enabled = fields.Boolean(
+        string="Pick rooms from the directory",
+        help="Offer the tenant's room mailboxes (Microsoft Graph Places API) when a "
+        "room's calendar is chosen. Needs the Place.Read.All permission with admin "
+        "consent.",
     )
     authority_url = fields.Char(compute="_compute_endpoints")
     graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
@@ -335,6 +358,11 @@ class RoomExchangeConnection(models.Model):
     def action_test_connection(self):
         self.ensure_one()
         problems = self._configuration_problems()
+        if not problems:
+            try:
+                summary = self._check_with_microsoft()
+            except GraphError as error:
+                problems = [self._graph_error_message(error)]
         if problems:
             message = "\n".join(problems)
             self.write({"state": "error", "last_error": message})
@@ -342,15 +370,43 @@ class RoomExchangeConnection(models.Model):
                 self.env._("Connection test failed"), message, "danger"
             )
         self.write({"state": "ready", "last_error": False})
-        _logger.info("Exchange connection %s: configuration checked", self.id)
+        _logger.info("Exchange connection %s: test succeeded", self.id)
         return self._notification(
-            self.env._("Configuration is complete"),
-            self.env._(
-                "The settings of %(name)s are complete and consistent. Signing in "
-                "to Microsoft is tried when a room is authorized.",
-                name=self.name,
-            ),
-            "success",
+            self.env._("Connection test succeeded"), summary, "success"
+        )
+
+    def _check_with_microsoft(self):
+        """Get an app token and, where possible, make one Graph call.
+
+        Returns a sentence for the admin; raises GraphError.
+        """
+        provider = self._token_provider()
+        provider.access_token(None)
+        if self.auth_mode == "delegated":
+            return self.env._(
+                "Microsoft accepted the app's credentials for tenant %(tenant)s. "
+                "Authorize each room with a Microsoft account to finish.",
+                tenant=self.tenant_id,
+            )
+        client = self._graph_client(lambda: provider.access_token(None))
+        if self.places_enabled:
+            rooms = list(client.iter_rooms(page_size=100))
+            return self.env._(
+                "Microsoft accepted the app's credentials; %(count)s room mailboxes "
+                "are visible in the directory.",
+                count=len(rooms),
+            )
+        mailbox = self.calendar_ids.filtered("mailbox")[:1].mailbox
+        if mailbox:
+            client.get_calendar(mailbox)
+            return self.env._(
+                "Microsoft accepted the app's credentials and the calendar of "
+                "%(mailbox)s is reachable.",
+                mailbox=mailbox,
+            )
+        return self.env._(
+            "Microsoft accepted the app's credentials. Choose a room mailbox on a room "
+            "to check calendar access."
         )
 
     def action_open_rooms(self):
@@ -363,6 +419,76 @@ class RoomExchangeConnection(models.Model):
             "domain": [("connection_id", "=", self.id)],
             "context": {"default_connection_id": self.id},
         }
+
+    def _token_provider(self, cache_state=None):
+        """MSAL access for this app registration; ``cache_state`` is a serialized
+        token cache (one per signed-in account)."""
+        self.ensure_one()
+        endpoints = self._endpoints()
+        sudo = self.sudo()
+        if self.credential_type == "certificate":
+            credential = {
+                "private_key": sudo.private_key or "",
+                "thumbprint": self.certificate_thumbprint or "",
+            }
+        else:
+            credential = sudo.client_secret or ""
+        return TokenProvider(
+            client_id=self.client_id.strip(),
+            authority=endpoints.authority_url(self.tenant_id.strip()),
+            credential=credential,
+            graph_resource=endpoints.graph_host,
+            verify=self._tls_verify(),
+            cache_state=cache_state,
+            places=self.places_enabled,
+        )
+
+    def _graph_client(self, token_source):
+        self.ensure_one()
+        return GraphClient(
+            graph_url=self._endpoints().graph_url,
+            token_source=token_source,
+            verify=self._tls_verify(),
+            timeout=GRAPH_TIMEOUT,
+        )
+
+    def _app_graph_client(self):
+        """A Graph client with app-only tokens (application mode)."""
+        provider = self._token_provider()
+        return self._graph_client(lambda: provider.access_token(None))
+
+    def _tls_verify(self):
+        bundle = self.sudo().custom_ca_bundle
+        return bundle if self.cloud == "custom" and bundle else True
+
+    def _graph_error_message(self, error):
+        """One sentence for an admin: what failed at Microsoft and what to do."""
+        if isinstance(error, GraphConfigurationError):
+            text = self.env._(
+                "Microsoft refused the app registration of %(name)s: %(detail)s",
+                name=self.name,
+                detail=error.message,
+            )
+        elif isinstance(error, GraphAuthError):
+            text = self.env._(
+                "Microsoft sign-in failed: %(detail)s", detail=error.message
+            )
+        elif isinstance(error, GraphPermissionError):
+            text = self.env._(
+                "Microsoft Graph denied access: %(detail)s", detail=error.message
+            )
+        elif isinstance(error, GraphRetryableError):
+            text = self.env._(
+                "Microsoft could not be reached or is busy (%(detail)s); try again "
+                "in a few minutes.",
+                detail=error.message,
+            )
+        else:
+            text = error.message if isinstance(error, GraphError) else str(error)
+        request_id = getattr(error, "request_id", None)
+        if request_id:
+            text += " " + self.env._("(Graph request-id %(id)s)", id=request_id)
+        return text
 
     def _endpoints(self):
         """The cloud endpoints, or None while a custom cloud lacks its URLs."""

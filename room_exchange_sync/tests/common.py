@@ -39,12 +39,61 @@ def make_certificate(common_name="room-sync-test", days=365):
     return key_pem, cert_pem, certificate.fingerprint(hashes.SHA1()).hex().upper()
 
 
-class RoomExchangeCase(TransactionCase):
-    """Users of each role, a room with a working time, and a draft connection."""
+# The default scenario of tests/emulator (scenarios/default.json).
+EMULATOR_TENANT = "c0ffa6e5-9afb-41d4-8e9c-3a74d1f89039"
+DELEGATED_APP = "d9bf18c7-9a7e-4a41-a7b7-3e9fc6f9716b"
+DELEGATED_SECRET = "delegated-app-secret~Valid.2028"
+APP_ONLY_APP = "e0476d48-6ccc-4f02-8f60-9951925e8b30"
+APP_ONLY_SECRET = "app-only-secret~Valid.2028"
+ADELE = ("AdeleV@contoso.test", "Adele-Pa55!")  # write shares on every room
+ALEX = ("AlexW@contoso.test", "Alex-Pa55!")  # read-only shares
+MEGAN = ("MeganB@contoso.test", "Megan-Pa55!")  # no share
+ROOM_ADAMS = "room.adams@contoso.test"
+ROOM_DUNE = "room.dune@contoso.test"  # outside the app-only RBAC scope
+
+
+class EmulatorCaseMixin:
+    """Starts the Microsoft emulator (tests/emulator) once per class over HTTPS, and
+    builds connections that point at it."""
+
+    @classmethod
+    def start_emulator(cls):
+        from tests.emulator import EmulatorServer
+
+        cls.emulator_server = EmulatorServer().start()
+        cls.addClassCleanup(cls.emulator_server.stop)
+        cls.emulator = cls.emulator_server.emulator
+
+    def emulator_connection(self, mode="delegated", **values):
+        server = self.emulator_server
+        delegated = mode == "delegated"
+        connection = self.env["room.exchange.connection"].create(
+            {
+                "name": f"Emulator ({mode})",
+                "cloud": "custom",
+                "custom_authority_url": server.base_url,
+                "custom_graph_url": server.graph_url,
+                "custom_ca_bundle": server.ca_bundle_path,
+                "tenant_id": EMULATOR_TENANT,
+                "client_id": DELEGATED_APP if delegated else APP_ONLY_APP,
+                "client_secret_input": (
+                    DELEGATED_SECRET if delegated else APP_ONLY_SECRET
+                ),
+                "auth_mode": mode,
+                **values,
+            }
+        )
+        return connection
+
+
+class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
+    """Users of each role, a room with a working time, a draft connection, and the
+    Microsoft emulator (tests/emulator) for connections that must reach Microsoft."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.start_emulator()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.manager = new_test_user(
             cls.env, login="exchange_manager", groups=f"base.group_user,{MANAGER}"
@@ -77,17 +126,9 @@ class RoomExchangeCase(TransactionCase):
             {"name": "Contoso", "tenant_id": TENANT, "client_id": CLIENT}
         )
 
-    def ready_connection(self, **values):
-        """A connection whose configuration checked out (state ready)."""
-        connection = self.env["room.exchange.connection"].create(
-            {
-                "name": "Ready",
-                "tenant_id": TENANT,
-                "client_id": CLIENT,
-                "client_secret_input": "s3cr3t-value",
-                **values,
-            }
-        )
+    def ready_connection(self, mode="delegated", **values):
+        """A connection to the emulator whose test succeeded (state ready)."""
+        connection = self.emulator_connection(mode, **values)
         connection.action_test_connection()
         self.assertEqual(connection.state, "ready")
         return connection

@@ -1,7 +1,13 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo.exceptions import ValidationError
 
-from .common import CLIENT, TENANT, RoomExchangeCase, make_certificate
+from .common import (
+    CLIENT,
+    DELEGATED_SECRET,
+    TENANT,
+    RoomExchangeCase,
+    make_certificate,
+)
 
 
 class TestConnectionSettings(RoomExchangeCase):
@@ -151,10 +157,10 @@ class TestConnectionSettings(RoomExchangeCase):
         self.assertEqual(action["params"]["type"], "danger")
 
     def test_test_connection_succeeds_when_complete(self):
-        self.connection.client_secret_input = "value"
-        action = self.connection.action_test_connection()
-        self.assertEqual(self.connection.state, "ready")
-        self.assertFalse(self.connection.last_error)
+        connection = self.emulator_connection()
+        action = connection.action_test_connection()
+        self.assertEqual(connection.state, "ready", connection.last_error)
+        self.assertFalse(connection.last_error)
         self.assertEqual(action["params"]["type"], "success")
 
     def test_changing_settings_requires_a_new_test(self):
@@ -163,7 +169,11 @@ class TestConnectionSettings(RoomExchangeCase):
         self.assertEqual(connection.state, "draft")
 
     def test_secret_never_logged(self):
-        with self.assertLogs("odoo.addons.room_exchange_sync", level="DEBUG") as logs:
-            connection = self.ready_connection(client_secret_input="do-not-log-me")
+        with self.assertLogs(level="DEBUG") as logs:
+            connection = self.ready_connection()
             connection.action_test_connection()
-        self.assertFalse(any("do-not-log-me" in line for line in logs.output))
+        self.assertTrue(logs.output)
+        self.assertFalse(any(DELEGATED_SECRET in line for line in logs.output))
+        # The emulator's access tokens are JWTs, which all start with "eyJ".
+        leaks = [line for line in logs.output if "eyJ" in line]
+        self.assertFalse(leaks)
