@@ -11,7 +11,9 @@ if ! "$PYTHON" -c "import psycopg2; psycopg2.connect(dbname='$ODOO_RUN_DB').clos
     odoo_cli -d "$ODOO_RUN_DB" -i room_exchange_sync --with-demo --stop-after-init \
         || fail "Creating $ODOO_RUN_DB failed (log above)."
 fi
-say "run: Odoo on http://127.0.0.1:$PORT (database $ODOO_RUN_DB, login admin, password admin)"
+# localhost rather than 127.0.0.1: Entra ID accepts plain-http redirect URIs only for
+# localhost, and the emulator's demo app registers http://localhost:8069/...
+say "run: Odoo on http://localhost:$PORT (database $ODOO_RUN_DB, login admin, password admin)"
 exec "$PYTHON" -m odoo --addons-path="$(odoo_addons_path)" -d "$ODOO_RUN_DB" \
     --db-filter="^$ODOO_RUN_DB\$" --http-interface=127.0.0.1 --http-port="$PORT" \
     -u room_exchange_sync
