@@ -85,3 +85,22 @@ class TestAccessRights(RoomExchangeCase):
         self.assertNotIn(foreign, Connection.search([]))
         with self.assertRaises(AccessError):
             foreign.with_user(self.manager).read(["name"])
+
+    def test_token_caches_stay_server_side(self):
+        account = self.env["room.exchange.account"].create(
+            {
+                "connection_id": self.connection.id,
+                "home_account_id": "oid.tid",
+                "username": "adele@contoso.test",
+                "token_cache": '{"RefreshToken": {"secret": "value"}}',
+            }
+        )
+        for user in (self.booking_user, self.exchange_user, self.manager):
+            with self.assertRaises(AccessError):
+                account.with_user(user).read(["token_cache"])
+        with self.assertRaises(AccessError):
+            account.with_user(self.booking_user).read(["username"])
+        self.assertEqual(
+            account.with_user(self.exchange_user).read(["username"])[0]["username"],
+            "adele@contoso.test",
+        )
