@@ -198,6 +198,18 @@ def error_payload(
     }
 
 
+def _canonical_segment(segment: str) -> str:
+    """A path segment as Graph understands it: case-insensitive, a type cast may use
+    the short ``graph.`` namespace alias (``places/graph.room``, as the Graph SDKs
+    send it), and a function may carry empty parentheses (``delta()``)."""
+    low = segment.lower()
+    if low.startswith("graph."):
+        low = "microsoft." + low
+    if low.endswith("()"):
+        low = low[:-2]
+    return low
+
+
 def _bad_request(message: str, code: str = "BadRequest") -> GraphHttpError:
     return GraphHttpError(400, code, message)
 
@@ -1070,7 +1082,7 @@ class GraphApi:
     def _match(self, segments: list[str], method: str) -> _Route:
         if not segments:
             raise _bad_request("Invalid request.")
-        low = [s.lower() for s in segments]
+        low = [_canonical_segment(s) for s in segments]
         if low == ["$batch"]:
             return self._only(method, {"POST": _Route("/$batch", self.h_batch)})
         if low == ["places", "microsoft.graph.room"]:
@@ -1175,7 +1187,7 @@ class GraphApi:
                         )
                     },
                 )
-            if low[1] == "delta":
+            if _canonical_segment(low[1]) == "delta":
                 return self._only(
                     method,
                     {
@@ -1197,7 +1209,7 @@ class GraphApi:
                     "POST": _Route(template, self.h_create_event, "write"),
                 },
             )
-        if tail[1].lower() == "delta":
+        if _canonical_segment(tail[1]) == "delta":
             # v1.0 has no events/delta (beta only, graph_contract.md §3.1).
             raise _bad_request(
                 "Change tracking is not supported against 'microsoft.graph.event'.",
