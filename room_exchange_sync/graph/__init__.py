@@ -13,7 +13,12 @@ models read their records and pass plain values in. Public API:
   ``app_scopes``, ``GRAPH_DELEGATED_PERMISSIONS``;
 - :mod:`.client`: ``GraphClient``, ``BatchRequest``, ``BatchResult``, ``DeltaPage``,
   ``CalendarAccess``;
-- :mod:`.http`: ``make_session``, ``ExplicitHttpClient``.
+- :mod:`.http`: ``make_session``, ``ExplicitHttpClient``;
+- :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
+  ``parse_event``, ``EventDataError``, ``is_own_event``, ``own_booking_id``,
+  ``MARKER_PROPERTY_ID``, ``PRIVACY_MODES``, ``TIME_ZONE_NAMES``;
+- :mod:`.timezones`: ``WINDOWS_ZONES``, ``windows_zone``, ``to_zoneinfo``,
+  ``is_windows_zone``.
 """
 
 from .clouds import CLOUDS, CloudEndpoints, cloud_endpoints
@@ -59,3 +64,16 @@ from .client import (
     TokenSource,
 )
 from .http import ExplicitHttpClient, make_session
+from .timezones import WINDOWS_ZONES, is_windows_zone, to_zoneinfo, windows_zone
+from .events import (
+    MARKER_PROPERTY_ID,
+    PRIVACY_MODES,
+    TIME_ZONE_NAMES,
+    BookingSnapshot,
+    EventDataError,
+    ImportedEvent,
+    booking_payload,
+    is_own_event,
+    own_booking_id,
+    parse_event,
+)
