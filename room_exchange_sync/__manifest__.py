@@ -16,9 +16,12 @@
     "data": [
         "security/room_exchange_sync_groups.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
         "views/room_exchange_connection_views.xml",
         "views/room_exchange_calendar_views.xml",
         "views/resource_resource_views.xml",
+        "views/resource_booking_views.xml",
+        "views/room_exchange_binding_views.xml",
         "views/res_config_settings_views.xml",
         "views/room_exchange_oauth_templates.xml",
         "views/room_exchange_sync_menus.xml",

@@ -4,4 +4,6 @@ from . import room_exchange_calendar
 from . import room_exchange_auth_flow
 from . import room_exchange_binding
 from . import resource_resource
+from . import resource_booking
+from . import calendar_event
 from . import res_config_settings

@@ -87,6 +87,14 @@ class ResourceResource(models.Model):
     exchange_binding_error_count = fields.Integer(
         string="Bookings in error", compute="_compute_exchange_status", groups=USER
     )
+    exchange_last_sync_summary = fields.Char(
+        string="Last sync", compute="_compute_exchange_status", groups=USER
+    )
+    exchange_cancellation_pending = fields.Integer(
+        string="Cancellations to confirm",
+        compute="_compute_exchange_status",
+        groups=USER,
+    )
     exchange_oauth_ready = fields.Boolean(
         compute="_compute_exchange_oauth_ready", groups=USER
     )
@@ -97,6 +105,9 @@ class ResourceResource(models.Model):
         compute="_compute_exchange_actions", groups=MANAGER
     )
     exchange_can_remove_authorization = fields.Boolean(
+        compute="_compute_exchange_actions", groups=MANAGER
+    )
+    exchange_can_sync = fields.Boolean(
         compute="_compute_exchange_actions", groups=MANAGER
     )
     exchange_can_export = fields.Boolean(
@@ -155,6 +166,8 @@ class ResourceResource(models.Model):
         "exchange_calendar_ids.last_error",
         "exchange_calendar_ids.connection_id.auth_mode",
         "exchange_calendar_ids.account_id.username",
+        "exchange_calendar_ids.last_sync_summary",
+        "exchange_calendar_ids.cancellation_pending",
     )
     def _compute_exchange_status(self):
         for room in self:
@@ -167,6 +180,8 @@ class ResourceResource(models.Model):
             room.exchange_binding_count = calendar.binding_count
             room.exchange_binding_error_count = calendar.binding_error_count
             room.exchange_auth_mode = calendar.connection_id.auth_mode
+            room.exchange_last_sync_summary = calendar.last_sync_summary
+            room.exchange_cancellation_pending = calendar.cancellation_pending
             room.exchange_account_name = calendar.account_id.username
 
     @api.depends_context("company")
@@ -193,6 +208,10 @@ class ResourceResource(models.Model):
                 calendar and (calendar.account_id or calendar.state != "not_configured")
             )
             room.exchange_can_export = False
+            room.exchange_can_sync = bool(
+                calendar.sync_enabled
+                and calendar.state in ("authorized", "syncing", "error")
+            )
 
     def _exchange_calendar(self):
         self.ensure_one()
@@ -230,6 +249,27 @@ class ResourceResource(models.Model):
     def action_exchange_remove_authorization(self):
         self.ensure_one()
         self._exchange_calendar()._remove_authorization()
+
+    def action_exchange_sync_now(self):
+        self.ensure_one()
+        return self._exchange_calendar().action_sync_now()
+
+    def action_exchange_full_resync(self):
+        self.ensure_one()
+        return self._exchange_calendar().action_full_resync()
+
+    def action_exchange_confirm_cancellations(self):
+        self.ensure_one()
+        return self._exchange_calendar().action_confirm_cancellations()
+
+    def action_exchange_open_settings(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "room.exchange.calendar",
+            "res_id": self._exchange_calendar().id,
+            "view_mode": "form",
+        }
 
     def action_exchange_run_export(self):
         self.ensure_one()

@@ -30,8 +30,20 @@ class RoomExchangeBinding(models.Model):
         string="Graph event ID", index=True, copy=False, readonly=True
     )
     ical_uid = fields.Char(string="iCalUId", copy=False, readonly=True)
-    remote_etag = fields.Char(copy=False, readonly=True)
-    local_hash = fields.Char(copy=False, readonly=True)
+    series_master_id = fields.Char(copy=False, readonly=True)
+    remote_etag = fields.Char(
+        string="Change key",
+        copy=False,
+        readonly=True,
+        help="The event's changeKey when it was last synced: a different one means "
+        "the event changed in Exchange.",
+    )
+    local_hash = fields.Char(
+        copy=False,
+        readonly=True,
+        help="Hash of the event payload last written to Exchange: a different one "
+        "means the booking changed in Odoo.",
+    )
     origin = fields.Selection(
         [("odoo", "Odoo"), ("exchange", "Exchange")], default="odoo", required=True
     )
@@ -40,6 +52,9 @@ class RoomExchangeBinding(models.Model):
     )
     sync_error = fields.Text(copy=False, readonly=True)
     sync_date = fields.Datetime(copy=False, readonly=True)
+    sync_attempts = fields.Integer(copy=False, readonly=True)
+    next_retry_date = fields.Datetime(copy=False, readonly=True)
+    room_id = fields.Many2one(related="calendar_id.room_id")
 
     _calendar_external_uniq = models.Constraint(
         "UNIQUE(calendar_id, external_id)",

@@ -1,11 +1,16 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import logging
+from datetime import timedelta
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
 
+from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphPermissionError
+from .sync_round import SyncRound
+
+CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +85,37 @@ class RoomExchangeCalendar(models.Model):
         string="Last successful sync", readonly=True, copy=False
     )
     last_error = fields.Text(readonly=True, copy=False)
+    privacy_mode = fields.Selection(
+        [
+            ("full", "Subject and details"),
+            ("subject", "Subject only"),
+            ("busy", "Busy only"),
+        ],
+        string="Shown in Exchange",
+        default="full",
+        required=True,
+        help="What the room calendar shows of bookings made in Odoo: the subject and "
+        "the description, the subject only, or just 'Busy'.",
+    )
+    include_organizer_email = fields.Boolean(
+        string="Write the booker's e-mail",
+        help="Add the e-mail address of the person who booked in Odoo to the "
+        "Exchange event's description. Off by default: it is personal data.",
+    )
+    delta_link = fields.Text(groups="base.group_system", copy=False)
+    window_start = fields.Datetime(readonly=True, copy=False)
+    window_end = fields.Datetime(readonly=True, copy=False)
+    last_full_sync_date = fields.Datetime(readonly=True, copy=False)
+    last_sync_summary = fields.Char(readonly=True, copy=False)
+    failure_count = fields.Integer(readonly=True, copy=False)
+    next_attempt_date = fields.Datetime(readonly=True, copy=False)
+    cancellation_pending = fields.Integer(
+        string="Cancellations waiting for confirmation",
+        readonly=True,
+        copy=False,
+        help="Exchange no longer shows this many meetings of the room: more than a "
+        "safe share at once. They are cancelled in Odoo only once an admin confirms.",
+    )
     combination_id = fields.Many2one(
         "resource.booking.combination",
         string="Booking combination",
@@ -313,6 +349,139 @@ class RoomExchangeCalendar(models.Model):
                     ),
                 ],
             }
+        )
+
+    def _request_sync(self):
+        """Wake the sync cron up soon (after this transaction commits: the trigger is
+        a row of it); Graph is never called from the user's transaction."""
+        if self.filtered("sync_enabled"):
+            self.env.ref(
+                "room_exchange_sync.ir_cron_room_exchange_sync"
+            ).sudo()._trigger()
+
+    @api.model
+    def _cron_sync(self):
+        """Sync every room that is due, one room per committed step.
+
+        Several Odoo workers may run this at once: a room locked by another worker is
+        skipped, so no room is processed twice. A failing room never stops the others.
+        """
+        now = fields.Datetime.now()
+        calendars = self.search(
+            [
+                ("sync_enabled", "=", True),
+                ("state", "in", ("authorized", "syncing", "error")),
+                "|",
+                ("next_attempt_date", "=", False),
+                ("next_attempt_date", "<=", now),
+            ]
+        )
+        Cron = self.env["ir.cron"]
+        for index, calendar in enumerate(calendars):
+            if calendar.try_lock_for_update():
+                calendar._sync()
+            if not Cron._commit_progress(1, remaining=len(calendars) - index - 1):
+                break
+
+    def _sync(self, full=False, confirm_cancellations=False):
+        """Run one round and record its outcome on the room; never raises for Graph
+        or data problems (they are the room's state and last error)."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                plan = SyncRound(
+                    self, full=full, confirm_cancellations=confirm_cancellations
+                ).run()
+        except GraphAuthError as error:
+            if error.reauthorization_needed:
+                self._mark_reauthorization_needed(error)
+            else:
+                self._record_round_failure(
+                    self.connection_id._graph_error_message(error)
+                )
+            return False
+        except GraphError as error:
+            self._record_round_failure(self.connection_id._graph_error_message(error))
+            return False
+        except StorageEmpty as error:
+            self._record_round_failure(
+                self.env._(
+                    "Exchange returned an empty calendar for %(mailbox)s although "
+                    "%(count)s bookings are linked to it. The sync of this room "
+                    "stopped so that nothing is cancelled by mistake: check the "
+                    "mailbox address and its permissions. If the calendar really is "
+                    "empty, confirm the cancellations.",
+                    mailbox=self.mailbox,
+                    count=error.bound_count,
+                )
+            )
+            return False
+        except Exception as error:  # noqa: BLE001 - one room never stops the others
+            _logger.exception("Exchange sync of room calendar %s crashed", self.id)
+            self._record_round_failure(
+                self.env._(
+                    "The sync stopped on an unexpected error (%(error)s); nothing of "
+                    "this round was kept, and it is tried again later.",
+                    error=type(error).__name__,
+                )
+            )
+            return False
+        self.sudo().write(
+            {
+                "state": "authorized",
+                "last_error": self._cancellation_warning(plan),
+                "failure_count": 0,
+                "next_attempt_date": False,
+            }
+        )
+        return plan
+
+    def _cancellation_warning(self, plan):
+        if not plan.needs_confirmation:
+            return False
+        return self.env._(
+            "%(count)s meetings of this room disappeared from Exchange at once. They "
+            "stay in Odoo until an Exchange sync manager confirms their cancellation.",
+            count=plan.count(CANCEL_LOCAL),
+        )
+
+    def _record_round_failure(self, message):
+        """The room goes to error and retries later, backing off while it keeps
+        failing; other rooms carry on."""
+        failures = self.failure_count + 1
+        delay = min(timedelta(minutes=5) * 2 ** (failures - 1), timedelta(hours=6))
+        self.sudo().write(
+            {
+                "state": "error",
+                "last_error": message,
+                "failure_count": failures,
+                "next_attempt_date": fields.Datetime.now() + delay,
+            }
+        )
+        _logger.warning("Exchange sync of room calendar %s failed", self.id)
+
+    def action_sync_now(self):
+        self.ensure_one()
+        return self._sync_notification(self._sync())
+
+    def action_full_resync(self):
+        self.ensure_one()
+        self.sudo().write({"sync_enabled": True})
+        return self._sync_notification(self._sync(full=True))
+
+    def action_confirm_cancellations(self):
+        self.ensure_one()
+        return self._sync_notification(
+            self._sync(full=True, confirm_cancellations=True)
+        )
+
+    def _sync_notification(self, plan):
+        if plan is False:
+            return self.connection_id._notification(
+                self.env._("Sync failed"), self.last_error, "danger"
+            )
+        return self.connection_id._notification(
+            self.env._("Sync done"), self.last_sync_summary, "success"
         )
 
     def _room_form_url(self):

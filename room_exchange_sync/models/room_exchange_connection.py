@@ -82,6 +82,37 @@ class RoomExchangeConnection(models.Model):
         "room's calendar is chosen. Needs the Place.Read.All permission with admin "
         "consent.",
     )
+    conflict_policy = fields.Selection(
+        [
+            ("origin", "The side that created the booking wins"),
+            ("odoo", "Odoo wins"),
+            ("exchange", "Exchange wins"),
+        ],
+        default="origin",
+        required=True,
+        help="When a booking was changed both in Odoo and in Outlook since the last "
+        "sync, whose change is kept. The overwritten values are posted on the "
+        "booking's chatter.",
+    )
+    sync_past_days = fields.Integer(
+        string="Sync days back",
+        default=7,
+        help="Meetings that ended more than this many days ago are not synced.",
+    )
+    sync_future_days = fields.Integer(
+        string="Sync days ahead",
+        default=365,
+        help="Meetings starting further ahead than this are not synced yet; the "
+        "window moves forward every day.",
+    )
+    time_zone_names = fields.Selection(
+        [("windows", "Windows names"), ("iana", "IANA names")],
+        default="windows",
+        required=True,
+        help="How time zones are written into Exchange events. Microsoft documents "
+        "Windows names (e.g. Romance Standard Time); IANA names (Europe/Paris) are "
+        "not confirmed to be accepted everywhere.",
+    )
     authority_url = fields.Char(compute="_compute_endpoints")
     graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
     tenant_id = fields.Char(
@@ -258,6 +289,21 @@ class RoomExchangeConnection(models.Model):
         )
         for connection in self:
             connection.room_count = counts.get(connection, 0)
+
+    @api.constrains("sync_past_days", "sync_future_days")
+    def _check_sync_window(self):
+        for connection in self:
+            if not 0 <= connection.sync_past_days <= 365:
+                raise ValidationError(
+                    self.env._("Sync days back must be between 0 and 365.")
+                )
+            if not 1 <= connection.sync_future_days <= 1095:
+                raise ValidationError(
+                    self.env._(
+                        "Sync days ahead must be between 1 and 1095: Exchange refuses "
+                        "calendar windows much longer than that."
+                    )
+                )
 
     @api.constrains("tenant_id")
     def _check_tenant_id(self):

@@ -4,3 +4,4 @@ from . import test_room_exchange_tab
 from . import test_oauth
 from . import test_app_only
 from . import test_browser
+from . import test_sync

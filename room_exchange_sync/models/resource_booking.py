@@ -1,0 +1,141 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from odoo import api, fields, models
+
+USER = "room_exchange_sync.room_exchange_sync_group_user"
+
+# Writes made by the sync itself: no mail to anyone, no chatter noise, no export of what
+# was just imported, and no push to personal Outlook/Google calendars (booking_platform
+# §2.9c).
+SYNC_CONTEXT = {
+    "room_exchange_no_export": True,
+    "exchange_sync": True,
+    "no_mail_to_attendees": True,
+    "tracking_disable": True,
+    "mail_create_nolog": True,
+    "mail_create_nosubscribe": True,
+    "mail_notrack": True,
+    "no_calendar_sync": True,
+}
+# Fields whose change must reach Exchange (what booking_payload reads).
+EXPORTED_FIELDS = {
+    "name",
+    "start",
+    "duration",
+    "stop",
+    "active",
+    "description",
+    "location",
+    "combination_id",
+    "meeting_id",
+    "user_id",
+    "type_id",
+}
+
+
+class ResourceBooking(models.Model):
+    _inherit = "resource.booking"
+
+    exchange_origin = fields.Selection(
+        [("odoo", "Odoo"), ("exchange", "Exchange")],
+        string="Booked in",
+        default="odoo",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+    )
+    exchange_binding_ids = fields.One2many(
+        "room.exchange.binding", "booking_id", groups=USER, readonly=True
+    )
+    exchange_organizer_name = fields.Char(
+        string="Outlook organizer", readonly=True, copy=False
+    )
+    exchange_organizer_email = fields.Char(
+        string="Outlook organizer e-mail", readonly=True, copy=False, groups=USER
+    )
+    exchange_conflict = fields.Boolean(
+        string="Overlaps an Exchange meeting",
+        readonly=True,
+        copy=False,
+        index=True,
+        help="An Outlook meeting and this booking hold the same room at the same time.",
+    )
+    exchange_sync_state = fields.Selection(
+        [
+            ("not_synced", "Not synced"),
+            ("pending", "Pending"),
+            ("synced", "Synced"),
+            ("conflict", "Conflict"),
+            ("error", "Error"),
+        ],
+        string="Exchange sync",
+        compute="_compute_exchange_sync_state",
+        groups=USER,
+    )
+
+    @api.depends("exchange_binding_ids.sync_state", "combination_id")
+    def _compute_exchange_sync_state(self):
+        order = ["error", "conflict", "pending", "synced"]
+        for booking in self:
+            states = set(booking.exchange_binding_ids.mapped("sync_state"))
+            states = {"pending" if s == "deleted_local" else s for s in states}
+            worst = next((state for state in order if state in states), False)
+            if not worst:
+                worst = "pending" if booking._exchange_calendars() else "not_synced"
+            booking.exchange_sync_state = worst
+
+    def _exchange_calendars(self):
+        """The synced room calendars these bookings' rooms belong to."""
+        rooms = self.sudo().combination_id.resource_ids
+        return rooms.exchange_calendar_ids.filtered("sync_enabled")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        bookings = super().create(vals_list)
+        bookings._exchange_request_sync()
+        return bookings
+
+    def write(self, vals):
+        result = super().write(vals)
+        if EXPORTED_FIELDS & set(vals):
+            self._exchange_mark_pending()
+        return result
+
+    def unlink(self):
+        bindings = self.sudo().exchange_binding_ids
+        bindings.write({"sync_state": "deleted_local"})
+        calendars = self._exchange_calendars()
+        result = super().unlink()
+        if bindings or calendars:
+            calendars._request_sync()
+        return result
+
+    def _exchange_mark_pending(self):
+        """Flag what Exchange must hear about; the cron compares payload hashes, so
+        this only makes the change visible and wakes the sync up early."""
+        if self.env.context.get("room_exchange_no_export"):
+            return
+        self.sudo().exchange_binding_ids.filtered(
+            lambda binding: binding.sync_state in ("synced", "error")
+        ).write({"sync_state": "pending"})
+        self._exchange_request_sync()
+
+    def _exchange_request_sync(self):
+        if self.env.context.get("room_exchange_no_export"):
+            return
+        self._exchange_calendars()._request_sync()
+
+    def _check_scheduling(self):
+        # Exchange is the source of truth for meetings booked in Outlook: importing one
+        # never fails because the room looks busy or closed in Odoo.
+        return super(
+            ResourceBooking, self.filtered(lambda b: b.exchange_origin != "exchange")
+        )._check_scheduling()
+
+    @api.depends("exchange_origin")
+    def _compute_is_modifiable(self):
+        result = super()._compute_is_modifiable()
+        if not self.env.context.get("exchange_sync"):
+            for booking in self.filtered(lambda b: b.exchange_origin == "exchange"):
+                booking.is_modifiable = False
+        return result

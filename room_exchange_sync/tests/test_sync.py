@@ -1,0 +1,314 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""Two-way sync between Odoo bookings and the emulator's room calendar."""
+
+from datetime import datetime, timedelta
+
+from odoo import Command
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
+
+MARKER_SUBJECT = "Odoo board review"
+
+
+def next_weekday(days_ahead, weekday=2):
+    """A date at least ``days_ahead`` days from now falling on ``weekday`` (Wed)."""
+    day = datetime.now().date() + timedelta(days=days_ahead)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+@tagged("post_install", "-at_install")
+class TestTwoWaySync(RoomExchangeCase):
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        connection = self.ready_connection("application")
+        self.room.write({"exchange_connection_id": connection.id})
+        self.calendar = self.room.exchange_calendar_id
+        self.calendar._bind_mailbox(ROOM_ADAMS)
+        self.assertEqual(self.calendar.state, "authorized")
+        # Synced rooms are bookable around the clock, as Exchange meetings may be.
+        around_the_clock = self.calendar._around_the_clock_calendar(self.env.company)
+        self.room.calendar_id = around_the_clock
+        self.booking_type = self.env["resource.booking.type"].create(
+            {
+                "name": "Meeting room",
+                "resource_calendar_id": around_the_clock.id,
+                "duration": 1,
+                "combination_rel_ids": [
+                    Command.create({"combination_id": self.calendar.combination_id.id})
+                ],
+            }
+        )
+        self.requester = self.env["res.partner"].create({"name": "Requester"})
+        self.day = next_weekday(14)
+
+    # helpers
+
+    def book_in_odoo(self, hour_utc=9, hours=1.0, name=MARKER_SUBJECT, day=None):
+        start = datetime.combine(day or self.day, datetime.min.time()) + timedelta(
+            hours=hour_utc
+        )
+        return (
+            self.env["resource.booking"]
+            .with_context(tracking_disable=True)
+            .create(
+                {
+                    "name": name,
+                    "type_id": self.booking_type.id,
+                    "combination_auto_assign": False,
+                    "combination_id": self.calendar.combination_id.id,
+                    "partner_ids": [Command.set(self.requester.ids)],
+                    "start": start,
+                    "duration": hours,
+                }
+            )
+        )
+
+    def sync(self, **kwargs):
+        plan = self.calendar._sync(**kwargs)
+        self.assertTrue(plan, self.calendar.last_error)
+        return plan
+
+    def room_events(self, subject=None):
+        events = self.emulator.store.snapshot(ROOM_ADAMS)
+        return [e for e in events if subject is None or e.get("subject") == subject]
+
+    def outlook_booking(self, subject, hour_utc=13, hours=1.0, **kwargs):
+        start = datetime.combine(self.day, datetime.min.time()) + timedelta(
+            hours=hour_utc
+        )
+        return self.emulator.book_room(
+            ADELE[0],
+            ROOM_ADAMS,
+            subject,
+            start.isoformat(),
+            (start + timedelta(hours=hours)).isoformat(),
+            **kwargs,
+        )
+
+    def imported(self, event_id):
+        binding = self.env["room.exchange.binding"].search(
+            [("external_id", "=", event_id)]
+        )
+        return binding.booking_id
+
+    # Odoo -> Exchange
+
+    def test_odoo_booking_appears_in_the_room_calendar(self):
+        booking = self.book_in_odoo()
+        self.sync()
+        events = self.room_events(MARKER_SUBJECT)
+        self.assertEqual(len(events), 1)
+        event = events[0]
+        self.assertEqual(event["attendees"], [])
+        self.assertEqual(
+            event["start"]["dateTime"][:16], booking.start.isoformat()[:16]
+        )
+        self.assertTrue(event.get("transactionId"))
+        binding = booking.exchange_binding_ids
+        self.assertEqual(binding.external_id, event["id"])
+        self.assertEqual(binding.sync_state, "synced")
+        self.assertEqual(booking.exchange_sync_state, "synced")
+
+    def test_nothing_to_do_is_one_request_and_no_write(self):
+        self.book_in_odoo()
+        self.sync()
+        self.emulator.clear_log()
+        plan = self.sync()
+        self.assertFalse(plan.actions)
+        graph_calls = [
+            entry
+            for entry in self.emulator.request_log
+            if "/v1.0/" in entry.get("path", "")
+        ]
+        self.assertEqual(len(graph_calls), 1, graph_calls)
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+
+    def test_reschedule_in_odoo_moves_the_event(self):
+        booking = self.book_in_odoo()
+        self.sync()
+        booking.write({"start": booking.start + timedelta(hours=2)})
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "pending")
+        self.sync()
+        (event,) = self.room_events(MARKER_SUBJECT)
+        self.assertEqual(
+            event["start"]["dateTime"][:16], booking.start.isoformat()[:16]
+        )
+
+    def test_cancel_in_odoo_deletes_the_event(self):
+        booking = self.book_in_odoo()
+        self.sync()
+        booking.action_cancel()
+        self.sync()
+        self.assertFalse(self.room_events(MARKER_SUBJECT))
+        self.assertFalse(booking.exchange_binding_ids)
+
+    def test_deleting_a_booking_deletes_the_event(self):
+        booking = self.book_in_odoo()
+        self.sync()
+        booking.unlink()
+        binding = self.calendar.binding_ids.filtered(lambda b: not b.booking_id)
+        self.assertEqual(binding.sync_state, "deleted_local")
+        self.sync()
+        self.assertFalse(self.room_events(MARKER_SUBJECT))
+        self.assertFalse(binding.exists())
+
+    def test_privacy_busy_only(self):
+        self.calendar.privacy_mode = "busy"
+        self.book_in_odoo()
+        self.sync()
+        self.assertFalse(self.room_events(MARKER_SUBJECT))
+        self.assertEqual(len(self.room_events("Busy")), 1)
+
+    # Exchange -> Odoo
+
+    def test_outlook_meeting_blocks_the_room_in_odoo(self):
+        event = self.outlook_booking("Team lunch")
+        mails_before = self.env["mail.mail"].search_count([])
+        messages_before = self.env["mail.message"].search_count([])
+        self.sync()
+        booking = self.imported(event["id"])
+        self.assertEqual(booking.exchange_origin, "exchange")
+        self.assertEqual(booking.name, "Team lunch")
+        self.assertEqual(booking.exchange_organizer_name, "Adele Vance")
+        self.assertFalse(booking.exchange_organizer_email)
+        self.assertEqual(self.env["mail.mail"].search_count([]), mails_before)
+        self.assertLessEqual(
+            self.env["mail.message"].search_count([]) - messages_before, 0
+        )
+        with self.assertRaises(ValidationError):
+            self.book_in_odoo(hour_utc=13, name="Clash")
+
+    def test_outlook_changes_and_cancellations_reach_odoo(self):
+        event = self.outlook_booking("Planning")
+        self.sync()
+        booking = self.imported(event["id"])
+        moved = datetime.combine(self.day, datetime.min.time()) + timedelta(hours=15)
+        self.emulator.update_booking(
+            ROOM_ADAMS,
+            event["id"],
+            subject="Planning (moved)",
+            start=moved.isoformat(),
+            end=(moved + timedelta(minutes=30)).isoformat(),
+        )
+        self.sync()
+        self.assertEqual(booking.start, moved)
+        self.assertEqual(booking.stop, moved + timedelta(minutes=30))
+        self.assertEqual(booking.name, "Planning (moved)")
+        self.emulator.cancel_booking(ROOM_ADAMS, event["id"])
+        self.sync()
+        self.assertFalse(booking.active)
+        self.assertEqual(booking.state, "canceled")
+
+    def test_private_meeting_hides_its_subject(self):
+        event = self.outlook_booking("Secret merger talk", sensitivity="private")
+        self.sync()
+        booking = self.imported(event["id"])
+        self.assertEqual(booking.name, "Private meeting")
+
+    def test_recurring_series_gives_one_booking_per_occurrence(self):
+        start = datetime.combine(self.day, datetime.min.time()) + timedelta(hours=7)
+        self.emulator.book_room(
+            ADELE[0],
+            ROOM_ADAMS,
+            "Standup",
+            start.isoformat(),
+            (start + timedelta(minutes=15)).isoformat(),
+            recurrence={
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {
+                    "type": "numbered",
+                    "numberOfOccurrences": 3,
+                    "startDate": self.day.isoformat(),
+                },
+            },
+        )
+        self.sync()
+        standups = self.env["resource.booking"].search([("name", "=", "Standup")])
+        self.assertEqual(len(standups), 3)
+
+    # Faults
+
+    def test_lost_answer_after_create_makes_no_duplicate(self):
+        self.book_in_odoo()
+        self.emulator.faults.add(
+            {"kind": "timeout_after_apply", "method": "POST", "path": r"\$batch"}
+        )
+        self.sync()
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.sync()
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+
+    def test_crash_after_graph_answered_makes_no_duplicate(self):
+        booking = self.book_in_odoo()
+        from ..models import sync_round
+
+        original = sync_round.SyncRound._execute_remote
+
+        def crash_after_graph(round_, client, actions):
+            original(round_, client, actions)
+            raise RuntimeError("worker killed")
+
+        sync_round.SyncRound._execute_remote = crash_after_graph
+        try:
+            self.assertFalse(self.calendar._sync())
+        finally:
+            sync_round.SyncRound._execute_remote = original
+        self.assertEqual(self.calendar.state, "error")
+        self.assertIn("RuntimeError", self.calendar.last_error)
+        self.assertFalse(booking.exchange_binding_ids)
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.sync()
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
+
+    def test_throttling_and_outages_are_ridden_out(self):
+        for hour in range(6, 11):
+            self.book_in_odoo(hour_utc=hour, name=f"Slot {hour}")
+        self.emulator.faults.set_random(seed=7, rate=0.3, kinds=["429", "503"])
+        self.calendar._sync()
+        self.emulator.faults.clear()
+        self.sync()
+        for hour in range(6, 11):
+            self.assertEqual(len(self.room_events(f"Slot {hour}")), 1)
+
+    def test_expired_delta_token_means_full_round_without_duplicates(self):
+        self.book_in_odoo()
+        event = self.outlook_booking("Review")
+        self.sync()
+        self.emulator.store.expire_delta_tokens(ROOM_ADAMS)
+        self.sync()
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.assertEqual(
+            self.env["room.exchange.binding"].search_count(
+                [("external_id", "=", event["id"])]
+            ),
+            1,
+        )
+
+    def test_empty_mailbox_never_wipes_the_room(self):
+        for hour in range(6, 12):
+            self.outlook_booking(f"Meeting {hour}", hour_utc=hour, hours=0.5)
+        self.sync()
+        imported = self.env["resource.booking"].search(
+            [("exchange_origin", "=", "exchange")]
+        )
+        self.assertGreaterEqual(len(imported), 6)
+        self.emulator.store.reset(keep_mailboxes=True)
+        plan = self.calendar._sync(full=True)
+        self.assertFalse(plan)
+        self.assertEqual(self.calendar.state, "error")
+        self.assertIn("empty calendar", self.calendar.last_error)
+        self.assertTrue(all(imported.mapped("active")))
+
+    def test_overlap_of_outlook_meeting_and_odoo_booking_is_flagged(self):
+        booking = self.book_in_odoo(hour_utc=9)
+        self.sync()
+        self.outlook_booking("Walk-in", hour_utc=9, hours=0.5)
+        self.sync()
+        walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
+        self.assertTrue(walk_in)
+        self.assertTrue(booking.exchange_conflict)
+        self.assertTrue(walk_in.exchange_conflict)
