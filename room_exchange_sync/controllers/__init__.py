@@ -1,3 +1,4 @@
 """HTTP endpoints of the addon: the OAuth callback and Graph change notifications."""
 
 from . import main
+from . import notifications

@@ -487,6 +487,48 @@ class GraphClient:
         path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
         self._request("DELETE", path, headers=headers)
 
+    def create_subscription(
+        self,
+        mailbox: str,
+        *,
+        notification_url: str,
+        lifecycle_url: str,
+        client_state: str,
+        expiration: datetime,
+    ) -> dict[str, Any]:
+        """Ask Graph to POST change notifications for a mailbox's events.
+
+        Graph first validates both URLs (it POSTs a ``validationToken`` that must be
+        echoed within 10 s) and answers 400 when that fails. Change notifications on a
+        room mailbox need application permissions (contract §6).
+        """
+        body = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": notification_url,
+            "lifecycleNotificationUrl": lifecycle_url,
+            "resource": f"{_user_path(mailbox)}/events",
+            "expirationDateTime": _utc_text(expiration),
+            "clientState": client_state,
+            "latestSupportedTlsVersion": "v1_2",
+        }
+        return self._json(
+            "POST", "/subscriptions", body=body, retry_safe=False, mailboxes=[mailbox]
+        )
+
+    def renew_subscription(
+        self, subscription_id: str, expiration: datetime
+    ) -> dict[str, Any]:
+        """Move a subscription's expiry; raises GraphNotFound when Graph dropped it."""
+        return self._json(
+            "PATCH",
+            f"/subscriptions/{quote(subscription_id, safe='')}",
+            body={"expirationDateTime": _utc_text(expiration)},
+        )
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Stop a subscription; raises GraphNotFound when it is already gone."""
+        self._request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")
+
     def find_events_by_property(
         self, mailbox: str, property_id: str, value: str
     ) -> list[dict[str, Any]]:

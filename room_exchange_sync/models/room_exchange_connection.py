@@ -113,6 +113,20 @@ class RoomExchangeConnection(models.Model):
         "Windows names (e.g. Romance Standard Time); IANA names (Europe/Paris) are "
         "not confirmed to be accepted everywhere.",
     )
+    notification_url_override = fields.Char(
+        string="Notification base URL",
+        groups=SECRET_GROUP,
+        help="Public https address at which Microsoft Graph reaches this Odoo for "
+        "change notifications (application mode only). Empty: web.base.url. Without "
+        "a public https address, rooms are polled only.",
+    )
+    subscription_minutes = fields.Integer(
+        string="Subscription lifetime (minutes)",
+        default=4230,
+        help="How long each change-notification subscription is requested for; it is "
+        "renewed at half its lifetime. Microsoft's documented maximum for Outlook "
+        "events is either 4230 or 10080 minutes depending on the page version.",
+    )
     authority_url = fields.Char(compute="_compute_endpoints")
     graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
     tenant_id = fields.Char(
@@ -535,6 +549,22 @@ class RoomExchangeConnection(models.Model):
         if request_id:
             text += " " + self.env._("(Graph request-id %(id)s)", id=request_id)
         return text
+
+    def _notification_base_url(self):
+        """Where Graph can post change notifications, or False to poll only.
+
+        Graph requires a public https URL; custom (test or sovereign) endpoints are
+        trusted to decide for themselves.
+        """
+        self.ensure_one()
+        if self.auth_mode != "application" or self.state != "ready":
+            return False
+        base = (self.sudo().notification_url_override or self.get_base_url()).rstrip(
+            "/"
+        )
+        if base.startswith("https://") or self.cloud == "custom":
+            return base
+        return False
 
     def _endpoints(self):
         """The cloud endpoints, or None while a custom cloud lacks its URLs."""

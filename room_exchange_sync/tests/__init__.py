@@ -5,3 +5,4 @@ from . import test_oauth
 from . import test_app_only
 from . import test_browser
 from . import test_sync
+from . import test_notifications
