@@ -428,7 +428,7 @@ class RoomExchangeCalendar(models.Model):
             return False
         self.sudo().write(
             {
-                "state": "authorized",
+                "state": "syncing",
                 "last_error": self._cancellation_warning(plan),
                 "failure_count": 0,
                 "next_attempt_date": False,

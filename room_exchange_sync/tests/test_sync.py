@@ -107,6 +107,7 @@ class TestTwoWaySync(RoomExchangeCase):
             event["start"]["dateTime"][:16], booking.start.isoformat()[:16]
         )
         self.assertTrue(event.get("transactionId"))
+        self.assertEqual(self.calendar.state, "syncing")
         binding = booking.exchange_binding_ids
         self.assertEqual(binding.external_id, event["id"])
         self.assertEqual(binding.sync_state, "synced")
