@@ -6,15 +6,13 @@ from zoneinfo import ZoneInfo
 
 import exchange_engine
 import pytest
-from exchange_graph import events, timezones
+from exchange_graph import timezones
 from exchange_graph.events import (
     MARKER_PROPERTY_ID,
     BookingSnapshot,
     EventDataError,
     ImportedEvent,
     booking_payload,
-    is_own_event,
-    own_booking_id,
     parse_event,
 )
 from hypothesis import given, settings
@@ -569,46 +567,6 @@ def test_parse_unknown_room_time_zone():
         parse_event(graph_event(), room_time_zone="Nowhere/City")
 
 
-# --- ownership ---------------------------------------------------------------------
-
-
-def test_is_own_event_by_marker_and_by_transaction_id():
-    marker = exchange_engine.make_marker(DB_UUID, 42)
-    assert is_own_event(ImportedEvent("e", marker=marker), DB_UUID)
-    assert is_own_event(ImportedEvent("e", marker=marker.upper()), DB_UUID)
-    assert own_booking_id(ImportedEvent("e", marker=marker), DB_UUID) == 42
-    txn = exchange_engine.transaction_id(DB_UUID, 7, previous_event_id="old")
-    assert own_booking_id(ImportedEvent("e", transaction_id=txn), DB_UUID) == 7
-    other = "99999999-1111-4222-8333-944455556666"
-    assert not is_own_event(ImportedEvent("e", marker=marker), other)
-    assert not is_own_event(ImportedEvent("e", transaction_id=txn), other)
-    assert not is_own_event(ImportedEvent("e"), DB_UUID)
-    assert not is_own_event(ImportedEvent("e", transaction_id="odoo-probe-x"), DB_UUID)
-    assert not is_own_event(ImportedEvent("e", marker=f"{DB_UUID}:x"), DB_UUID)
-    assert not is_own_event(ImportedEvent("e", marker=marker), "")
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    database_uuid=st.uuids().map(str),
-    booking_id=st.integers(min_value=1, max_value=2**62 - 1),
-    previous=st.none() | st.text(max_size=20),
-    junk=st.text(max_size=60),
-)
-def test_ownership_agrees_with_the_engine(database_uuid, booking_id, previous, junk):
-    # events.py re-implements the engine's recognition; they must not drift apart.
-    marker = exchange_engine.make_marker(database_uuid, booking_id)
-    txn = exchange_engine.transaction_id(database_uuid, booking_id, previous)
-    for value in (marker, junk, f"{database_uuid}:{junk}"):
-        assert events._marker_booking(value, database_uuid) == (
-            exchange_engine.parse_marker(value, database_uuid)
-        )
-    for value in (txn, junk, str(exchange_engine.transaction_id(DB_UUID, 1))):
-        assert events._transaction_booking(value, database_uuid) == (
-            exchange_engine.parse_transaction_id(value, database_uuid)
-        )
-
-
 # --- round trip --------------------------------------------------------------------
 
 ROOM_ZONES = [BRUSSELS, "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
@@ -670,4 +628,4 @@ def test_payload_through_the_emulator(accept_iana, read_zone):
     assert imported.subject == "Board meeting"
     assert imported.marker == marker
     assert imported.transaction_id == txn
-    assert own_booking_id(imported, DB_UUID) == 42
+    assert exchange_engine.parse_marker(imported.marker, DB_UUID) == 42

@@ -15,7 +15,7 @@ models read their records and pass plain values in. Public API:
   ``CalendarAccess``;
 - :mod:`.http`: ``make_session``, ``ExplicitHttpClient``;
 - :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
-  ``parse_event``, ``EventDataError``, ``is_own_event``, ``own_booking_id``,
+  ``parse_event``, ``EventDataError``,
   ``MARKER_PROPERTY_ID``, ``PRIVACY_MODES``, ``TIME_ZONE_NAMES``;
 - :mod:`.timezones`: ``WINDOWS_ZONES``, ``windows_zone``, ``to_zoneinfo``,
   ``is_windows_zone``.
@@ -73,7 +73,5 @@ from .events import (
     EventDataError,
     ImportedEvent,
     booking_payload,
-    is_own_event,
-    own_booking_id,
     parse_event,
 )

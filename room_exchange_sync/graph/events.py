@@ -16,18 +16,16 @@ Public API:
 - ``ImportedEvent``: one Graph event (or ``@removed`` row) as plain values;
 - ``parse_event(event, *, room_time_zone, private_subject="Private meeting",
   empty_subject="(no subject)") -> ImportedEvent``;
-- ``EventDataError(field, reason)``: malformed event data from Graph;
-- ``is_own_event(imported, database_uuid) -> bool`` and
-  ``own_booking_id(imported, database_uuid) -> int | None``: whether our marker or our
-  ``transactionId`` is on the event, and the booking it names.
+- ``EventDataError(field, reason)``: malformed event data from Graph.
+
+Whether an event is one of ours (marker or ``transactionId``) is the engine's business
+(``engine.parse_marker`` / ``engine.parse_transaction_id``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -55,7 +53,6 @@ _DATE_TIME = re.compile(
     r"(Z|[+-]\d{2}:\d{2})?"
 )
 _PROPERTY_ID = re.compile(r"(\S+) \{([0-9A-Fa-f-]{36})\} Name (.+)")
-_BOOKING_MASK = (1 << 62) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,46 +436,3 @@ def _same_property(value: object, expected: str) -> bool:
         and found.group(2).lower() == wanted.group(2).lower()
         and found.group(3) == wanted.group(3)
     )
-
-
-# --- ownership ---------------------------------------------------------------------
-# These mirror engine/hashing.py's parse_marker and parse_transaction_id (graph/ may
-# not import the engine); tests/test_graph_events.py checks both agree.
-
-
-def own_booking_id(imported: ImportedEvent, database_uuid: str) -> int | None:
-    """Return the booking named by our marker or our ``transactionId``, else None."""
-    booking = _marker_booking(imported.marker, database_uuid)
-    if booking is None:
-        booking = _transaction_booking(imported.transaction_id, database_uuid)
-    return booking
-
-
-def is_own_event(imported: ImportedEvent, database_uuid: str) -> bool:
-    """True when the event carries this database's marker or ``transactionId``."""
-    return own_booking_id(imported, database_uuid) is not None
-
-
-def _marker_booking(value: str, database_uuid: str) -> int | None:
-    if not value or not database_uuid:
-        return None
-    prefix, sep, booking = value.rpartition(":")
-    # Graph matches extended property values case-insensitively.
-    if not sep or prefix.lower() != database_uuid.lower():
-        return None
-    if not booking.isascii() or not booking.isdigit():
-        return None
-    return int(booking)
-
-
-def _transaction_booking(value: str, database_uuid: str) -> int | None:
-    if not value or not database_uuid:
-        return None
-    try:
-        number = uuid.UUID(value).int
-    except ValueError:
-        return None
-    digest = hashlib.sha256(database_uuid.lower().encode("utf-8")).digest()
-    if number >> 80 != int.from_bytes(digest[:6], "big"):
-        return None
-    return number & _BOOKING_MASK
