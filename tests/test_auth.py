@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from exchange_graph import (
     AuthFlowError,
     GraphAuthError,
@@ -29,6 +24,8 @@ from exchange_graph import (
     app_scopes,
     delegated_scopes,
 )
+
+from tests.emulator import certificates
 
 pytest_plugins = ["tests.emulator.pytest_plugin"]
 
@@ -146,25 +143,10 @@ def closed_port() -> int:
 
 
 def self_signed_certificate() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "room-sync-daemon")])
-    now = datetime.now(timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
+    key_pem, cert_pem, _thumbprint = certificates.self_signed_certificate(
+        "room-sync-daemon", days=30
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem
 
 
 def graph(server, token_source) -> GraphClient:

@@ -18,13 +18,10 @@ import msal
 import pytest
 import requests
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
+from tests.emulator import certificates
 from tests.emulator.identity import IdentityProvider
 from tests.emulator.scenario import load_scenario
 
@@ -183,25 +180,10 @@ def assert_aadsts(body: dict, error: str, code: int) -> None:
 
 
 def self_signed_certificate() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "room-sync-daemon")])
-    now = datetime.now(timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
+    key_pem, cert_pem, _thumbprint = certificates.self_signed_certificate(
+        "room-sync-daemon", days=30
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem
 
 
 def test_discovery_documents(emulator):

@@ -1,11 +1,4 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-import datetime
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from odoo import Command
 from odoo.tests import TransactionCase, new_test_user
 
@@ -13,30 +6,6 @@ MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 USER = "room_exchange_sync.room_exchange_sync_group_user"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "11111111-2222-3333-4444-555555555555"
-
-
-def make_certificate(common_name="room-sync-test", days=365):
-    """A fresh RSA key and self-signed certificate (PEM) and its thumbprint."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    return key_pem, cert_pem, certificate.fingerprint(hashes.SHA1()).hex().upper()
 
 
 # The default scenario of tests/emulator (scenarios/default.json).

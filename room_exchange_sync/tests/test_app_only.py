@@ -2,12 +2,13 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from tests.emulator.certificates import self_signed_certificate as make_certificate
+
 from .common import (
     APP_ONLY_APP,
     ROOM_ADAMS,
     ROOM_DUNE,
     RoomExchangeCase,
-    make_certificate,
 )
 
 

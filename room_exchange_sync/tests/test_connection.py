@@ -1,12 +1,13 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo.exceptions import ValidationError
 
+from tests.emulator.certificates import self_signed_certificate as make_certificate
+
 from .common import (
     CLIENT,
     DELEGATED_SECRET,
     TENANT,
     RoomExchangeCase,
-    make_certificate,
 )
 
 
