@@ -1,6 +1,9 @@
 # The project's commands. See README.md.
 .PHONY: setup test run lint bench
 
+# The interpreter with Odoo 19 (as in scripts/common.sh).
+PYTHON ?= python3
+
 setup:
 	bash scripts/setup.sh
 
@@ -12,3 +15,6 @@ run:
 
 lint:
 	bash scripts/lint.sh
+
+bench:
+	$(PYTHON) scripts/bench.py

@@ -1,0 +1,550 @@
+"""Sync benchmark: the real two-way sync against a naive baseline, in one run.
+
+Usage::
+
+    make bench                          # = python3 scripts/bench.py
+    python3 scripts/bench.py --bookings 200 --latency 20 --imports 50,200 \\
+        [--no-memory] [--no-update] [--details]
+
+Needs the test database made by ``make setup`` (room_exchange_sync_test, or
+$ODOO_TEST_DB): it is copied into a throwaway database (room_exchange_bench_<pid>),
+where the addon is updated to the working tree's code (--no-update skips that), and
+which is dropped at the end. The Microsoft emulator (tests/emulator) runs in this
+process over HTTPS and adds a fixed latency to every Graph HTTP request (--latency, ms;
+a $batch envelope pays it once), so that round trips dominate as with the real Graph.
+Odoo runs in-process through its ORM (one cursor, SUPERUSER).
+
+Scenarios:
+
+- export, naive baseline: N bookings of one room pushed with one sequential POST per
+  booking through the same GraphClient (``client.create_event``, as Odoo's own Outlook
+  sync does), each followed by writing its binding; rolled back afterwards;
+- export, sync: the same N bookings pushed by ``room.exchange.calendar._sync()`` (delta
+  read, engine plan, ``GraphClient.batch`` of 20);
+- sync #2: the next round reads back the echo of its own N writes;
+- idle: one more ``_sync()`` with nothing to do (targets: 1 Graph request, <= 10 SQL
+  queries per room);
+- import k: k meetings booked in Outlook (``emulator.book_room``), then one ``_sync()``
+  (a first, full round), for each k of --imports; rolled back afterwards.
+
+Columns: Graph req = Graph operations (a $batch item counts as one), round trips =
+HTTP requests the process made (Graph + token/OpenID discovery, the part in brackets),
+429 = throttled answers, SQL = queries executed on the cursor (savepoints included; the
+block ends with cr.flush(), so pending ORM writes and precommit hooks count), SQL/item
+= per exported booking or imported meeting, peak MB = tracemalloc peak above the start
+of the scenario (the whole process, so the in-process emulator's allocations too).
+tracemalloc slows Python code down about 2-3x, so the scenarios run twice, each pass in
+a fresh database and emulator: wall times and counts come from an untraced pass, peak
+MB from a second, traced one (--no-memory skips it). Ratios are baseline / sync.
+Nothing is asserted: the target lines are informative and the exit status is 0 unless
+the bench itself failed (1, e.g. "run make setup first").
+
+Sample output (defaults: N=200, 20 ms latency; about 60 s in all with set-up, update and
+the traced pass; addon at commit 9561dbd)::
+
+    room_exchange_sync bench: N=200 bookings, latency 20 ms/Graph request, imports k=50,200
+
+    | scenario                       | Graph req | round trips [auth] | 429 | wall s |  SQL | SQL/item | peak MB | x round trips | x wall | x SQL | x peak MB |
+    |--------------------------------|-----------|--------------------|-----|--------|------|----------|---------|---------------|--------|-------|-----------|
+    | export: naive 1 POST/booking   |       200 |            202 [2] |   0 |   4.98 |  211 |      1.1 |     1.2 |               |        |       |           |
+    | export: _sync() ($batch of 20) |       201 |             13 [2] |   0 |   1.47 | 2029 |     10.1 |     4.0 |         15.5x |   3.4x |  0.1x |      0.3x |
+    | sync #2: echo of own writes    |         4 |              6 [2] |   0 |   0.20 |   18 |          |     2.1 |               |        |       |           |
+    | idle: nothing to do            |         1 |              3 [2] |   0 |   0.12 |   18 |          |     1.4 |               |        |       |           |
+    | import k=50: 1st sync          |         1 |              3 [2] |   0 |   0.62 | 1136 |     22.7 |     1.0 |               |        |       |           |
+    | import k=200: 1st sync         |         4 |              6 [2] |   0 |   2.24 | 4419 |     22.1 |     2.8 |               |        |       |           |
+
+      export: naive 1 POST/booking: 200 events in Adams
+      export: _sync() ($batch of 20): create_remote=200
+      sync #2: echo of own writes: nothing to do
+      idle: nothing to do: nothing to do
+      import k=50: 1st sync: create_local=50
+      import k=200: 1st sync: create_local=200
+
+    import growth: 22.7 SQL/item at k=50, 22.1 at k=200; total x3.9 for x4 items (linear: a constant cost per item); wall 12.5 vs 11.2 ms/item
+
+    target export round trips reduced ~N/20 = 10x: Graph HTTP requests 200 -> 11 = 18.2x (with auth 15.5x): met
+    target idle cycle 1 Graph request: 1 (+2 token/discovery requests): met
+    target idle cycle <= 10 SQL queries per room: 18: NOT met
+    429 answers seen: 0
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timedelta
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_support import (  # noqa: E402
+    ADELE,
+    APP_ONLY_APP,
+    APP_ONLY_SECRET,
+    EMULATOR_TENANT,
+    ROOM_ADAMS,
+    TEMPLATE_DB,
+    BenchSetupError,
+    Measurement,
+    Meter,
+    configure_odoo,
+    load_registry,
+    start_emulator,
+    throwaway_database,
+)
+
+SLOTS_PER_DAY = 8  # one-hour bookings from 07:00 to 15:00 UTC
+IDLE_QUERY_TARGET = 10
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--bookings", type=int, default=200, help="N bookings exported (200)"
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=20.0,
+        help="fixed latency the emulator adds to each Graph request, in ms (20)",
+    )
+    parser.add_argument(
+        "--imports",
+        default="50,200",
+        help="comma-separated numbers of Outlook meetings imported (50,200)",
+    )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the second, tracemalloc pass (no peak MB column)",
+    )
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="do not update the addon in the throwaway database first (as make test "
+        "does; it takes a few seconds and copes with a template made from older code)",
+    )
+    parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    parser.add_argument(
+        "--details", action="store_true", help="print Graph routes and SQL writes"
+    )
+    args = parser.parse_args(argv)
+    args.imports = [int(k) for k in args.imports.split(",") if k.strip()]
+    if args.bookings < 1 or any(k < 1 for k in args.imports):
+        parser.error("--bookings and --imports need positive numbers")
+    return args
+
+
+# -- Odoo set-up (as room_exchange_sync/tests/test_sync.py setUp) -----------------
+
+
+def slot(index, first_day):
+    """The index-th one-hour slot: 8 a day from 07:00 UTC, from first_day on."""
+    day = first_day + timedelta(days=index // SLOTS_PER_DAY)
+    return datetime.combine(day, datetime.min.time()) + timedelta(
+        hours=7 + index % SLOTS_PER_DAY
+    )
+
+
+def set_up_room(env, server):
+    """A ready app-only connection to the emulator, a room bound to Adams with a 24/7
+    working time, a booking type and a requester; returns (calendar, type, partner)."""
+    from odoo import Command
+
+    connection = env["room.exchange.connection"].create(
+        {
+            "name": "Emulator (bench)",
+            "cloud": "custom",
+            "custom_authority_url": server.base_url,
+            "custom_graph_url": server.graph_url,
+            "custom_ca_bundle": server.ca_bundle_path,
+            "tenant_id": EMULATOR_TENANT,
+            "client_id": APP_ONLY_APP,
+            "client_secret_input": APP_ONLY_SECRET,
+            "auth_mode": "application",
+        }
+    )
+    connection.action_test_connection()
+    if connection.state != "ready":
+        raise BenchSetupError(f"connection test failed: {connection.last_error}")
+    working_time = env["resource.calendar"].create(
+        {"name": "Bench office hours", "tz": "Europe/Brussels"}
+    )
+    room = env["resource.resource"].create(
+        {
+            "name": "Bench room",
+            "resource_type": "material",
+            "calendar_id": working_time.id,
+            "tz": "Europe/Brussels",
+        }
+    )
+    room.write({"exchange_connection_id": connection.id})
+    calendar = room.exchange_calendar_id
+    calendar._bind_mailbox(ROOM_ADAMS)
+    if calendar.state != "authorized":
+        raise BenchSetupError(f"binding Adams failed: {calendar.last_error}")
+    around_the_clock = calendar._around_the_clock_calendar(env.company)
+    room.calendar_id = around_the_clock
+    booking_type = env["resource.booking.type"].create(
+        {
+            "name": "Bench meeting room",
+            "resource_calendar_id": around_the_clock.id,
+            "duration": 1,
+            "combination_rel_ids": [
+                Command.create({"combination_id": calendar.combination_id.id})
+            ],
+        }
+    )
+    requester = env["res.partner"].create({"name": "Bench requester"})
+    return calendar, booking_type, requester
+
+
+def create_bookings(env, calendar, booking_type, requester, count, first_day):
+    from odoo import Command
+
+    return env["resource.booking"].create(
+        [
+            {
+                "name": f"Odoo booking {index + 1}",
+                "type_id": booking_type.id,
+                "combination_auto_assign": False,
+                "combination_id": calendar.combination_id.id,
+                "partner_ids": [Command.set(requester.ids)],
+                "start": slot(index, first_day),
+                "duration": 1.0,
+            }
+            for index in range(count)
+        ]
+    )
+
+
+# -- scenarios -------------------------------------------------------------------
+
+
+def sync(calendar, measurement):
+    plan = calendar._sync()
+    if plan is False:
+        raise RuntimeError(f"_sync() failed: {calendar.last_error}")
+    measurement.note = (plan.summary() + measurement.note)[:70]
+    return plan
+
+
+def naive_export(env, calendar, bookings):
+    """One POST per booking with the sync's own GraphClient and payloads, then one
+    binding written per booking, as a per-item sync would."""
+    from odoo import fields
+
+    from odoo.addons.room_exchange_sync import engine
+    from odoo.addons.room_exchange_sync.models.sync_round import SyncRound
+
+    calendar = calendar.sudo()
+    client = calendar._graph_client()
+    builder = SyncRound(calendar)  # payloads exactly as the sync builds them
+    Binding = env["room.exchange.binding"].sudo()
+    now = fields.Datetime.now()
+    for booking in bookings:
+        payload = builder._payload(booking)
+        event = client.create_event(
+            calendar.mailbox, payload, transaction_id=f"odoo-bench-{booking.id}"
+        )
+        Binding.create(
+            {
+                "calendar_id": calendar.id,
+                "booking_id": booking.id,
+                "origin": "odoo",
+                "external_id": event["id"],
+                "remote_etag": event.get("changeKey"),
+                "ical_uid": event.get("iCalUId"),
+                "local_hash": engine.payload_hash(payload),
+                "sync_state": "synced",
+                "sync_date": now,
+            }
+        )
+
+
+def run(args):
+    configure_odoo(args.log_level)
+    results = run_pass(args, memory=False)
+    if not args.no_memory:
+        print("bench: again with tracemalloc, for the peak MB column", file=sys.stderr)
+        traced = run_pass(args, memory=True)
+        for key, m in results.items():
+            other = traced[key]
+            m.peak_mb = other.peak_mb
+            if (other.queries, other.round_trips) != (m.queries, m.round_trips):
+                m.note += (
+                    f" (traced pass: {other.queries} SQL, {other.round_trips} round "
+                    "trips)"
+                )
+    report(args, results)
+
+
+def run_pass(args, memory):
+    """All scenarios once, in a fresh database and emulator; returns the
+    measurements by key."""
+    import odoo
+    from odoo import api
+
+    latency = args.latency / 1000.0
+    budget = max(10000, 10 * (args.bookings + sum(args.imports)))
+    server = start_emulator(latency, budget)
+    emulator = server.emulator
+    meter = Meter(emulator, memory=memory, texts=args.details and not memory)
+    results: dict[str, Measurement] = {}
+    try:
+        with throwaway_database() as dbname:
+            print(
+                f"bench: database {dbname} (copy of {TEMPLATE_DB}), emulator "
+                f"{server.base_url}, latency {args.latency:g} ms",
+                file=sys.stderr,
+            )
+            registry = load_registry(dbname, update=args.update)
+            with registry.cursor() as cr:
+                setup_env = api.Environment(
+                    cr, odoo.SUPERUSER_ID, {"tracking_disable": True}
+                )
+                env = api.Environment(cr, odoo.SUPERUSER_ID, {})  # as the cron
+                started = time.perf_counter()
+                calendar, booking_type, requester = set_up_room(setup_env, server)
+                cr.commit()
+                # As the cron: the room found by search(), hence a sound prefetch set
+                # (a record kept across commits through room.exchange_calendar_id has
+                # none, and then every binding is read with its own SELECT).
+                calendar = env["room.exchange.calendar"].search(
+                    [("id", "=", calendar.id)]
+                )
+                first_day = datetime.now().date() + timedelta(days=2)
+
+                # Import: k Outlook meetings, one first (full) round; rolled back.
+                for k in args.imports:
+                    emulator.reset()
+                    for index in range(k):
+                        start = slot(index, first_day)
+                        emulator.book_room(
+                            ADELE,
+                            ROOM_ADAMS,
+                            f"Outlook meeting {index + 1}",
+                            start.isoformat(),
+                            (start + timedelta(hours=1)).isoformat(),
+                        )
+                    with meter.measure(f"import k={k}: 1st sync", cr) as m:
+                        sync(calendar, m)
+                    m.items = k
+                    imported = env["resource.booking"].search_count(
+                        [("exchange_origin", "=", "exchange")]
+                    )
+                    if imported != k:
+                        m.note = f"only {imported}/{k} imported! " + m.note
+                    results[f"import{k}"] = m
+                    cr.rollback()
+                    cr.reset()
+
+                # Export: N bookings made in Odoo (committed set-up).
+                emulator.reset()
+                bookings = create_bookings(
+                    setup_env,
+                    calendar,
+                    booking_type,
+                    requester,
+                    args.bookings,
+                    first_day,
+                )
+                cr.commit()
+                print(
+                    f"bench: set-up done in {time.perf_counter() - started:.1f} s",
+                    file=sys.stderr,
+                )
+
+                with meter.measure("export: naive 1 POST/booking", cr) as m:
+                    naive_export(env, calendar, bookings.with_env(env))
+                m.items = args.bookings
+                m.note = f"{len(emulator.store.snapshot(ROOM_ADAMS))} events in Adams"
+                results["baseline"] = m
+                cr.rollback()
+                cr.reset()
+                emulator.reset()
+
+                with meter.measure("export: _sync() ($batch of 20)", cr) as m:
+                    sync(calendar, m)
+                m.items = args.bookings
+                results["export"] = m
+                events = len(emulator.store.snapshot(ROOM_ADAMS))
+                if events != args.bookings:
+                    m.note = f"{events}/{args.bookings} events! " + m.note
+                cr.commit()
+
+                with meter.measure("sync #2: echo of own writes", cr) as m:
+                    sync(calendar, m)
+                results["echo"] = m
+                cr.commit()
+
+                with meter.measure("idle: nothing to do", cr) as m:
+                    sync(calendar, m)
+                results["idle"] = m
+                cr.commit()
+    finally:
+        server.stop()
+        meter.close()
+    return results
+
+
+# -- report ----------------------------------------------------------------------
+
+
+def _ratio(a, b):
+    if a is None or b is None:
+        return "-"
+    if b == 0:
+        return "inf" if a else "-"
+    return f"{a / b:.1f}x"
+
+
+def _counts(pairs):
+    return ", ".join(f"{key} {value}" for key, value in pairs)
+
+
+def report(args, results):
+    base, export = results["baseline"], results["export"]
+    rows = [results["baseline"], export, results["echo"], results["idle"]] + [
+        results[f"import{k}"] for k in args.imports
+    ]
+    header = [
+        "scenario",
+        "Graph req",
+        "round trips [auth]",
+        "429",
+        "wall s",
+        "SQL",
+        "SQL/item",
+        "peak MB",
+        "x round trips",
+        "x wall",
+        "x SQL",
+        "x peak MB",
+    ]
+    table = []
+    for m in rows:
+        ratios = ["", "", "", ""]
+        if m is export:
+            ratios = [
+                _ratio(base.round_trips, m.round_trips),
+                _ratio(base.wall, m.wall),
+                _ratio(base.queries, m.queries),
+                _ratio(base.peak_mb, m.peak_mb),
+            ]
+        table.append(
+            [
+                m.label,
+                str(m.graph_requests),
+                f"{m.round_trips} [{m.auth_http}]",
+                str(m.throttled),
+                f"{m.wall:.2f}",
+                str(m.queries),
+                f"{m.queries / m.items:.1f}" if m.items else "",
+                "-" if m.peak_mb is None else f"{m.peak_mb:.1f}",
+                *ratios,
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+
+    def line(cells):
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+            + " |"
+        )
+
+    print()
+    print(
+        f"room_exchange_sync bench: N={args.bookings} bookings, latency "
+        f"{args.latency:g} ms/Graph request, imports k="
+        + ",".join(map(str, args.imports))
+    )
+    print()
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for cells in table:
+        print(line(cells))
+    print()
+    for m in rows:
+        if m.note.strip():
+            print(f"  {m.label}: {m.note.strip()}")
+
+    if args.details:
+        for m in rows:
+            print(f"\n{m.label}")
+            print("  Graph:", _counts(sorted(m.routes.items())))
+            print("  SQL verbs:", _counts(m.verbs.most_common()))
+            print("  SQL writes:", _counts(m.writes.most_common(12)))
+        idle = results["idle"]
+        print(f"\nidle round, its {idle.queries} queries (count, first 150 chars):")
+        for text, count in idle.texts.most_common():
+            print(f"  {count:3d}  {text}")
+
+    if len(args.imports) >= 2:
+        (k1, k2) = args.imports[0], args.imports[-1]
+        a, b = results[f"import{k1}"], results[f"import{k2}"]
+        growth = (b.queries / k2) / max(a.queries / k1, 1e-9)
+        shape = (
+            "faster than linear"
+            if growth > 1.25
+            else "sub-linear"
+            if growth < 0.8
+            else "linear: a constant cost per item"
+        )
+        print(
+            f"\nimport growth: {a.queries / k1:.1f} SQL/item at k={k1}, "
+            f"{b.queries / k2:.1f} at k={k2}; total "
+            f"x{b.queries / max(a.queries, 1):.1f}"
+            f" for x{k2 / k1:g} items ({shape}); wall {a.wall / k1 * 1000:.1f} vs "
+            f"{b.wall / k2 * 1000:.1f} ms/item"
+        )
+
+    print()
+    target = args.bookings / 20
+    graph_ratio = base.graph_http / max(export.graph_http, 1)
+    met = graph_ratio >= 0.9 * target
+    print(
+        f"target export round trips reduced ~N/20 = {target:g}x: Graph HTTP requests "
+        f"{base.graph_http} -> {export.graph_http} = {graph_ratio:.1f}x "
+        f"(with auth {_ratio(base.round_trips, export.round_trips)}): "
+        f"{'met' if met else 'NOT met'}"
+    )
+    idle = results["idle"]
+    met = idle.graph_http == 1 and idle.graph_requests == 1
+    print(
+        f"target idle cycle 1 Graph request: {idle.graph_http} "
+        f"(+{idle.auth_http} token/discovery requests): {'met' if met else 'NOT met'}"
+    )
+    met = idle.queries <= IDLE_QUERY_TARGET
+    print(
+        f"target idle cycle <= {IDLE_QUERY_TARGET} SQL queries per room: "
+        f"{idle.queries}: {'met' if met else 'NOT met'}"
+    )
+    throttled = sum(m.throttled for m in rows)
+    print(f"429 answers seen: {throttled}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except BenchSetupError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
