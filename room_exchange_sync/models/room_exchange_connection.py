@@ -1,4 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import functools
+import hashlib
 import logging
 
 from odoo import api, fields, models
@@ -25,6 +27,8 @@ _logger = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/room_exchange_sync/oauth/callback"
 SECRET_GROUP = "base.group_system"
+# Per process: (database, connection id) -> (settings fingerprint, TokenProvider).
+_APP_TOKEN_PROVIDERS = {}
 # One number rather than a (connect, read) pair: Odoo's test harness, which wraps
 # requests during tests, compares the timeout with an int.
 GRAPH_TIMEOUT = 60.0
@@ -513,9 +517,35 @@ class RoomExchangeConnection(models.Model):
         )
 
     def _app_graph_client(self):
-        """A Graph client with app-only tokens (application mode)."""
-        provider = self._token_provider()
-        return self._graph_client(lambda: provider.access_token(None))
+        """A Graph client with app-only tokens (application mode).
+
+        The token provider is kept per connection in this process while the settings
+        stay the same: MSAL then serves its cached app token, instead of a discovery
+        request and a new token on every sync round.
+        """
+        settings = self._token_settings_fingerprint()
+        key = (self.env.cr.dbname, self.id)
+        cached = _APP_TOKEN_PROVIDERS.get(key)
+        if cached is None or cached[0] != settings:
+            cached = (settings, self._token_provider())
+            _APP_TOKEN_PROVIDERS[key] = cached
+        return self._graph_client(functools.partial(cached[1].access_token, None))
+
+    def _token_settings_fingerprint(self):
+        sudo = self.sudo()
+        values = (
+            self.client_id,
+            self.tenant_id,
+            self.authority_url,
+            self.graph_url,
+            self.credential_type,
+            sudo.client_secret,
+            sudo.private_key,
+            self.certificate_thumbprint,
+            sudo.custom_ca_bundle,
+            self.places_enabled,
+        )
+        return hashlib.sha256(repr(values).encode()).hexdigest()
 
     def _tls_verify(self):
         bundle = self.sudo().custom_ca_bundle
