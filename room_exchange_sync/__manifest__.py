@@ -25,5 +25,6 @@
         "views/res_config_settings_views.xml",
         "views/room_exchange_oauth_templates.xml",
         "views/room_exchange_sync_menus.xml",
+        "wizards/room_exchange_export_views.xml",
     ],
 }

@@ -114,6 +114,24 @@ class ResourceResource(models.Model):
         compute="_compute_exchange_actions", groups=MANAGER
     )
 
+    exchange_export_state = fields.Selection(
+        selection=lambda self: self.env["room.exchange.calendar"]
+        ._fields["export_state"]
+        .selection,
+        string="Export",
+        compute="_compute_exchange_export",
+        groups=USER,
+    )
+    exchange_export_progress = fields.Char(
+        string="Export progress", compute="_compute_exchange_export", groups=USER
+    )
+    exchange_export_failed = fields.Integer(
+        string="Export failures", compute="_compute_exchange_export", groups=USER
+    )
+    exchange_export_summary = fields.Text(
+        string="Last export", compute="_compute_exchange_export", groups=USER
+    )
+
     @api.depends("exchange_calendar_ids")
     def _compute_exchange_calendar_id(self):
         for room in self:
@@ -207,7 +225,7 @@ class ResourceResource(models.Model):
             room.exchange_can_remove_authorization = bool(
                 calendar and (calendar.account_id or calendar.state != "not_configured")
             )
-            room.exchange_can_export = False
+            room.exchange_can_export = bool(calendar) and not calendar._export_problem()
             room.exchange_can_sync = bool(
                 calendar.sync_enabled
                 and calendar.state in ("authorized", "syncing", "error")
@@ -272,9 +290,21 @@ class ResourceResource(models.Model):
         }
 
     def action_exchange_run_export(self):
-        self.ensure_one()
-        raise UserError(
-            self.env._(
-                "Room %(room)s has nothing to export yet.", room=self.display_name
+        """Open the bulk export wizard (wizards/room_exchange_export.py)."""
+        return self.env["room.exchange.export"]._action_open(self)
+
+    def _compute_exchange_export(self):
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1].sudo()
+            room.exchange_export_state = calendar.export_state or "none"
+            room.exchange_export_progress = (
+                self.env._(
+                    "%(done)s of %(total)s exported",
+                    done=calendar.export_done,
+                    total=calendar.export_total,
+                )
+                if calendar and calendar.export_state != "none"
+                else False
             )
-        )
+            room.exchange_export_failed = calendar.export_failed
+            room.exchange_export_summary = calendar.export_summary

@@ -2,6 +2,8 @@
 import logging
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
@@ -378,19 +380,35 @@ class RoomExchangeCalendar(models.Model):
         )
         Cron = self.env["ir.cron"]
         for index, calendar in enumerate(calendars):
-            if calendar.try_lock_for_update():
+            if calendar._try_lock():
                 calendar._sync()
             if not Cron._commit_progress(1, remaining=len(calendars) - index - 1):
                 break
 
-    def _sync(self, full=False, confirm_cancellations=False):
+    def _try_lock(self):
+        """Lock this room calendar for a round, or return False when another worker
+        is syncing it. A row another transaction changed since ours began cannot be
+        locked under Odoo's repeatable-read isolation: that room is simply busy."""
+        try:
+            with self.env.cr.savepoint():
+                return bool(self.try_lock_for_update())
+        except psycopg2.errors.SerializationFailure:
+            return False
+
+    def _sync(self, full=False, confirm_cancellations=False, **round_options):
         """Run one round and record its outcome on the room; never raises for Graph
-        or data problems (they are the room's state and last error)."""
+        or data problems (they are the room's state and last error).
+
+        ``round_options`` go to SyncRound (the bulk export's window_end, max_creates,
+        batch_interval)."""
         self.ensure_one()
         try:
             with self.env.cr.savepoint():
                 plan = SyncRound(
-                    self, full=full, confirm_cancellations=confirm_cancellations
+                    self,
+                    full=full,
+                    confirm_cancellations=confirm_cancellations,
+                    **round_options,
                 ).run()
         except GraphAuthError as error:
             if error.reauthorization_needed:
@@ -462,18 +480,26 @@ class RoomExchangeCalendar(models.Model):
 
     def action_sync_now(self):
         self.ensure_one()
-        return self._sync_notification(self._sync())
+        return self._sync_notification(self._locked_sync())
 
     def action_full_resync(self):
         self.ensure_one()
-        self.sudo().write({"sync_enabled": True})
-        return self._sync_notification(self._sync(full=True))
+        return self._sync_notification(self._locked_sync(full=True))
 
     def action_confirm_cancellations(self):
         self.ensure_one()
-        return self._sync_notification(
-            self._sync(full=True, confirm_cancellations=True)
-        )
+        plan = self._locked_sync(full=True, confirm_cancellations=True)
+        return self._sync_notification(plan)
+
+    def _locked_sync(self, **options):
+        if not self._try_lock():
+            raise UserError(
+                self.env._(
+                    "Room %(room)s is being synced right now; try again in a minute.",
+                    room=self.room_id.display_name,
+                )
+            )
+        return self._sync(**options)
 
     def _sync_notification(self, plan):
         if plan is False:

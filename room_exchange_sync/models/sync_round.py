@@ -7,6 +7,7 @@ sync context. A failure of one item is recorded on its binding and never stops t
 """
 
 import logging
+import time as time_module
 from datetime import datetime, time, timedelta
 
 from odoo import fields
@@ -25,6 +26,7 @@ from ..graph import (
     booking_payload,
     parse_event,
 )
+from ..graph.client import BATCH_LIMIT
 from .resource_booking import SYNC_CONTEXT
 
 _logger = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ POLICIES = {
     "exchange": engine.ConflictPolicy.EXCHANGE,
 }
 
+# When this process last sent a paced $batch to each mailbox (SyncRound.batch_interval
+# holds across rounds, e.g. the chunks of an export).
+LAST_BATCH_AT = {}
+
 
 class SyncRound:
     """Sync one room calendar once. ``run()`` returns the engine's plan.
@@ -43,7 +49,17 @@ class SyncRound:
     engine.StorageEmpty (the safety rail refused the round).
     """
 
-    def __init__(self, calendar, *, full=False, confirm_cancellations=False):
+    def __init__(
+        self,
+        calendar,
+        *,
+        full=False,
+        confirm_cancellations=False,
+        window_end=None,
+        dry_run=False,
+        max_creates=None,
+        batch_interval=0.0,
+    ):
         self.calendar = calendar.sudo().with_context(active_test=False, **SYNC_CONTEXT)
         self.env = self.calendar.env
         self.connection = self.calendar.connection_id
@@ -56,15 +72,39 @@ class SyncRound:
             self.env["ir.config_parameter"].get_param("database.uuid") or ""
         )
         self.invalid_events = 0
+        self.remote_writes = 0
+        self.needs_full_round = False
         self.imported = {}
         self.payloads = {}
+        # Bulk export (wizards/room_exchange_export.py): ``window_end`` reaches further
+        # ahead than the sync window; ``dry_run`` plans without executing or storing
+        # anything; ``max_creates`` leaves the creations beyond it for the next round;
+        # ``batch_interval`` is the least time (s) between two $batch requests.
+        self.window_end = window_end
+        self.dry_run = dry_run
+        self.max_creates = max_creates
+        self.batch_interval = batch_interval
+        self.kept_creates = 0
+        self.deferred_creates = 0
 
     def run(self):
         client = self.calendar._graph_client()
         start, end = self._window()
+        plan = self._round(client, start, end)
+        if not self.dry_run and self.remote_writes and not self.needs_full_round:
+            # Our own writes come back in the next delta round. Reading them now
+            # (their change keys are stored: they are recognised as echoes) moves the
+            # delta link past them, so that what Outlook does to them before the next
+            # round, even deleting them, is reported then: Graph does not report an
+            # item created and deleted between two delta rounds.
+            self.full, self.remote_writes = False, 0
+            self._round(client, start, end, summary=plan)
+        return plan
+
+    def _round(self, client, start, end, summary=None):
         round_kind, remote, delta_link = self._read_exchange(client, start, end)
         local = self._local_items(start, end)
-        status = self._status_entries()
+        status = self._status_entries(start, end)
         options = engine.Options(
             database_uuid=self.database_uuid,
             confirm_mass_cancel=self.confirm_cancellations,
@@ -80,14 +120,18 @@ class SyncRound:
             now=self.now,
         )
         plan.raise_for_fatal()
+        if self.dry_run:
+            return plan
         self._execute(client, plan, remote)
         self._flag_overlaps(start, end)
+        if self._skipped_events_changed(plan, status, remote):
+            self.needs_full_round = True
         values = {
-            "delta_link": delta_link,
+            "delta_link": False if self.needs_full_round else delta_link,
             "window_start": start,
             "window_end": end,
             "last_sync_date": self.now,
-            "last_sync_summary": self._summary(plan),
+            "last_sync_summary": self._summary(summary or plan),
             "cancellation_pending": (
                 plan.count(engine.ActionKind.CANCEL_LOCAL)
                 if plan.needs_confirmation
@@ -104,15 +148,27 @@ class SyncRound:
         )
         return plan
 
+    @staticmethod
+    def _skipped_events_changed(plan, status, remote):
+        """True when Exchange reported a change of an event whose binding waits for
+        its retry: the delta link must not move past that change, so the next round
+        lists the whole window and sees it."""
+        waiting = {
+            entry.event_id for entry in status if entry.binding_id in plan.skipped
+        }
+        return bool(waiting & remote.keys())
+
     # Reading Exchange
 
     def _window(self):
         """[today - days back, today + days ahead), re-anchored every day."""
         today = datetime.combine(fields.Date.context_today(self.calendar), time())
-        return (
-            today - timedelta(days=self.connection.sync_past_days),
-            today + timedelta(days=self.connection.sync_future_days),
-        )
+        end = today + timedelta(days=self.connection.sync_future_days)
+        # An export's horizon stays in the window of later rounds: a bound event
+        # outside the window of a full round would be taken for a removed one.
+        horizons = (self.window_end, self.calendar.export_horizon)
+        end = max([end, *(horizon for horizon in horizons if horizon)])
+        return (today - timedelta(days=self.connection.sync_past_days), end)
 
     def _read_exchange(self, client, start, end):
         """Return (round kind, {event id: RemoteItem}, new delta link)."""
@@ -134,7 +190,7 @@ class SyncRound:
             incremental = False
             events, removed, link = self._delta_round(client, start, end, None)
         except GraphPermissionError:
-            if incremental or calendar.auth_mode != "delegated":
+            if calendar.auth_mode != "delegated":
                 raise
             # Exchange has been reported to refuse delta paging on room calendars
             # reached through a delegated share (403 on the nextLink): list the window
@@ -143,7 +199,7 @@ class SyncRound:
                 "Room calendar %s: delta refused, listing the window", calendar.id
             )
             events = list(client.iter_calendar_view(self.mailbox, start, end))
-            removed, link = [], False
+            removed, link, incremental = [], False, False
         remote = {}
         for event in events:
             item = self._remote_item(event)
@@ -200,8 +256,26 @@ class SyncRound:
 
     # The Odoo side
 
+    def _in_round(self, binding, start, end):
+        """Whether a binding takes part in a round over [start, end).
+
+        Exchange lists only the window, so a booking outside it (moved far ahead, or
+        in the past as the window moves on every day) is absent from a full round
+        without being removed. Tombstones and cancelled or unscheduled bookings
+        always take part: their events must go.
+        """
+        booking = binding.booking_id
+        if not booking or not booking.active or not booking.start:
+            return True
+        return booking.start < end and booking.stop > start
+
+    def _round_bindings(self, start, end):
+        return self.calendar.binding_ids.filtered(
+            lambda binding: self._in_round(binding, start, end)
+        )
+
     def _room_bookings(self, start, end):
-        bound = self.calendar.binding_ids.booking_id
+        bound = self._round_bindings(start, end).booking_id
         in_window = self.env["resource.booking"].search(
             [
                 ("combination_id.resource_ids", "in", self.room.ids),
@@ -256,9 +330,9 @@ class SyncRound:
             marker=engine.make_marker(self.database_uuid, booking.id),
         )
 
-    def _status_entries(self):
+    def _status_entries(self, start, end):
         entries = []
-        for binding in self.calendar.binding_ids:
+        for binding in self._round_bindings(start, end):
             entries.append(
                 engine.StatusEntry(
                     binding_id=binding.id,
@@ -304,7 +378,7 @@ class SyncRound:
                         type(error).__name__,
                     )
                     self._record_failure(action, error)
-        self._execute_remote(client, remote_actions)
+        self._execute_remote_paced(client, self._limit_creates(remote_actions))
 
     def _execute_local(self, action):
         kind = action.kind
@@ -398,8 +472,10 @@ class SyncRound:
             start = changes.get("start") or booking.start
             stop = changes.get("stop") or booking.stop
             values.update(start=start, duration=(stop - start).total_seconds() / 3600)
+        # Only "Busy only" hides the subject from Exchange; otherwise a rename in
+        # Outlook is a rename of the booking.
         own_subject = booking.exchange_origin == "exchange" or (
-            self.calendar.privacy_mode == "full"
+            self.calendar.privacy_mode != "busy"
         )
         if "subject" in changes and own_subject:
             values["name"] = changes["subject"]
@@ -430,6 +506,7 @@ class SyncRound:
     def _execute_remote(self, client, actions):
         if not actions:
             return
+        self.remote_writes += len(actions)
         requests_by_id = {}
         for index, action in enumerate(actions):
             request = self._batch_request(str(index), action)
@@ -450,6 +527,40 @@ class SyncRound:
                         type(error).__name__,
                     )
                     self._record_failure(action, error)
+
+    def _limit_creates(self, actions):
+        """Keep at most ``max_creates`` first creations in this run; the others wait
+        for the next run (their bookings stay unbound, so that it plans them again). A
+        re-creation is never deferred: an incremental round would not see again that
+        its event was removed."""
+        if self.max_creates is None:
+            return actions
+        kept = []
+        for action in actions:
+            if action.kind == engine.ActionKind.CREATE_REMOTE and not (
+                action.status and action.status.event_id
+            ):
+                if self.kept_creates >= self.max_creates:
+                    self.deferred_creates += 1
+                    continue
+                self.kept_creates += 1
+            kept.append(action)
+        return kept
+
+    def _execute_remote_paced(self, client, actions):
+        """``_execute_remote`` one $batch at a time, ``batch_interval`` apart, so that
+        a long export stays under the mailbox's request budget."""
+        if not self.batch_interval:
+            return self._execute_remote(client, actions)
+        mailbox = (self.mailbox or "").lower()
+        for offset in range(0, len(actions), BATCH_LIMIT):
+            last = LAST_BATCH_AT.get(mailbox)
+            if last is not None:
+                wait = self.batch_interval - (time_module.monotonic() - last)
+                if wait > 0:
+                    time_module.sleep(wait)
+            LAST_BATCH_AT[mailbox] = time_module.monotonic()
+            self._execute_remote(client, actions[offset : offset + BATCH_LIMIT])
 
     def _batch_request(self, request_id, action):
         base = f"/users/{self.mailbox}"
@@ -479,10 +590,8 @@ class SyncRound:
         Binding = self.env["room.exchange.binding"]
         binding = self._binding(action)
         if result.error is not None:
-            if kind == engine.ActionKind.DELETE_REMOTE and isinstance(
-                result.error, GraphNotFound
-            ):
-                binding.unlink()
+            if isinstance(result.error, GraphNotFound):
+                self._event_gone(action, binding)
                 return
             raise result.error
         if kind == engine.ActionKind.DELETE_REMOTE:
@@ -528,6 +637,18 @@ class SyncRound:
         if action.conflict:
             self._post(booking, self._conflict_message(action, winner="Odoo"))
 
+    def _event_gone(self, action, binding):
+        """The event disappeared from Exchange although this round's read did not say
+        so (deleted meanwhile). A deletion is then done; an update re-creates it in
+        the next round, which the unbound booking asks for at once."""
+        if action.kind == engine.ActionKind.DELETE_REMOTE:
+            binding.unlink()
+            return
+        binding.write(
+            {"external_id": False, "remote_etag": False, "sync_state": "pending"}
+        )
+        self.calendar._request_sync()
+
     def _record_failure(self, action, error):
         """A failed item waits for its retry; nothing else of the room is affected."""
         Binding = self.env["room.exchange.binding"]
@@ -563,7 +684,9 @@ class SyncRound:
             }
         )
         if isinstance(error, GraphConflict):
-            binding.remote_etag = False
+            # The event changed in Exchange after this round read it: the next full
+            # round reads it again and the conflict policy decides.
+            self.needs_full_round = True
 
     # Reporting
 

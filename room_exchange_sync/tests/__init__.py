@@ -6,3 +6,5 @@ from . import test_app_only
 from . import test_browser
 from . import test_sync
 from . import test_notifications
+from . import test_sync_scenarios
+from . import test_export_wizard

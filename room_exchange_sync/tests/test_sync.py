@@ -125,6 +125,12 @@ class TestTwoWaySync(RoomExchangeCase):
             if "/v1.0/" in entry.get("path", "")
         ]
         self.assertEqual(len(graph_calls), 1, graph_calls)
+        sign_ins = [
+            entry
+            for entry in self.emulator.request_log
+            if "/oauth2/" in entry.get("path", "") or "openid" in entry.get("path", "")
+        ]
+        self.assertFalse(sign_ins, "the app token is reused between rounds")
         self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
 
     def test_reschedule_in_odoo_moves_the_event(self):
@@ -313,3 +319,17 @@ class TestTwoWaySync(RoomExchangeCase):
         self.assertTrue(walk_in)
         self.assertTrue(booking.exchange_conflict)
         self.assertTrue(walk_in.exchange_conflict)
+
+    def test_bookings_outside_the_window_are_left_alone(self):
+        booking = self.book_in_odoo()
+        event = self.outlook_booking("Imported")
+        self.sync()
+        imported = self.imported(event["id"])
+        # The window moves on (here: it shrinks to end before both meetings), so a
+        # full round no longer lists them: that is not a removal.
+        self.calendar.connection_id.sync_future_days = 1
+        self.sync(full=True)
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
+        self.assertTrue(imported.active)
+        self.assertEqual(imported.exchange_binding_ids.external_id, event["id"])

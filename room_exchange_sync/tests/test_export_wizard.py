@@ -1,0 +1,477 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""Outlook/Exchange Bulk Export: the wizard's dry run, the background export through
+sync rounds, idempotence, resuming after a crash, faults and pacing (emulator)."""
+
+import time
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from ..models import sync_round
+from ..wizards import room_exchange_export as export_module
+from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
+
+ROOM_BAKER = "room.baker@contoso.test"
+SUBJECT = "Exported booking"
+
+
+class WorkerKilled(BaseException):
+    """Stands for the worker being killed: nothing catches it on the way up."""
+
+
+def next_weekday(days_ahead, weekday=2):
+    day = datetime.now().date() + timedelta(days=days_ahead)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+@tagged("post_install", "-at_install")
+class TestExportWizard(RoomExchangeCase):
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.seeded = {
+            mailbox: {e["id"] for e in self.emulator.store.snapshot(mailbox)}
+            for mailbox in (ROOM_ADAMS, ROOM_BAKER)
+        }
+        self.connection = self.ready_connection("application")
+        self.room.write({"exchange_connection_id": self.connection.id})
+        self.calendar = self.room.exchange_calendar_id
+        self.calendar._bind_mailbox(ROOM_ADAMS)
+        self.around_the_clock = self.calendar._around_the_clock_calendar(
+            self.env.company
+        )
+        self.room.calendar_id = self.around_the_clock
+        self.booking_type = self.env["resource.booking.type"].create(
+            {
+                "name": "Meeting room",
+                "resource_calendar_id": self.around_the_clock.id,
+                "duration": 1,
+                "combination_rel_ids": [
+                    Command.create({"combination_id": self.calendar.combination_id.id})
+                ],
+            }
+        )
+        self.requester = self.env["res.partner"].create({"name": "Requester"})
+        self.day = next_weekday(14)
+        params = self.env["ir.config_parameter"].sudo()
+        # No pacing unless a test asks for it; small chunks so that exports take
+        # several committed steps.
+        params.set_param(export_module.PARAM_BUDGET, "0")
+        params.set_param(export_module.PARAM_CHUNK, "3")
+        # Outside a cron, _commit_progress commits: keep the test transaction.
+        patcher = patch.object(
+            type(self.env["ir.cron"]), "_commit_progress", return_value=1e9
+        )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    # helpers
+
+    def book(self, start, hours=1.0, name=SUBJECT, combination=None):
+        return (
+            self.env["resource.booking"]
+            .with_context(tracking_disable=True)
+            .create(
+                {
+                    "name": name,
+                    "type_id": self.booking_type.id,
+                    "combination_auto_assign": False,
+                    "combination_id": (combination or self.calendar.combination_id).id,
+                    "partner_ids": [Command.set(self.requester.ids)],
+                    "start": start,
+                    "duration": hours,
+                }
+            )
+        )
+
+    def at(self, hour, day=None):
+        return datetime.combine(day or self.day, datetime.min.time()) + timedelta(
+            hours=hour
+        )
+
+    def events(self, subject=None, mailbox=ROOM_ADAMS):
+        return [
+            event
+            for event in self.emulator.store.snapshot(mailbox)
+            if event["id"] not in self.seeded[mailbox]
+            and (subject is None or event.get("subject") == subject)
+        ]
+
+    def graph_log(self):
+        return [
+            entry
+            for entry in self.emulator.request_log
+            if "/v1.0/" in entry.get("path", "")
+        ]
+
+    def open_wizard(self, rooms=None):
+        action = (rooms or self.room).action_exchange_run_export()
+        self.assertEqual(action["res_model"], "room.exchange.export")
+        return self.env["room.exchange.export"].browse(action["res_id"])
+
+    def run_cron(self):
+        self.env["room.exchange.calendar"]._cron_export()
+
+    def export(self, rooms=None):
+        wizard = self.open_wizard(rooms)
+        wizard.action_run()
+        self.run_cron()
+        return wizard
+
+    def assert_exported_once(self, bookings, mailbox=ROOM_ADAMS):
+        calendar = self.calendar
+        if mailbox != ROOM_ADAMS:
+            calendar = self.env["room.exchange.calendar"].search(
+                [("mailbox", "=", mailbox)]
+            )
+        events = {event["id"]: event for event in self.events(mailbox=mailbox)}
+        for booking in bookings:
+            binding = booking.exchange_binding_ids.filtered(
+                lambda b, c=calendar: b.calendar_id == c
+            )
+            self.assertEqual(len(binding), 1, booking.name)
+            self.assertEqual(binding.sync_state, "synced", binding.sync_error)
+            self.assertIn(binding.external_id, events, booking.name)
+        names = [event.get("subject") for event in events.values()]
+        for booking in bookings:
+            self.assertEqual(names.count(booking.name), 1, booking.name)
+
+    # The dry run
+
+    def test_preview_reads_exchange_and_writes_nothing(self):
+        self.connection.sync_future_days = 30
+        synced = self.book(self.at(8), name="Already synced")
+        self.calendar._sync()
+        self.assertEqual(len(self.events("Already synced")), 1)
+        now = fields.Datetime.now().replace(microsecond=0)
+        past = self.book(now - timedelta(days=30), name="Past")
+        current = self.book(now - timedelta(hours=1), hours=2, name="Current")
+        future = self.book(self.at(10), name="Future")
+        overlapping = self.book(self.at(13), name="Overlapping")
+        cancelled = self.book(self.at(15), name="Cancelled")
+        cancelled.action_cancel()
+        far = self.book(self.at(9, self.day + timedelta(days=42)), name="Far ahead")
+        self.emulator.book_room(
+            ADELE[0],
+            ROOM_ADAMS,
+            "Walk-in",
+            self.at(13).isoformat(),
+            self.at(13.5).isoformat(),
+        )
+        self.room.invalidate_recordset()
+        self.assertTrue(self.room.exchange_can_export)
+        events_before = self.emulator.store.snapshot(ROOM_ADAMS)
+        delta_link = self.calendar.delta_link
+        self.emulator.clear_log()
+
+        wizard = self.open_wizard()
+        wizard.horizon = fields.Datetime.now() + timedelta(days=90)
+        wizard.action_preview()
+
+        methods = {entry["method"] for entry in self.graph_log()}
+        self.assertEqual(methods, {"GET"}, self.graph_log())
+        self.assertEqual(self.emulator.store.snapshot(ROOM_ADAMS), events_before)
+        self.assertEqual(self.calendar.delta_link, delta_link)
+        self.assertEqual(self.calendar.export_state, "none")
+        self.assertFalse(overlapping.exchange_conflict)
+        self.assertEqual(wizard.state, "preview")
+        self.assertTrue(wizard.can_run)
+        (line,) = wizard.line_ids
+        self.assertFalse(line.problem)
+        # current, future, overlapping, far ahead; not the past nor the cancelled one
+        self.assertEqual(line.to_export, 4)
+        self.assertEqual(wizard.to_export_count, 4)
+        self.assertEqual(line.already, 1)
+        self.assertEqual(line.overlap_count, 1)
+        self.assertIn("Overlapping", wizard.overlap_text)
+        self.assertIn("Walk-in", wizard.overlap_text)
+
+        # Run the Export: queued for the cron job, nothing written to Exchange yet.
+        self.emulator.clear_log()
+        wizard.action_run()
+        self.assertEqual(wizard.state, "running")
+        self.assertEqual(self.calendar.export_state, "queued")
+        self.assertEqual(self.calendar.export_total, 4)
+        self.assertFalse(
+            [e for e in self.graph_log() if e["method"] != "GET"], self.graph_log()
+        )
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search(
+                [("cron_id", "=", self.env.ref(export_module.CRON).id)]
+            )
+        )
+        self.run_cron()
+
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(current | future | overlapping | far | synced)
+        self.assertFalse(self.events("Past"))
+        self.assertFalse(self.events("Cancelled"))
+        self.assertFalse(past.exchange_binding_ids)
+        self.assertEqual(self.calendar.export_done, 4)
+        self.assertEqual(self.calendar.export_failed, 0)
+        # The overlap follows the sync's rules: both kept, both flagged.
+        walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
+        self.assertTrue(walk_in)
+        self.assertTrue(overlapping.exchange_conflict)
+        self.assertTrue(walk_in.exchange_conflict)
+        summary = self.calendar.export_summary
+        self.assertIn("4 exported", summary)
+        self.assertIn("1 already in Exchange", summary)
+        self.assertIn("1 overlaps flagged", summary)
+        self.assertIn("0 failed", summary)
+        self.room.invalidate_recordset()
+        self.assertEqual(self.room.exchange_export_state, "done")
+        self.assertEqual(self.room.exchange_export_progress, "4 of 4 exported")
+        message = self.calendar.message_ids[:1]
+        self.assertIn("4 exported", message.body)
+        self.assertIn(self.env.user.partner_id, message.partner_ids)
+        # The regular sync keeps the export's horizon in its window: the event beyond
+        # sync_future_days is neither re-created nor forgotten.
+        self.calendar._sync()
+        self.calendar._sync(full=True)
+        self.assert_exported_once(current | future | overlapping | far | synced)
+
+    def test_second_run_exports_nothing(self):
+        bookings = self.book(self.at(9)) | self.book(self.at(11), name="Second")
+        self.export()
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(bookings)
+        self.room.invalidate_recordset()
+        self.assertFalse(self.room.exchange_can_export)
+        # The wizard explains why there is nothing to run.
+        wizard = self.open_wizard()
+        self.assertFalse(wizard.can_run)
+        self.assertIn("nothing to export", wizard.problem_text)
+        with self.assertRaisesRegex(UserError, "nothing to export"):
+            wizard.action_run()
+        # Forcing a second export through the cron writes nothing to Exchange.
+        self.emulator.clear_log()
+        self.calendar._export_queue(
+            fields.Datetime.now(),
+            fields.Datetime.now() + timedelta(days=60),
+            self.env.user,
+        )
+        self.run_cron()
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_done, 0)
+        self.assertEqual(self.calendar.export_already, 2)
+        self.assertFalse([e for e in self.graph_log() if e["method"] != "GET"])
+        self.assert_exported_once(bookings)
+
+    def test_unavailable_rooms_are_explained(self):
+        other = self.env["resource.resource"].create(
+            {"name": "Unconnected", "resource_type": "material"}
+        )
+        wizard = self.open_wizard(other)
+        self.assertFalse(wizard.can_run)
+        self.assertIn("not connected", wizard.problem_text)
+        self.calendar._remove_authorization()
+        self.book(self.at(9))
+        wizard = self.open_wizard()
+        self.assertFalse(wizard.can_run)
+        self.assertIn("not authorized", wizard.problem_text)
+        with self.assertRaisesRegex(UserError, "not authorized"):
+            wizard.action_run()
+        self.room.invalidate_recordset()
+        self.assertFalse(self.room.exchange_can_export)
+
+    def test_only_managers_can_export(self):
+        self.book(self.at(9))
+        Wizard = self.env["room.exchange.export"]
+        for user in (self.exchange_user, self.booking_manager):
+            with self.assertRaises(AccessError):
+                Wizard.with_user(user).create(
+                    {"room_ids": [Command.set(self.room.ids)]}
+                )
+        wizard = (
+            self.room.with_user(self.manager)
+            .with_context(active_model="resource.resource", active_ids=self.room.ids)
+            .env["room.exchange.export"]
+            .create({})
+        )
+        self.assertEqual(wizard.room_ids, self.room)
+        self.assertEqual(
+            wizard.horizon.date(),
+            (fields.Datetime.now() + timedelta(days=366)).date(),
+        )
+        wizard.action_preview()
+        self.assertTrue(wizard.can_run)
+        action = self.env.ref("room_exchange_sync.room_exchange_export_action")
+        self.assertEqual(action.binding_model_id.model, "resource.resource")
+        self.assertEqual(action.binding_view_types, "list")
+
+    def test_multi_room_booking_goes_to_both_rooms(self):
+        baker = self.env["resource.resource"].create(
+            {
+                "name": "Baker",
+                "resource_type": "material",
+                "calendar_id": self.around_the_clock.id,
+                "tz": "Europe/Brussels",
+            }
+        )
+        baker.write({"exchange_connection_id": self.connection.id})
+        baker.exchange_calendar_id._bind_mailbox(ROOM_BAKER)
+        both = self.env["resource.booking.combination"].create(
+            {"resource_ids": [Command.set((self.room | baker).ids)]}
+        )
+        self.booking_type.combination_rel_ids = [
+            Command.create({"combination_id": both.id})
+        ]
+        shared = self.book(self.at(9), name="Both rooms", combination=both)
+        alone = self.book(self.at(11), name="Adams only")
+        # From the rooms' list view: the action's context.
+        wizard = (
+            self.env["room.exchange.export"]
+            .with_context(
+                active_model="resource.resource", active_ids=(self.room | baker).ids
+            )
+            .create({})
+        )
+        wizard.action_preview()
+        self.assertEqual(len(wizard.line_ids), 2)
+        self.assertEqual(wizard.to_export_count, 3)
+        wizard.action_run()
+        self.run_cron()
+        self.assert_exported_once(shared | alone)
+        self.assert_exported_once(shared, mailbox=ROOM_BAKER)
+        self.assertEqual(len(self.events(mailbox=ROOM_BAKER)), 1)
+        self.assertEqual(
+            set(wizard.line_ids.mapped("export_state")), {"done"}, wizard.line_ids
+        )
+
+    # Interruptions and faults
+
+    def test_crash_between_graph_answer_and_commit_resumes_without_duplicates(self):
+        bookings = self.env["resource.booking"]
+        for hour in range(6, 14):
+            bookings |= self.book(self.at(hour), name=f"Slot {hour}")
+        wizard = self.open_wizard()
+        wizard.action_run()
+        original = sync_round.SyncRound._execute_remote
+        calls = []
+
+        def crash_on_second_chunk(round_, client, actions):
+            original(round_, client, actions)
+            if actions:
+                calls.append(len(actions))
+            if len(calls) == 2:
+                raise WorkerKilled()
+
+        # Not assertRaises: Odoo's rolls back what the block did, commits included.
+        killed = False
+        with patch.object(
+            sync_round.SyncRound, "_execute_remote", crash_on_second_chunk
+        ):
+            try:
+                self.run_cron()
+            except WorkerKilled:
+                killed = True
+        self.assertTrue(killed)
+        self.env.invalidate_all()
+        # The first chunk is kept, the second is in Exchange but not recorded.
+        self.assertEqual(self.calendar.export_state, "running")
+        self.assertEqual(len(self.events()), 6)
+        recorded = bookings.exchange_binding_ids.filtered("external_id")
+        self.assertEqual(len(recorded), 3)
+        # The next run of the cron job resumes.
+        self.run_cron()
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(bookings)
+        self.assertEqual(len(self.events()), 8)
+        self.assertEqual(self.calendar.export_done, 8)
+
+    def test_round_failure_is_retried_then_resumed(self):
+        bookings = self.book(self.at(9)) | self.book(self.at(11), name="Second")
+        self.open_wizard().action_run()
+        self.emulator.faults.add(
+            {"kind": "status", "status": 500, "method": "GET", "path": "delta"}
+        )
+        self.run_cron()
+        self.assertEqual(self.calendar.export_state, "running")
+        self.assertEqual(self.calendar.export_round_failures, 1)
+        self.assertTrue(self.calendar.export_retry_date)
+        self.emulator.faults.clear()
+        self.run_cron()  # not due yet
+        self.assertEqual(self.calendar.export_state, "running")
+        self.calendar.export_retry_date = fields.Datetime.now() - timedelta(minutes=1)
+        self.run_cron()
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(bookings)
+
+    def test_throttling_and_outages_complete_without_duplicates(self):
+        bookings = self.env["resource.booking"]
+        for hour in range(6, 18):
+            bookings |= self.book(self.at(hour, self.day), name=f"Busy {hour}")
+        self.open_wizard().action_run()
+        self.emulator.faults.set_random(seed=7, rate=0.3, kinds=["429", "503"])
+        self.run_cron()
+        self.assertGreater(self.emulator.faults.stats()["total"], 0)
+        self.emulator.faults.clear()
+        for hour in range(6, 18):
+            self.assertLessEqual(len(self.events(f"Busy {hour}")), 1)
+        calendar = self.calendar
+        if calendar.export_state != "done" or calendar.export_failed:
+            # Items that failed wait for their retry: make it due and run again.
+            calendar.binding_ids.filtered(lambda b: b.sync_state == "error").write(
+                {"next_retry_date": fields.Datetime.now() - timedelta(minutes=1)}
+            )
+            calendar.write({"export_retry_date": False, "next_attempt_date": False})
+            if calendar.export_state == "done":
+                calendar._export_queue(
+                    calendar.export_start, calendar.export_end, self.env.user
+                )
+            self.run_cron()
+        self.assertEqual(calendar.export_state, "done", calendar.export_summary)
+        self.assert_exported_once(bookings)
+        self.assertEqual(len(self.events()), 12)
+
+    def test_pacing_stays_under_the_mailbox_budget(self):
+        bookings = self.env["resource.booking"]
+        for index in range(45):
+            start = self.at(6 + index // 4, self.day + timedelta(days=index % 4))
+            start += timedelta(minutes=15 * (index % 4))
+            bookings |= self.book(start, hours=0.25, name=f"Paced {index}")
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param(export_module.PARAM_CHUNK, "100")
+        params.set_param(export_module.PARAM_BUDGET, "40")
+        params.set_param(export_module.PARAM_BUDGET_SECONDS, "2")
+        _chunk, interval = self.env["room.exchange.calendar"]._export_settings()
+        self.assertAlmostEqual(interval, 2 * 20 / (40 * 0.8 - 20))
+        self.open_wizard().action_run()
+        self.emulator.throttle.configure(budget=40, window_seconds=2.0)
+        sync_round.LAST_BATCH_AT.clear()
+        started = time.monotonic()
+        self.run_cron()
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, 2 * interval)
+        throttled = sum(
+            stats["throttled"] for stats in self.emulator.throttle.stats().values()
+        )
+        self.assertEqual(throttled, 0, self.emulator.throttle.stats())
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(bookings)
+
+    def test_views_show_the_export_box_and_the_wizard(self):
+        self.book(self.at(9))
+        arch = (
+            self.env["resource.resource"]
+            .with_user(self.manager)
+            .get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+        self.assertIn('name="exchange_export_box"', arch)
+        box = arch[arch.index('name="exchange_export_box"') :]
+        self.assertIn('name="action_exchange_run_export"', box)
+        arch = self.env["room.exchange.export"].get_views([(False, "form")])["views"][
+            "form"
+        ]["arch"]
+        self.assertIn('name="action_run"', arch)
+        # A user who only sees the sync status sees no export button.
+        arch = (
+            self.env["resource.resource"]
+            .with_user(self.exchange_user)
+            .get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+        self.assertNotIn("action_exchange_run_export", arch)

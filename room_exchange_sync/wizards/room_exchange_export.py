@@ -1,0 +1,691 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""Outlook/Exchange Bulk Export: push a room's future bookings to its room calendar.
+
+There is no second way of writing events: the export runs ordinary sync rounds
+(``SyncRound``) whose window reaches the export horizon, a chunk of creations per
+round, in a cron job (``ir_cron_room_exchange_export``) that commits after every
+chunk. Re-running or resuming after a crash therefore never duplicates an event:
+bound bookings are left alone, and an event created but not recorded is adopted by its
+transactionId and marker.
+
+- ``room.exchange.calendar`` gets the export's state and progress, the cron method
+  ``_cron_export`` and the dry run ``_export_preview`` (reads Exchange, writes nothing);
+- ``resource.resource`` shows that progress on the Exchange tab;
+- ``room.exchange.export`` is the wizard: preview (rooms, date range, counts,
+  overlaps), then *Run the Export*, then progress and summaries.
+"""
+
+import logging
+from datetime import datetime, time, timedelta
+
+import psycopg2
+from markupsafe import Markup, escape
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+
+from .. import engine
+from ..graph import GraphError
+from ..graph.client import BATCH_LIMIT
+from ..models.sync_round import SyncRound
+
+_logger = logging.getLogger(__name__)
+
+MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
+USER = "room_exchange_sync.room_exchange_sync_group_user"
+CRON = "room_exchange_sync.ir_cron_room_exchange_export"
+
+EXPORT_STATES = [
+    ("none", "No export"),
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+]
+# Configuration (ir.config_parameter), with their defaults.
+PARAM_CHUNK = "room_exchange_sync.export_chunk_size"
+PARAM_BUDGET = "room_exchange_sync.export_budget_requests"
+PARAM_BUDGET_SECONDS = "room_exchange_sync.export_budget_seconds"
+DEFAULT_CHUNK = 100
+# Exchange Online: 10,000 requests per app and mailbox in 10 minutes.
+DEFAULT_BUDGET = 10000
+DEFAULT_BUDGET_SECONDS = 600
+# Share of the mailbox budget an export may use (the sync and others need the rest).
+BUDGET_SHARE = 0.8
+MAX_ROUND_FAILURES = 3
+MAX_HORIZON_DAYS = 1095
+MAX_STEPS_PER_RUN = 1000
+
+
+def _day_end(value):
+    """Midnight at or after ``value``: windows of whole days keep delta rounds
+    incremental."""
+    day = datetime.combine(value.date(), time())
+    return day if day == value else day + timedelta(days=1)
+
+
+class RoomExchangeCalendar(models.Model):
+    _inherit = "room.exchange.calendar"
+
+    export_state = fields.Selection(
+        EXPORT_STATES, default="none", required=True, readonly=True, copy=False
+    )
+    export_start = fields.Datetime(
+        readonly=True, copy=False, help="Bookings ending after this are exported."
+    )
+    export_end = fields.Datetime(
+        readonly=True, copy=False, help="Bookings starting before this are exported."
+    )
+    export_horizon = fields.Datetime(
+        readonly=True,
+        copy=False,
+        help="The furthest horizon an export of this room reached. Sync rounds keep it "
+        "in their window, so that exported events keep being synced.",
+    )
+    export_total = fields.Integer(
+        string="Bookings to export", readonly=True, copy=False
+    )
+    export_already = fields.Integer(
+        string="Already in Exchange", readonly=True, copy=False
+    )
+    export_done = fields.Integer(string="Exported", readonly=True, copy=False)
+    export_failed = fields.Integer(string="Failed", readonly=True, copy=False)
+    export_summary = fields.Text(readonly=True, copy=False)
+    export_user_id = fields.Many2one(
+        "res.users", string="Export started by", readonly=True, copy=False
+    )
+    export_round_failures = fields.Integer(readonly=True, copy=False)
+    export_retry_date = fields.Datetime(readonly=True, copy=False)
+
+    # What an export covers
+
+    def _export_scope(self, start, end):
+        """Live Odoo bookings of the room in [start, end): the ones an export pushes
+        (meetings imported from Exchange are already there)."""
+        self.ensure_one()
+        domain = [
+            ("combination_id.resource_ids", "in", self.room_id.ids),
+            ("active", "=", True),
+            ("state", "!=", "canceled"),
+            ("start", "!=", False),
+            ("exchange_origin", "=", "odoo"),
+            ("stop", ">", start),
+        ]
+        if end:
+            domain.append(("start", "<", end))
+        return self.env["resource.booking"].sudo().search(domain, order="start, id")
+
+    def _export_counts(self, scope):
+        """(bookings whose event is in Exchange, bookings whose export failed)."""
+        bindings = (
+            self.env["room.exchange.binding"]
+            .sudo()
+            .search(
+                [
+                    ("calendar_id", "=", self.id),
+                    ("booking_id", "in", scope.ids),
+                    ("sync_state", "!=", "deleted_local"),
+                ]
+            )
+        )
+        present = bindings.filtered("external_id").booking_id
+        failed = bindings.filtered(
+            lambda b: not b.external_id and b.sync_state == "error"
+        ).booking_id
+        return present, failed - present
+
+    def _export_room_problem(self, states=("authorized", "syncing")):
+        """Why this room's calendar cannot take an export now, or False."""
+        self.ensure_one()
+        room = self.room_id.display_name
+        if not self.connection_id or not self.mailbox:
+            return self.env._(
+                "Room %(room)s is not connected to an Exchange room calendar: choose "
+                "its connection and mailbox on its Exchange tab first.",
+                room=room,
+            )
+        if not self.sync_enabled or self.state not in states:
+            state = dict(self._fields["state"]._description_selection(self.env))
+            return self.env._(
+                "Room %(room)s is not authorized with Exchange (status: %(state)s). "
+                "Authorize it on its Exchange tab first.%(error)s",
+                room=room,
+                state=state.get(self.state, self.state),
+                error=f" {self.last_error}" if self.last_error else "",
+            )
+        return False
+
+    def _export_problem(self):
+        """Why the room's Run the Export is unavailable, or False (also hides the
+        button of the room's Exchange tab)."""
+        self.ensure_one()
+        problem = self._export_room_problem()
+        if problem:
+            return problem
+        if self.export_state in ("queued", "running"):
+            return self.env._(
+                "An export of room %(room)s is already under way (%(done)s of "
+                "%(total)s exported).",
+                room=self.room_id.display_name,
+                done=self.export_done,
+                total=self.export_total,
+            )
+        scope = self._export_scope(fields.Datetime.now(), None)
+        present, _failed = self._export_counts(scope)
+        if not scope - present:
+            return self.env._(
+                "Room %(room)s has no future booking that is not in Exchange yet.",
+                room=self.room_id.display_name,
+            )
+        return False
+
+    # The dry run
+
+    def _export_preview(self, start, end):
+        """What an export of [start, end) would do, read from Exchange without
+        writing anything (no Graph write, no delta link, no flag).
+
+        Returns a dict: ``scope`` (bookings), ``present`` and ``to_export``
+        (bookings), ``overlaps`` (list of (booking, event subject, event start, event
+        stop)). Raises GraphError or engine.StorageEmpty.
+        """
+        self.ensure_one()
+        sync_round = SyncRound(self, window_end=end, dry_run=True, full=True)
+        sync_round.run()
+        scope = self._export_scope(start, end)
+        present, _failed = self._export_counts(scope)
+        to_export = scope - present
+        uuid = sync_round.database_uuid
+        intervals = [
+            engine.Interval(
+                key=f"b{booking.id}", start=booking.start, stop=booking.stop
+            )
+            for booking in to_export
+        ]
+        events = {}
+        for event in sync_round.imported.values():
+            ours = engine.parse_marker(
+                event.marker, uuid
+            ) or engine.parse_transaction_id(event.transaction_id, uuid)
+            if event.is_cancelled or not event.start or not event.stop or ours:
+                continue
+            events[f"e{event.event_id}"] = event
+            intervals.append(
+                engine.Interval(
+                    key=f"e{event.event_id}",
+                    start=event.start,
+                    stop=event.stop,
+                    origin=engine.Origin.EXCHANGE,
+                )
+            )
+        overlaps = []
+        for overlap in engine.find_overlaps(intervals):
+            if not overlap.is_cross_origin:
+                continue
+            ends = (overlap.first, overlap.second)
+            booking_key = next(i.key for i in ends if i.origin is engine.Origin.ODOO)
+            event_key = next(i.key for i in ends if i.origin is engine.Origin.EXCHANGE)
+            overlaps.append((to_export.browse(int(booking_key[1:])), events[event_key]))
+        return {
+            "scope": scope,
+            "present": present,
+            "to_export": to_export,
+            "overlaps": overlaps,
+        }
+
+    # Running it in the background
+
+    def _export_queue(self, start, end, user):
+        """Mark the room for export; the cron job does the work."""
+        self.ensure_one()
+        scope = self._export_scope(start, end)
+        present, _failed = self._export_counts(scope)
+        horizon = max(end, self.export_horizon or end)
+        self.sudo().write(
+            {
+                "export_state": "queued",
+                "export_start": start,
+                "export_end": end,
+                "export_horizon": horizon,
+                "export_total": len(scope - present),
+                "export_already": len(present),
+                "export_done": 0,
+                "export_failed": 0,
+                "export_summary": False,
+                "export_user_id": user.id,
+                "export_round_failures": 0,
+                "export_retry_date": False,
+            }
+        )
+
+    @api.model
+    def _export_settings(self):
+        """(creations per round, least seconds between two $batch of one mailbox)."""
+        params = self.env["ir.config_parameter"].sudo()
+
+        def number(key, default):
+            try:
+                return max(float(params.get_param(key, default)), 0)
+            except (TypeError, ValueError):
+                return default
+
+        chunk = max(int(number(PARAM_CHUNK, DEFAULT_CHUNK)), 1)
+        budget = number(PARAM_BUDGET, DEFAULT_BUDGET)
+        seconds = number(PARAM_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS)
+        if not budget:
+            return chunk, 0.0
+        # n batches of BATCH_LIMIT requests, ``interval`` apart, fit in any sliding
+        # window of ``seconds`` when (seconds / interval + 1) * BATCH_LIMIT stays
+        # within the export's share of the budget.
+        usable = budget * BUDGET_SHARE - BATCH_LIMIT
+        interval = seconds * BATCH_LIMIT / usable if usable > 0 else seconds
+        return chunk, interval
+
+    @api.model
+    def _cron_export(self):
+        """Export the rooms marked for it, one chunk of creations per committed step.
+
+        A room locked by another worker (its sync, or another export run) is tried
+        again a minute later; a stopped run is resumed by the next one.
+        """
+        now = fields.Datetime.now()
+        calendars = self.search(
+            [
+                ("export_state", "in", ("queued", "running")),
+                "|",
+                ("export_retry_date", "=", False),
+                ("export_retry_date", "<=", now),
+            ]
+        )
+        chunk, interval = self._export_settings()
+        Cron = self.env["ir.cron"]
+        for index, calendar in enumerate(calendars):
+            remaining = len(calendars) - index
+            for _step in range(MAX_STEPS_PER_RUN):
+                if not calendar._export_try_lock():
+                    self.env.ref(CRON).sudo()._trigger(now + timedelta(minutes=1))
+                    break
+                finished = calendar._export_step(chunk, interval)
+                time_left = Cron._commit_progress(
+                    1 if finished else 0, remaining=remaining - finished
+                )
+                if finished:
+                    break
+                if not time_left:
+                    return
+
+    def _export_try_lock(self):
+        """Lock this room calendar for one export step, or return False when another
+        worker holds it (or changed it since our transaction began)."""
+        try:
+            with self.env.cr.savepoint():
+                return bool(self.try_lock_for_update())
+        except psycopg2.errors.SerializationFailure:
+            return False
+
+    def _export_step(self, chunk, interval):
+        """One sync round creating at most ``chunk`` events; True once this room is
+        finished for this run (done, failed, or waiting for a retry)."""
+        self.ensure_one()
+        calendar = self.sudo()
+        if calendar.export_state == "queued":
+            calendar.export_state = "running"
+        problem = calendar._export_room_problem(("authorized", "syncing", "error"))
+        if problem:
+            calendar._export_finish("failed", problem)
+            return True
+        scope = calendar._export_scope(calendar.export_start, calendar.export_end)
+        present_before, failed_before = calendar._export_counts(scope)
+        plan = calendar._sync(
+            window_end=calendar.export_horizon,
+            max_creates=chunk,
+            batch_interval=interval,
+        )
+        if plan is False:
+            failures = calendar.export_round_failures + 1
+            if failures >= MAX_ROUND_FAILURES:
+                calendar._export_finish("failed", calendar.last_error)
+                return True
+            retry = calendar.next_attempt_date or (
+                fields.Datetime.now() + timedelta(minutes=5)
+            )
+            calendar.write(
+                {"export_round_failures": failures, "export_retry_date": retry}
+            )
+            self.env.ref(CRON).sudo()._trigger(retry)
+            return True
+        present, failed = calendar._export_counts(scope)
+        calendar.write(
+            {
+                "export_done": max(len(present) - calendar.export_already, 0),
+                "export_failed": len(failed),
+                "export_round_failures": 0,
+                "export_retry_date": False,
+            }
+        )
+        stalled = len(present) == len(present_before) and len(failed) == len(
+            failed_before
+        )
+        if not scope - present - failed or stalled:
+            calendar._export_finish("done")
+            return True
+        return False
+
+    def _export_finish(self, state, reason=None):
+        """Record the outcome, and tell the admin who started the export."""
+        self.ensure_one()
+        scope = self._export_scope(self.export_start, self.export_end)
+        present, failed = self._export_counts(scope)
+        flagged = scope.filtered("exchange_conflict")
+        left = scope - present - failed
+        lines = [
+            self.env._(
+                "Export of room %(room)s to Exchange (bookings until %(end)s): "
+                "%(done)s exported, %(already)s already in Exchange, %(overlaps)s "
+                "overlaps flagged, %(failed)s failed.",
+                room=self.room_id.display_name,
+                end=fields.Datetime.to_string(self.export_end),
+                done=max(len(present) - self.export_already, 0),
+                already=self.export_already,
+                overlaps=len(flagged),
+                failed=len(failed),
+            )
+        ]
+        if reason:
+            lines.append(self.env._("The export stopped: %(reason)s", reason=reason))
+        if left and state == "done":
+            lines.append(
+                self.env._(
+                    "%(count)s bookings were not exported (conflicts or bookings "
+                    "waiting for a retry): see the Conflicts view.",
+                    count=len(left),
+                )
+            )
+        if failed:
+            errors = (
+                self.env["room.exchange.binding"]
+                .sudo()
+                .search(
+                    [("calendar_id", "=", self.id), ("booking_id", "in", failed.ids)]
+                )
+            )
+            for binding in errors[:20]:
+                lines.append(
+                    f"- {binding.booking_id.display_name}: {binding.sync_error or '?'}"
+                )
+        summary = "\n".join(lines)
+        self.write(
+            {
+                "export_state": state,
+                "export_summary": summary,
+                "export_done": max(len(present) - self.export_already, 0),
+                "export_failed": len(failed),
+                "export_retry_date": False,
+            }
+        )
+        partners = self.export_user_id.partner_id
+        self.with_context(mail_notrack=True).message_post(
+            body=Markup("<br/>").join(escape(line) for line in lines),
+            subject=self.env._(
+                "Exchange export of %(room)s", room=self.room_id.display_name
+            ),
+            partner_ids=partners.ids,
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info("Exchange export of room calendar %s: %s", self.id, state)
+
+
+class RoomExchangeExport(models.TransientModel):
+    """The bulk export wizard: what will be exported, then the export's progress."""
+
+    _name = "room.exchange.export"
+    _description = "Outlook/Exchange bulk export"
+
+    state = fields.Selection(
+        [("draft", "Choose"), ("preview", "Preview"), ("running", "Exporting")],
+        default="draft",
+        required=True,
+    )
+    room_ids = fields.Many2many(
+        "resource.resource",
+        string="Rooms",
+        domain=[("resource_type", "=", "material")],
+        default=lambda self: self._default_room_ids(),
+    )
+    date_from = fields.Datetime(
+        string="From", default=fields.Datetime.now, readonly=True, required=True
+    )
+    horizon = fields.Datetime(
+        string="Until",
+        required=True,
+        default=lambda self: self._default_horizon(self._default_room_ids()),
+        help="Bookings starting before this are exported. Rooms keep syncing this far "
+        "ahead afterwards.",
+    )
+    line_ids = fields.One2many("room.exchange.export.line", "wizard_id")
+    to_export_count = fields.Integer(
+        string="Bookings to export", compute="_compute_totals"
+    )
+    already_count = fields.Integer(
+        string="Already in Exchange", compute="_compute_totals"
+    )
+    overlap_count = fields.Integer(
+        string="Overlaps with Exchange events", compute="_compute_totals"
+    )
+    can_run = fields.Boolean(compute="_compute_totals")
+    problem_text = fields.Text(string="Not available", compute="_compute_totals")
+    overlap_text = fields.Text(string="Overlaps", compute="_compute_totals")
+
+    @api.model
+    def _default_room_ids(self):
+        context = self.env.context
+        if context.get("active_model") == "resource.resource":
+            return self.env["resource.resource"].browse(context.get("active_ids", []))
+        return self.env["resource.resource"]
+
+    @api.model
+    def _default_horizon(self, rooms):
+        days = max(
+            rooms.sudo().exchange_calendar_ids.connection_id.mapped("sync_future_days")
+            or [365]
+        )
+        return _day_end(fields.Datetime.now() + timedelta(days=days))
+
+    @api.depends(
+        "line_ids.to_export",
+        "line_ids.already",
+        "line_ids.overlap_count",
+        "line_ids.problem",
+        "line_ids.overlap_details",
+    )
+    def _compute_totals(self):
+        for wizard in self:
+            lines = wizard.line_ids
+            ready = lines.filtered(lambda line: not line.problem)
+            wizard.to_export_count = sum(ready.mapped("to_export"))
+            wizard.already_count = sum(lines.mapped("already"))
+            wizard.overlap_count = sum(ready.mapped("overlap_count"))
+            wizard.can_run = bool(ready)
+            wizard.problem_text = "\n".join(lines.filtered("problem").mapped("problem"))
+            wizard.overlap_text = "\n".join(
+                ready.filtered("overlap_details").mapped("overlap_details")
+            )
+
+    @api.onchange("horizon", "room_ids")
+    def _onchange_scope(self):
+        if self.state == "preview":
+            self.state = "draft"
+
+    @api.model
+    def _action_open(self, rooms):
+        """The wizard for ``rooms`` with its preview done (the room's button)."""
+        rooms = rooms.filtered(lambda room: room.resource_type == "material")
+        wizard = self.create(
+            {
+                "room_ids": [Command.set(rooms.ids)],
+                "horizon": self._default_horizon(rooms),
+            }
+        )
+        return wizard.action_preview()
+
+    def _reopen(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Outlook/Exchange Bulk Export"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"dialog_size": "large"},
+        }
+
+    def _check_manager(self):
+        if not self.env.user.has_group(MANAGER):
+            raise UserError(
+                self.env._("Only Exchange sync managers can export bookings.")
+            )
+
+    def _horizon_end(self):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if not self.horizon or self.horizon <= now:
+            raise UserError(self.env._("Choose an end date in the future."))
+        if self.horizon > now + timedelta(days=MAX_HORIZON_DAYS):
+            raise UserError(
+                self.env._(
+                    "Exchange reads at most %(days)s days ahead: choose an earlier "
+                    "end date.",
+                    days=MAX_HORIZON_DAYS,
+                )
+            )
+        return _day_end(self.horizon)
+
+    def action_preview(self):
+        """The dry run: read every room's Exchange calendar, write nothing there."""
+        self.ensure_one()
+        self._check_manager()
+        if not self.room_ids:
+            raise UserError(self.env._("Choose the rooms to export."))
+        end = self._horizon_end()
+        start = fields.Datetime.now()
+        values = [self._preview_room(room, start, end) for room in self.room_ids]
+        self.write(
+            {
+                "date_from": start,
+                "state": "preview",
+                "line_ids": [Command.clear()]
+                + [Command.create(value) for value in values],
+            }
+        )
+        return self._reopen()
+
+    def _preview_room(self, room, start, end):
+        calendar = room.sudo().exchange_calendar_ids[:1]
+        values = {"room_id": room.id, "calendar_id": calendar.id}
+        if not calendar:
+            values["problem"] = self.env._(
+                "Room %(room)s is not connected to Exchange: choose its Microsoft 365 "
+                "connection and mailbox on its Exchange tab first.",
+                room=room.display_name,
+            )
+            return values
+        problem = calendar._export_room_problem()
+        if not problem and calendar.export_state in ("queued", "running"):
+            problem = calendar._export_problem()
+        if problem:
+            values["problem"] = problem
+            return values
+        try:
+            preview = calendar._export_preview(start, end)
+        except GraphError as error:
+            values["problem"] = self.env._(
+                "Room %(room)s: Exchange could not be read: %(error)s",
+                room=room.display_name,
+                error=calendar.connection_id._graph_error_message(error),
+            )
+            return values
+        except engine.StorageEmpty:
+            values["problem"] = self.env._(
+                "Room %(room)s: Exchange returned an empty calendar although bookings "
+                "are linked to it; check the mailbox and its permissions.",
+                room=room.display_name,
+            )
+            return values
+        to_export = preview["to_export"]
+        values.update(
+            to_export=len(to_export),
+            already=len(preview["present"]),
+            overlap_count=len(preview["overlaps"]),
+            overlap_details="\n".join(
+                self.env._(
+                    "%(room)s: %(booking)s (%(start)s) overlaps the Exchange event "
+                    "%(event)s (%(event_start)s)",
+                    room=room.display_name,
+                    booking=booking.display_name,
+                    start=fields.Datetime.to_string(booking.start),
+                    event=event.subject or "-",
+                    event_start=fields.Datetime.to_string(event.start),
+                )
+                for booking, event in preview["overlaps"][:50]
+            ),
+        )
+        if not to_export:
+            values["problem"] = self.env._(
+                "Room %(room)s has nothing to export until %(end)s: %(count)s future "
+                "bookings, all already in Exchange.",
+                room=room.display_name,
+                end=fields.Datetime.to_string(end),
+                count=len(preview["scope"]),
+            )
+        return values
+
+    def action_run(self):
+        """Queue the rooms for the export cron job; nothing is written to Exchange
+        in this request."""
+        self.ensure_one()
+        self._check_manager()
+        if self.state != "preview":
+            self.action_preview()
+        lines = self.line_ids.filtered(lambda line: not line.problem)
+        if not lines:
+            raise UserError(
+                self.problem_text or self.env._("There is nothing to export.")
+            )
+        start, end = fields.Datetime.now(), self._horizon_end()
+        for line in lines:
+            problem = line.calendar_id._export_room_problem()
+            if problem:
+                line.problem = problem
+                continue
+            line.calendar_id._export_queue(start, end, self.env.user)
+        self.env.ref(CRON).sudo()._trigger()
+        self.state = "running"
+        return self._reopen()
+
+    def action_refresh(self):
+        self.ensure_one()
+        return self._reopen()
+
+
+class RoomExchangeExportLine(models.TransientModel):
+    _name = "room.exchange.export.line"
+    _description = "Outlook/Exchange bulk export: one room"
+
+    wizard_id = fields.Many2one(
+        "room.exchange.export", required=True, ondelete="cascade"
+    )
+    room_id = fields.Many2one("resource.resource", readonly=True)
+    calendar_id = fields.Many2one("room.exchange.calendar", readonly=True)
+    to_export = fields.Integer(string="To export", readonly=True)
+    already = fields.Integer(string="Already in Exchange", readonly=True)
+    overlap_count = fields.Integer(string="Overlaps", readonly=True)
+    overlap_details = fields.Text(readonly=True)
+    problem = fields.Text(string="Not available", readonly=True)
+    export_state = fields.Selection(related="calendar_id.export_state")
+    export_done = fields.Integer(related="calendar_id.export_done")
+    export_total = fields.Integer(related="calendar_id.export_total")
+    export_failed = fields.Integer(related="calendar_id.export_failed")
+    export_summary = fields.Text(related="calendar_id.export_summary")
