@@ -1,4 +1,5 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import hashlib
 import logging
 
 from odoo import fields, models
@@ -6,6 +7,8 @@ from odoo import fields, models
 _logger = logging.getLogger(__name__)
 
 SECRET_GROUP = "base.group_system"
+# Per process: (database, account id) -> (fingerprint, TokenProvider).
+_ACCOUNT_TOKEN_PROVIDERS = {}
 
 
 class RoomExchangeAccount(models.Model):
@@ -37,16 +40,37 @@ class RoomExchangeAccount(models.Model):
     )
 
     def _token_provider(self):
-        """A TokenProvider loaded with this account's token cache."""
+        """A TokenProvider loaded with this account's token cache.
+
+        It is kept per account in this process while the stored cache and the
+        connection's settings stay the same, so that a sync round reuses MSAL's
+        cached access token instead of a discovery request; a cache another worker
+        refreshed meanwhile is picked up from the database.
+        """
         self.ensure_one()
-        return self.connection_id._token_provider(
-            cache_state=self.sudo().token_cache or None
-        )
+        cache_state = self.sudo().token_cache or None
+        fingerprint = self._provider_fingerprint(cache_state)
+        key = (self.env.cr.dbname, self.id)
+        cached = _ACCOUNT_TOKEN_PROVIDERS.get(key)
+        if cached is None or cached[0] != fingerprint:
+            provider = self.connection_id._token_provider(cache_state=cache_state)
+            cached = (fingerprint, provider)
+            _ACCOUNT_TOKEN_PROVIDERS[key] = cached
+        return cached[1]
+
+    def _provider_fingerprint(self, cache_state):
+        cache_hash = hashlib.sha256((cache_state or "").encode()).hexdigest()
+        return (self.connection_id._token_settings_fingerprint(), cache_hash)
 
     def _save_token_cache(self, provider):
         """Persist the cache when MSAL changed it: refresh tokens rotate on each use."""
         if provider.cache_changed:
-            self.sudo().token_cache = provider.serialize_cache()
+            cache_state = provider.serialize_cache()
+            self.sudo().token_cache = cache_state
+            _ACCOUNT_TOKEN_PROVIDERS[(self.env.cr.dbname, self.id)] = (
+                self._provider_fingerprint(cache_state),
+                provider,
+            )
 
     def _access_token(self, force_refresh=False):
         """A valid access token for this account; saves the rotated refresh token.
@@ -69,4 +93,5 @@ class RoomExchangeAccount(models.Model):
         unused = self.filtered(lambda account: not account.calendar_ids)
         for account in unused:
             _logger.info("Exchange account %s: unused, tokens deleted", account.id)
+            _ACCOUNT_TOKEN_PROVIDERS.pop((self.env.cr.dbname, account.id), None)
         unused.sudo().unlink()

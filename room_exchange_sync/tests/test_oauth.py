@@ -235,3 +235,17 @@ class TestMicrosoftSignIn(RoomExchangeCase, HttpCase):
         )
         self.assertEqual(answer.status_code, 403)
         self.assertFalse(self.env["room.exchange.auth.flow"].search([]))
+
+    def test_idle_rounds_reuse_the_signed_in_token(self):
+        self.post_callback(*self.person_signs_in())
+        self.room.write({"exchange_mailbox": ROOM_ADAMS})
+        self.room.with_user(self.manager).action_exchange_save()
+        self.assertTrue(self.calendar._sync())
+        self.emulator.clear_log()
+        self.assertTrue(self.calendar._sync())
+        paths = [entry.get("path", "") for entry in self.emulator.request_log]
+        self.assertTrue(any("/v1.0/" in path for path in paths))
+        self.assertFalse(
+            [p for p in paths if "/oauth2/" in p or "openid-configuration" in p],
+            "an idle round must not sign in again",
+        )
