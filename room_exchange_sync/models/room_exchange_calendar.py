@@ -444,14 +444,16 @@ class RoomExchangeCalendar(models.Model):
                 )
             )
             return False
-        self.sudo().write(
-            {
-                "state": "syncing",
-                "last_error": self._cancellation_warning(plan),
-                "failure_count": 0,
-                "next_attempt_date": False,
-            }
-        )
+        outcome = {
+            "state": "syncing",
+            "last_error": self._cancellation_warning(plan),
+            "failure_count": 0,
+            "next_attempt_date": False,
+        }
+        # An idle round changes nothing here: no write, no recomputation.
+        changed = {key: value for key, value in outcome.items() if self[key] != value}
+        if changed:
+            self.sudo().write(changed)
         return plan
 
     def _cancellation_warning(self, plan):

@@ -37,6 +37,29 @@ POLICIES = {
     "exchange": engine.ConflictPolicy.EXCHANGE,
 }
 
+# The binding fields a round reads (fetched with the bindings, in one query).
+STATUS_FIELDS = [
+    "booking_id",
+    "external_id",
+    "remote_etag",
+    "local_hash",
+    "origin",
+    "sync_state",
+    "ical_uid",
+    "series_master_id",
+    "sync_error",
+    "sync_attempts",
+    "next_retry_date",
+]
+
+# Actions written to Exchange (the others are carried out in Odoo only).
+REMOTE_KINDS = {
+    engine.ActionKind.CREATE_REMOTE,
+    engine.ActionKind.UPDATE_REMOTE,
+    engine.ActionKind.ADOPT_REMOTE,
+    engine.ActionKind.DELETE_REMOTE,
+}
+
 # When this process last sent a paced $batch to each mailbox (SyncRound.batch_interval
 # holds across rounds, e.g. the chunks of an export).
 LAST_BATCH_AT = {}
@@ -86,6 +109,13 @@ class SyncRound:
         self.batch_interval = batch_interval
         self.kept_creates = 0
         self.deferred_creates = 0
+        # Loaded once per round (_load_local): the room's bindings, and what the
+        # payloads and the overlap check read of its bookings, {booking id: row}.
+        self.bindings = None
+        self.rows = {}
+        self.room_tz = None
+        self.local_changed = False
+        self.live_binding_ids = None
 
     def run(self):
         client = self.calendar._graph_client()
@@ -102,6 +132,7 @@ class SyncRound:
         return plan
 
     def _round(self, client, start, end, summary=None):
+        self._load_local(start, end)
         round_kind, remote, delta_link = self._read_exchange(client, start, end)
         local = self._local_items(start, end)
         status = self._status_entries(start, end)
@@ -123,6 +154,8 @@ class SyncRound:
         if self.dry_run:
             return plan
         self._execute(client, plan, remote)
+        if self.local_changed:
+            self._load_local(start, end)
         self._flag_overlaps(start, end)
         if self._skipped_events_changed(plan, status, remote):
             self.needs_full_round = True
@@ -140,7 +173,15 @@ class SyncRound:
         }
         if round_kind == engine.RoundKind.FULL:
             values["last_full_sync_date"] = self.now
-        self.calendar.write(values)
+        calendar = self.calendar
+        changed = {
+            name: value
+            for name, value in values.items()
+            if name == "last_sync_date"
+            or calendar._fields[name].convert_to_cache(value, calendar)
+            != calendar[name]
+        }
+        calendar.write(changed)
         _logger.info(
             "Exchange sync of room calendar %s: %s",
             self.calendar.id,
@@ -222,12 +263,20 @@ class SyncRound:
         return events, removed, link
 
     def _remote_item(self, event):
+        if not isinstance(event, dict):
+            # Untrusted input: a malformed delta item is skipped, not fatal.
+            self.invalid_events += 1
+            _logger.warning(
+                "Room calendar %s: Exchange item skipped, not an object",
+                self.calendar.id,
+            )
+            return None
         if event.get("type") == "seriesMaster":
             return None
         try:
             imported = parse_event(
                 event,
-                room_time_zone=self.room.tz or "UTC",
+                room_time_zone=self._room_tz(),
                 private_subject=self.env._("Private meeting"),
             )
         except EventDataError as error:
@@ -256,6 +305,62 @@ class SyncRound:
 
     # The Odoo side
 
+    def _room_tz(self):
+        if self.room_tz is None:
+            self.room_tz = self.room.tz or "UTC"
+        return self.room_tz
+
+    def _load_local(self, start, end):
+        """Read what a round needs of the Odoo side in two queries: the room's
+        bindings, and the fields of its bookings (those in the window and the bound
+        ones) that the payloads, the engine and the overlap check use."""
+        self.env.flush_all()
+        self.bindings = self.env["room.exchange.binding"].search_fetch(
+            [("calendar_id", "=", self.calendar.id)], STATUS_FIELDS
+        )
+        bound_ids = [bid for bid in self.bindings.booking_id._ids if bid]
+        rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
+        in_room = SQL(
+            "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
+            " AND rel.%s = room.id)",
+            SQL.identifier(rel_field.relation),
+            SQL.identifier(rel_field.column1),
+            SQL.identifier(rel_field.column2),
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT room.tz, booking.*
+                  FROM resource_resource room
+             LEFT JOIN LATERAL (
+                    SELECT booking.id, booking.active, booking.start, booking.stop,
+                           booking.name, booking.description, booking.location,
+                           booking.exchange_origin, booking.exchange_conflict,
+                           partner.name AS user_name, partner.email AS user_email,
+                           meeting.privacy, %(in_room)s AS in_room
+                      FROM resource_booking booking
+                 LEFT JOIN res_users users ON users.id = booking.user_id
+                 LEFT JOIN res_partner partner ON partner.id = users.partner_id
+                 LEFT JOIN calendar_event meeting ON meeting.id = booking.meeting_id
+                     WHERE booking.id = ANY(%(bound)s)
+                        OR (booking.start < %(end)s AND booking.stop > %(start)s
+                            AND %(in_room)s)
+                  ) booking ON TRUE
+                 WHERE room.id = %(room)s
+              ORDER BY booking.id
+                """,
+                in_room=in_room,
+                bound=bound_ids,
+                start=start,
+                end=end,
+                room=self.room.id,
+            )
+        )
+        rows = self.env.cr.dictfetchall()
+        self.room_tz = (rows[0]["tz"] if rows else None) or "UTC"
+        self.rows = {row["id"]: row for row in rows if row["id"]}
+        self.local_changed = False
+
     def _in_round(self, binding, start, end):
         """Whether a binding takes part in a round over [start, end).
 
@@ -264,70 +369,94 @@ class SyncRound:
         without being removed. Tombstones and cancelled or unscheduled bookings
         always take part: their events must go.
         """
-        booking = binding.booking_id
-        if not booking or not booking.active or not booking.start:
+        row = self.rows.get(binding.booking_id.id)
+        if not row or not row["active"] or not row["start"]:
             return True
-        return booking.start < end and booking.stop > start
+        return row["start"] < end and row["stop"] > start
 
     def _round_bindings(self, start, end):
-        return self.calendar.binding_ids.filtered(
+        return self.bindings.filtered(
             lambda binding: self._in_round(binding, start, end)
         )
 
     def _room_bookings(self, start, end):
-        bound = self._round_bindings(start, end).booking_id
-        in_window = self.env["resource.booking"].search(
-            [
-                ("combination_id.resource_ids", "in", self.room.ids),
-                ("start", "<", end),
-                ("stop", ">", start),
-            ]
-        )
-        return (bound | in_window).exists()
+        """The rows of the bookings that take part in the round."""
+        bound = set(self._round_bindings(start, end).booking_id._ids)
+        return [
+            row
+            for booking_id, row in self.rows.items()
+            if booking_id in bound
+            or (
+                row["in_room"]
+                and row["start"]
+                and row["start"] < end
+                and row["stop"] > start
+            )
+        ]
 
     def _local_items(self, start, end):
         items = []
-        for booking in self._room_bookings(start, end):
-            live = (
-                booking.active
-                and bool(booking.start)
-                and self.room in (booking.combination_id.resource_ids)
-            )
-            payload = self._payload(booking)
-            self.payloads[booking.id] = payload
+        for row in self._room_bookings(start, end):
+            live = row["active"] and bool(row["start"]) and row["in_room"]
+            payload = self._row_payload(row)
+            self.payloads[row["id"]] = payload
             items.append(
                 engine.LocalItem(
-                    booking_id=booking.id,
+                    booking_id=row["id"],
                     payload_hash=engine.payload_hash(payload),
-                    start=booking.start or None,
-                    stop=booking.stop or None,
+                    start=row["start"] or None,
+                    stop=row["stop"] or None,
                     subject=payload.get("subject") or "",
                     is_private=payload.get("sensitivity") == "private",
                     active=live,
-                    origin=engine.Origin(booking.exchange_origin),
+                    origin=engine.Origin(row["exchange_origin"]),
                 )
             )
         return items
 
-    def _payload(self, booking):
-        snapshot = BookingSnapshot(
-            booking_id=booking.id,
-            start=booking.start or self.now,
-            stop=booking.stop or self.now,
-            subject=booking.name or booking.display_name or "",
-            description_html=str(booking.description or ""),
-            location=booking.location or "",
-            organizer_name=booking.user_id.name or "",
-            organizer_email=booking.user_id.email or "",
-            is_private=booking.meeting_id.privacy == "private",
+    def _row_payload(self, row):
+        """``_payload`` from a row of ``_load_local`` (no query, unless the booking
+        has no name of its own: its display name is then computed)."""
+        name = row["name"]
+        if not name:
+            name = self.env["resource.booking"].browse(row["id"]).display_name
+        return self._snapshot_payload(
+            BookingSnapshot(
+                booking_id=row["id"],
+                start=row["start"] or self.now,
+                stop=row["stop"] or self.now,
+                subject=name or "",
+                description_html=str(row["description"] or ""),
+                location=row["location"] or "",
+                organizer_name=row["user_name"] or "",
+                organizer_email=row["user_email"] or "",
+                is_private=row["privacy"] == "private",
+            )
         )
+
+    def _payload(self, booking):
+        return self._snapshot_payload(
+            BookingSnapshot(
+                booking_id=booking.id,
+                start=booking.start or self.now,
+                stop=booking.stop or self.now,
+                subject=booking.name or booking.display_name or "",
+                description_html=str(booking.description or ""),
+                location=booking.location or "",
+                organizer_name=booking.user_id.name or "",
+                organizer_email=booking.user_id.email or "",
+                is_private=booking.meeting_id.privacy == "private",
+            )
+        )
+
+    def _snapshot_payload(self, snapshot):
         return booking_payload(
             snapshot,
-            room_time_zone=self.room.tz or "UTC",
+            room_time_zone=self._room_tz(),
             privacy=self.calendar.privacy_mode,
             include_organizer_email=self.calendar.include_organizer_email,
             time_zone_names=self.connection.time_zone_names,
-            marker=engine.make_marker(self.database_uuid, booking.id),
+            marker=engine.make_marker(self.database_uuid, snapshot.booking_id),
         )
 
     def _status_entries(self, start, end):
@@ -354,38 +483,76 @@ class SyncRound:
     # Executing the plan
 
     def _execute(self, client, plan, remote):
-        remote_actions = []
+        remote_actions, local_actions = [], []
         for action in plan.actions:
             kind = action.kind
             if kind == engine.ActionKind.CANCEL_LOCAL and plan.needs_confirmation:
                 continue
-            if kind in (
-                engine.ActionKind.CREATE_REMOTE,
-                engine.ActionKind.UPDATE_REMOTE,
-                engine.ActionKind.ADOPT_REMOTE,
-                engine.ActionKind.DELETE_REMOTE,
-            ):
+            if kind in REMOTE_KINDS:
                 remote_actions.append(action)
-                continue
-            with self.env.cr.savepoint():
-                try:
-                    self._execute_local(action)
-                except Exception as error:  # noqa: BLE001 - recorded on the binding
-                    _logger.warning(
-                        "Room calendar %s: %s failed: %s",
-                        self.calendar.id,
-                        kind.value,
-                        type(error).__name__,
-                    )
-                    self._record_failure(action, error)
+            else:
+                local_actions.append(action)
+        if local_actions:
+            self.local_changed = True
+            self._isolated(
+                local_actions,
+                self._execute_local_batch,
+                self._execute_local,
+                lambda action: action,
+            )
         self._execute_remote_paced(client, self._limit_creates(remote_actions))
+
+    def _isolated(self, items, run_all, run_one, action_of):
+        """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
+        again one by one (``run_one``), each in its own savepoint, so that a failing
+        item is recorded on its binding and never stops the others."""
+        try:
+            with self.env.cr.savepoint():
+                run_all(items)
+            return
+        except Exception as error:  # noqa: BLE001 - retried item by item below
+            _logger.info(
+                "Room calendar %s: %s items at once failed (%s), one by one now",
+                self.calendar.id,
+                len(items),
+                type(error).__name__,
+            )
+        finally:
+            self.live_binding_ids = None
+        for item in items:
+            action = action_of(item)
+            try:
+                with self.env.cr.savepoint():
+                    run_one(item)
+            except Exception as error:  # noqa: BLE001 - recorded on the binding
+                _logger.warning(
+                    "Room calendar %s: %s failed: %s",
+                    self.calendar.id,
+                    action.kind.value,
+                    type(error).__name__,
+                )
+                self._record_failure(action, error)
+
+    def _prefetch_bindings(self, actions):
+        """Which bindings of ``actions`` still exist, in one query."""
+        ids = {action.binding_id for action in actions if action.status}
+        Binding = self.env["room.exchange.binding"]
+        self.live_binding_ids = set(Binding.browse(ids).exists()._ids)
+
+    def _execute_local_batch(self, actions):
+        self._prefetch_bindings(actions)
+        imports = []
+        for action in actions:
+            if action.kind == engine.ActionKind.CREATE_LOCAL:
+                imports.append(action)
+            else:
+                self._execute_local(action)
+        if imports:
+            self._import_batch(imports)
 
     def _execute_local(self, action):
         kind = action.kind
-        Binding = self.env["room.exchange.binding"]
-        binding = (
-            Binding.browse(action.binding_id).exists() if action.status else Binding
-        )
+        binding = self._binding(action)
         if kind == engine.ActionKind.FORGET:
             binding.unlink()
         elif kind == engine.ActionKind.MARK_SYNCED:
@@ -407,7 +574,13 @@ class SyncRound:
     def _binding(self, action):
         """The binding an action is about (empty when it has none yet)."""
         Binding = self.env["room.exchange.binding"]
-        return Binding.browse(action.binding_id).exists() if action.status else Binding
+        if not action.status:
+            return Binding
+        if self.live_binding_ids is not None:
+            if action.binding_id in self.live_binding_ids:
+                return Binding.browse(action.binding_id)
+            return Binding
+        return Binding.browse(action.binding_id).exists()
 
     def _synced_values(self, action, binding, booking=None):
         values = {
@@ -433,7 +606,9 @@ class SyncRound:
         return values
 
     def _import(self, action):
-        imported = self.imported[action.remote.event_id]
+        self._import_batch([action])
+
+    def _import_values(self, imported):
         calendar = self.calendar
         body = "" if imported.is_private else html_sanitize(imported.body_html or "")
         values = {
@@ -451,18 +626,34 @@ class SyncRound:
         }
         if calendar.include_organizer_email:
             values["exchange_organizer_email"] = imported.organizer_email
-        booking = self.env["resource.booking"].create(values)
-        if booking.meeting_id and imported.is_private:
-            booking.meeting_id.privacy = "private"
-        self.payloads[booking.id] = self._payload(booking)
-        binding = self.env["room.exchange.binding"].create(
-            {
-                "calendar_id": calendar.id,
-                "booking_id": booking.id,
-                "origin": "exchange",
-            }
+        return values
+
+    def _import_batch(self, actions):
+        """Create the bookings of Exchange meetings, then their bindings: one
+        ``create`` each for the whole list."""
+        events = [self.imported[action.remote.event_id] for action in actions]
+        bookings = self.env["resource.booking"].create(
+            [self._import_values(imported) for imported in events]
         )
-        binding.write(self._synced_values(action, binding, booking))
+        private = self.env["calendar.event"]
+        for booking, imported in zip(bookings, events, strict=True):
+            if imported.is_private:
+                private |= booking.meeting_id
+        if private:
+            private.privacy = "private"
+        Binding = self.env["room.exchange.binding"]
+        vals_list = []
+        for booking, action in zip(bookings, actions, strict=True):
+            self.payloads[booking.id] = self._payload(booking)
+            vals_list.append(
+                {
+                    "calendar_id": self.calendar.id,
+                    "booking_id": booking.id,
+                    "origin": "exchange",
+                    **self._synced_values(action, Binding, booking),
+                }
+            )
+        Binding.create(vals_list)
 
     def _update_booking(self, action, binding):
         booking = binding.booking_id
@@ -514,19 +705,13 @@ class SyncRound:
         results = client.batch(
             [request for request, _action in requests_by_id.values()]
         )
-        for result in results:
-            request, action = requests_by_id[result.id]
-            with self.env.cr.savepoint():
-                try:
-                    self._apply_remote_result(client, action, result)
-                except Exception as error:  # noqa: BLE001 - recorded on the binding
-                    _logger.warning(
-                        "Room calendar %s: recording %s failed: %s",
-                        self.calendar.id,
-                        action.kind.value,
-                        type(error).__name__,
-                    )
-                    self._record_failure(action, error)
+        answered = [(requests_by_id[result.id][1], result) for result in results]
+        self._isolated(
+            answered,
+            lambda pairs: self._apply_remote_results(client, pairs),
+            lambda pair: self._apply_remote_result(client, *pair),
+            lambda pair: pair[0],
+        )
 
     def _limit_creates(self, actions):
         """Keep at most ``max_creates`` first creations in this run; the others wait
@@ -585,10 +770,67 @@ class SyncRound:
             request_id, "PATCH", f"{base}/events/{event_id}", payload, headers
         )
 
-    def _apply_remote_result(self, client, action, result):
+    def _apply_remote_results(self, client, pairs):
+        """Record the answers of one $batch: the bindings to create in one
+        ``create``, the others written (and flushed together)."""
+        self._prefetch_bindings([action for action, _result in pairs])
+        Binding = self.env["room.exchange.binding"]
+        unbound = [
+            action.booking_id
+            for action, result in pairs
+            if result.error is None
+            and action.kind != engine.ActionKind.DELETE_REMOTE
+            and not self._binding(action)
+        ]
+        existing = {}
+        if unbound:
+            for binding in Binding.search(
+                [
+                    ("calendar_id", "=", self.calendar.id),
+                    ("booking_id", "in", unbound),
+                ]
+            ):
+                existing.setdefault(binding.booking_id.id, binding)
+        to_create = []
+        for action, result in pairs:
+            if result.error is not None and not isinstance(result.error, GraphNotFound):
+                self._record_failure(action, result.error)
+                continue
+            binding = self._binding(action) or existing.get(action.booking_id)
+            if binding or result.error is not None:
+                self._apply_remote_result(client, action, result, binding)
+                continue
+            booking = self.env["resource.booking"].browse(action.booking_id)
+            values = self._remote_synced_values(action, result, Binding, booking)
+            values.update(
+                calendar_id=self.calendar.id,
+                booking_id=booking.id,
+                origin=booking.exchange_origin,
+            )
+            to_create.append(values)
+            if action.conflict:
+                self._post(booking, self._conflict_message(action, winner="Odoo"))
+        if to_create:
+            Binding.create(to_create)
+
+    def _remote_synced_values(self, action, result, binding, booking):
+        event = result.body or {}
+        remote = engine.RemoteItem(
+            event_id=event.get("id") or action.event_id,
+            change_key=event.get("changeKey"),
+            ical_uid=event.get("iCalUId"),
+            series_master_id=event.get("seriesMasterId"),
+        )
+        return self._synced_values(
+            engine.Action(kind=action.kind, reason=action.reason, remote=remote),
+            binding,
+            booking,
+        )
+
+    def _apply_remote_result(self, client, action, result, binding=None):
         kind = action.kind
         Binding = self.env["room.exchange.binding"]
-        binding = self._binding(action)
+        binding = binding or self._binding(action)
         if result.error is not None:
             if isinstance(result.error, GraphNotFound):
                 self._event_gone(action, binding)
@@ -612,28 +854,9 @@ class SyncRound:
                     "origin": booking.exchange_origin,
                 }
             )
-        event = result.body or {}
-        remote = engine.RemoteItem(
-            event_id=event.get("id") or action.event_id,
-            change_key=event.get("changeKey"),
-            ical_uid=event.get("iCalUId"),
-            series_master_id=event.get("seriesMasterId"),
-        )
-        values = self._synced_values(
-            engine.Action(kind=kind, reason=action.reason, remote=remote),
-            binding,
-            booking,
-        )
-        first_export = not binding.external_id
-        binding.write(values)
-        if first_export and kind == engine.ActionKind.CREATE_REMOTE:
-            self._post(
-                booking,
-                self.env._(
-                    "Added to the Exchange calendar of %(room)s.",
-                    room=self.room.display_name,
-                ),
-            )
+        # The export date is the binding's sync date; the chatter only hears of
+        # what needs a human (conflicts, cancellations).
+        binding.write(self._remote_synced_values(action, result, binding, booking))
         if action.conflict:
             self._post(booking, self._conflict_message(action, winner="Odoo"))
 
@@ -693,28 +916,33 @@ class SyncRound:
     def _flag_overlaps(self, start, end):
         """Keep Outlook meetings and Odoo bookings that hold the room at the same time,
         and flag both so that someone decides (Conflicts view)."""
-        bookings = self.env["resource.booking"].search(
-            [
-                ("combination_id.resource_ids", "in", self.room.ids),
-                ("start", "<", end),
-                ("stop", ">", start),
-                ("active", "=", True),
-            ]
-        )
+        rows = [
+            row
+            for row in self.rows.values()
+            if row["active"]
+            and row["in_room"]
+            and row["start"]
+            and row["start"] < end
+            and row["stop"] > start
+        ]
         intervals = [
             engine.Interval(
-                key=booking.id,
-                start=booking.start,
-                stop=booking.stop,
-                origin=engine.Origin(booking.exchange_origin),
+                key=row["id"],
+                start=row["start"],
+                stop=row["stop"],
+                origin=engine.Origin(row["exchange_origin"]),
             )
-            for booking in bookings
+            for row in rows
         ]
         flagged = set()
         for overlap in engine.find_overlaps(intervals):
             if overlap.is_cross_origin:
                 flagged.update((overlap.first.key, overlap.second.key))
-        changed = bookings.filtered(lambda b: b.exchange_conflict != (b.id in flagged))
+        changed = [
+            row["id"]
+            for row in rows
+            if bool(row["exchange_conflict"]) != (row["id"] in flagged)
+        ]
         if not changed:
             return
         # A plain column update: resource.booking.write() would re-validate the Odoo
@@ -725,10 +953,14 @@ class SyncRound:
                 "UPDATE resource_booking SET exchange_conflict = id = ANY(%s)"
                 " WHERE id = ANY(%s)",
                 list(flagged),
-                changed.ids,
+                changed,
             )
         )
-        changed.invalidate_recordset(["exchange_conflict"])
+        for booking_id in changed:
+            self.rows[booking_id]["exchange_conflict"] = booking_id in flagged
+        self.env["resource.booking"].browse(changed).invalidate_recordset(
+            ["exchange_conflict"]
+        )
 
     def _summary(self, plan):
         summary = plan.summary()

@@ -2,6 +2,7 @@
 """Two-way sync between Odoo bookings and the emulator's room calendar."""
 
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.exceptions import ValidationError
@@ -333,3 +334,88 @@ class TestTwoWaySync(RoomExchangeCase):
         self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
         self.assertTrue(imported.active)
         self.assertEqual(imported.exchange_binding_ids.external_id, event["id"])
+
+    # Query budgets (performance; see scripts/bench.py)
+
+    def book_in_outlook(self, count, first_day):
+        """``count`` half-hour Outlook meetings, ten a day from ``first_day``."""
+        for index in range(count):
+            day = first_day + timedelta(days=index // 10)
+            start = datetime.combine(day, datetime.min.time()) + timedelta(
+                hours=7 + index % 10
+            )
+            self.emulator.book_room(
+                ADELE[0],
+                ROOM_ADAMS,
+                f"Outlook meeting {first_day} {index}",
+                start.isoformat(),
+                (start + timedelta(minutes=30)).isoformat(),
+            )
+
+    def counted_sync(self):
+        """Queries of one ``_sync()`` from a cold cache, flushed."""
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        self.sync()
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def test_idle_round_query_budget(self):
+        for hour in (8, 10, 12):
+            self.book_in_odoo(hour_utc=hour, name=f"Budget {hour}")
+        self.book_in_outlook(3, self.day + timedelta(days=1))
+        self.sync()
+        self.assertFalse(self.sync().actions)
+        self.env.invalidate_all()
+        # The sync issue's budget for a room with nothing to do: 2 of the savepoint,
+        # 1 calendar, 3 connection/credentials, 2 (bindings; bookings with all their
+        # payloads read), 1 now(), 1 UPDATE of the round's date: nothing per booking.
+        with self.assertQueryCount(10):
+            plan = self.calendar._sync()
+            self.env.flush_all()
+        self.assertFalse(plan.actions)
+
+    def test_import_queries_do_not_grow_with_the_meetings(self):
+        self.sync()
+        Binding = self.env["room.exchange.binding"]
+        domain = [("calendar_id", "=", self.calendar.id), ("origin", "=", "exchange")]
+        known = Binding.search_count(domain)
+        self.book_in_outlook(5, self.day)
+        five = self.counted_sync()
+        self.book_in_outlook(25, self.day + timedelta(days=7))
+        twenty_five = self.counted_sync()
+        self.assertEqual(Binding.search_count(domain) - known, 30)
+        # Five times the meetings for far less than five times the queries:
+        # bookings and bindings are created in batches, related records are read
+        # in bulk. What remains per meeting (about 10 queries, 22 before batching)
+        # is the calendar.event resource_booking makes for each booking (its
+        # attendee and followers).
+        per_meeting = (twenty_five - five) / 20
+        self.assertLess(per_meeting, 13, (five, twenty_five))
+        self.assertLess(twenty_five, 4 * five, (five, twenty_five))
+
+    def test_a_failing_import_in_a_batch_spares_the_others(self):
+        from ..models import sync_round
+
+        original = sync_round.SyncRound._import_values
+
+        def import_values(round_, imported):
+            if imported.subject == "Broken":
+                raise ValueError("cannot import this one")
+            return original(round_, imported)
+
+        self.outlook_booking("Fine 1", hour_utc=8)
+        broken = self.outlook_booking("Broken", hour_utc=10)
+        self.outlook_booking("Fine 2", hour_utc=12)
+        with patch.object(sync_round.SyncRound, "_import_values", import_values):
+            self.sync()
+        names = set(
+            self.env["resource.booking"]
+            .search([("name", "in", ["Fine 1", "Fine 2", "Broken"])])
+            .mapped("name")
+        )
+        self.assertEqual(names, {"Fine 1", "Fine 2"})
+        self.assertFalse(self.imported(broken["id"]))
+        # Nothing is lost: the next full round imports it.
+        self.sync(full=True)
+        self.assertTrue(self.imported(broken["id"]))
