@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,31 @@ PLACES_PERMISSION = "Place.Read.All"
 PUBLIC_AUTHORITY_HOST = "login.microsoftonline.com"
 SIGN_IN_FLOW_LIFETIME = 15 * 60
 _T = TypeVar("_T")
+
+
+class _WithoutMsalDebug(logging.Filter):
+    """MSAL logs each token request at DEBUG with the authorization code in clear
+    (it masks the other secrets): such records never reach any log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _silence_msal_debug() -> None:
+    # A logger's filters do not apply to its children, so every MSAL module's logger
+    # gets the filter (they all exist once msal is imported).
+    names = [
+        name
+        for name in logging.root.manager.loggerDict
+        if name == "msal" or name.startswith("msal.")
+    ]
+    for name in names or ["msal"]:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _WithoutMsalDebug) for f in logger.filters):
+            logger.addFilter(_WithoutMsalDebug())
+
+
+_silence_msal_debug()
 
 
 def delegated_scopes(graph_resource: str, *, places: bool = False) -> list[str]:

@@ -355,11 +355,21 @@ class RoomExchangeCalendar(models.Model):
 
     def _request_sync(self):
         """Wake the sync cron up soon (after this transaction commits: the trigger is
-        a row of it); Graph is never called from the user's transaction."""
-        if self.filtered("sync_enabled"):
-            self.env.ref(
-                "room_exchange_sync.ir_cron_room_exchange_sync"
-            ).sudo()._trigger()
+        a row of it); Graph is never called from the user's transaction. A trigger
+        already due is enough: many changes (or notifications) make one run."""
+        if not self.filtered("sync_enabled"):
+            return
+        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()
+        pending = (
+            self.env["ir.cron.trigger"]
+            .sudo()
+            .search_count(
+                [("cron_id", "=", cron.id), ("call_at", "<=", fields.Datetime.now())],
+                limit=1,
+            )
+        )
+        if not pending:
+            cron._trigger()
 
     @api.model
     def _cron_sync(self):
@@ -482,14 +492,17 @@ class RoomExchangeCalendar(models.Model):
 
     def action_sync_now(self):
         self.ensure_one()
+        self.check_access("write")
         return self._sync_notification(self._locked_sync())
 
     def action_full_resync(self):
         self.ensure_one()
+        self.check_access("write")
         return self._sync_notification(self._locked_sync(full=True))
 
     def action_confirm_cancellations(self):
         self.ensure_one()
+        self.check_access("write")
         plan = self._locked_sync(full=True, confirm_cancellations=True)
         return self._sync_notification(plan)
 
@@ -595,6 +608,7 @@ class RoomExchangeCalendar(models.Model):
 
     def action_load_choices(self):
         self.ensure_one()
+        self.check_access("write")
         try:
             self._refresh_choices()
         except GraphError as error:
@@ -605,6 +619,7 @@ class RoomExchangeCalendar(models.Model):
         """Bind the room to the chosen (or typed) room mailbox, once access is
         checked."""
         self.ensure_one()
+        self.check_access("write")
         mailbox = self.choice_id.mailbox or self.mailbox
         if not mailbox:
             raise UserError(

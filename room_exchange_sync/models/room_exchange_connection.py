@@ -421,6 +421,7 @@ class RoomExchangeConnection(models.Model):
 
     def action_test_connection(self):
         self.ensure_one()
+        self.check_access("write")
         problems = self._configuration_problems()
         if not problems:
             try:

@@ -8,3 +8,4 @@ from . import test_sync
 from . import test_notifications
 from . import test_sync_scenarios
 from . import test_export_wizard
+from . import test_security
