@@ -26,5 +26,7 @@
         "views/room_exchange_oauth_templates.xml",
         "views/room_exchange_sync_menus.xml",
         "wizards/room_exchange_export_views.xml",
+        "data/ir_cron_health_data.xml",
+        "views/room_exchange_cockpit_views.xml",
     ],
 }

@@ -769,6 +769,341 @@ class RoomExchangeCalendar(models.Model):
                 feedback=self.env._("The room was authorized again.")
             )
 
+    # Sync health cockpit and alerts (issue 8) ------------------------------------
+
+    health = fields.Selection(
+        [
+            ("healthy", "Healthy"),
+            ("degraded", "Degraded"),
+            ("broken", "Broken"),
+            ("not_configured", "Not configured"),
+        ],
+        compute="_compute_health",
+        store=True,
+        index=True,
+        help="Broken: the room is in error, waits for a new sign-in, or its sync was "
+        "switched off after failures. Degraded: it syncs, but bookings are in error "
+        "or conflict, cancellations wait for confirmation, or its last successful "
+        "sync is older than the stale threshold (system parameter "
+        "room_exchange_sync.stale_hours, 24 hours by default). Not configured: no "
+        "connection, mailbox or sync yet. Time-based staleness is refreshed by the "
+        "daily health check and on every change of the room.",
+    )
+    connection_state = fields.Selection(
+        related="connection_id.state",
+        string="Connection status",
+        help="Status of the Microsoft 365 connection this room uses.",
+    )
+    last_push_date = fields.Datetime(
+        string="Last booking synced",
+        compute="_compute_health_details",
+        help="When a booking of this room was last written to or read from Exchange "
+        "(the latest sync date of its linked bookings).",
+    )
+    binding_pending_count = fields.Integer(
+        string="Pending bookings",
+        compute="_compute_health_details",
+        help="Linked bookings whose change (or deletion) is not yet in Exchange.",
+    )
+    conflict_count = fields.Integer(
+        string="Open conflicts",
+        compute="_compute_health_details",
+        help="Bookings of this room that overlap an Outlook meeting in Exchange.",
+    )
+    next_expiry_date = fields.Datetime(
+        string="Next expiry",
+        compute="_compute_next_expiry",
+        help="The earliest date at which something this room's sync depends on "
+        "expires: the connection's client secret (as entered by the admin) or "
+        "certificate, the change-notification subscription (renewed automatically), "
+        "or, for delegated rooms, the sign-in, whose refresh token lapses after 90 "
+        "days without a successful sync.",
+    )
+    next_expiry_reason = fields.Char(
+        string="Expiring",
+        compute="_compute_next_expiry",
+        help="What expires at the next expiry date.",
+    )
+    sync_mode = fields.Selection(
+        related="connection_id.auth_mode",
+        string="Mode",
+        store=True,
+        help="How the room's calendar is reached: through a person's delegated "
+        "sign-in or with the app's own access (stored copy of the connection's "
+        "authentication mode, to group rooms by it).",
+    )
+
+    @api.depends(
+        "state",
+        "sync_enabled",
+        "failure_count",
+        "cancellation_pending",
+        "last_sync_date",
+        "binding_ids.sync_state",
+    )
+    def _compute_health(self):
+        troubled = self.env["room.exchange.binding"]._read_group(
+            [
+                ("calendar_id", "in", self._origin.ids),
+                ("sync_state", "in", ("error", "conflict")),
+            ],
+            ["calendar_id"],
+        )
+        troubled = {calendar for (calendar,) in troubled}
+        stale_before = fields.Datetime.now() - self._health_stale_delay()
+        for calendar in self:
+            if calendar.state in ("error", "reauth_needed") or (
+                not calendar.sync_enabled and calendar.failure_count
+            ):
+                health = "broken"
+            elif calendar.state == "not_configured" or not calendar.sync_enabled:
+                health = "not_configured"
+            elif (
+                calendar._origin in troubled
+                or calendar.cancellation_pending
+                or calendar._health_is_stale(stale_before)
+            ):
+                health = "degraded"
+            else:
+                health = "healthy"
+            calendar.health = health
+
+    @api.model
+    def _health_stale_delay(self):
+        """How long a syncing room may go without a successful round."""
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("room_exchange_sync.stale_hours", "24")
+        )
+        try:
+            hours = float(value)
+        except ValueError:
+            hours = 24.0
+        return timedelta(hours=hours if hours > 0 else 24.0)
+
+    def _health_is_stale(self, stale_before):
+        """No successful round since ``stale_before`` (the room's creation counts as
+        the start for a room that never synced)."""
+        self.ensure_one()
+        reference = self.last_sync_date or self.create_date
+        return bool(self.sync_enabled and reference and reference < stale_before)
+
+    def _compute_health_details(self):
+        ids = self._origin.ids
+        Binding = self.env["room.exchange.binding"]
+        pushed = dict(
+            Binding._read_group(
+                [("calendar_id", "in", ids)], ["calendar_id"], ["sync_date:max"]
+            )
+        )
+        pending = dict(
+            Binding._read_group(
+                [
+                    ("calendar_id", "in", ids),
+                    ("sync_state", "in", ("pending", "deleted_local")),
+                ],
+                ["calendar_id"],
+                ["__count"],
+            )
+        )
+        # Exchange sync users may lack booking access: they see the count only (the
+        # Open conflicts button is for booking users).
+        Booking = self.env["resource.booking"].sudo()
+        for calendar in self:
+            calendar.last_push_date = pushed.get(calendar._origin, False)
+            calendar.binding_pending_count = pending.get(calendar._origin, 0)
+            calendar.conflict_count = (
+                Booking.search_count(calendar._conflict_domain())
+                if calendar._origin.room_id
+                else 0
+            )
+
+    def _conflict_domain(self):
+        self.ensure_one()
+        return [
+            ("exchange_conflict", "=", True),
+            ("combination_id.resource_ids", "in", self.room_id.ids),
+        ]
+
+    @api.depends(
+        "connection_id.credential_type",
+        "connection_id.client_secret_expiry",
+        "connection_id.certificate_expiry",
+        "auth_mode",
+        "account_id",
+        "last_sync_date",
+    )
+    def _compute_next_expiry(self):
+        for calendar in self:
+            expiries = calendar._health_expiries()
+            date, reason = min(expiries) if expiries else (False, False)
+            calendar.next_expiry_date = date
+            calendar.next_expiry_reason = reason
+
+    def _health_expiries(self):
+        """(date, what) pairs of what this room's sync depends on."""
+        self.ensure_one()
+        connection = self.connection_id
+        expiries = []
+        if connection.credential_type == "secret" and connection.client_secret_expiry:
+            expiries.append(
+                (
+                    fields.Datetime.to_datetime(connection.client_secret_expiry),
+                    self.env._("Client secret"),
+                )
+            )
+        if (
+            connection.credential_type == "certificate"
+            and connection.certificate_expiry
+        ):
+            expiries.append((connection.certificate_expiry, self.env._("Certificate")))
+        subscription = (
+            self.env["room.exchange.subscription"]
+            .sudo()
+            .search([("calendar_id", "in", self._origin.ids)], limit=1)
+        )
+        if subscription.expiration:
+            expiries.append(
+                (subscription.expiration, self.env._("Change notifications"))
+            )
+        if self.auth_mode == "delegated" and self.account_id and self.last_sync_date:
+            expiries.append(
+                (
+                    self.last_sync_date + timedelta(days=90),
+                    self.env._("Sign-in (refresh token unused for 90 days)"),
+                )
+            )
+        return expiries
+
+    def action_cockpit_reauthorize(self):
+        self.ensure_one()
+        return self.room_id.action_exchange_authorize()
+
+    def action_open_binding_errors(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "room_exchange_sync.room_exchange_binding_action"
+        )
+        action.update(
+            name=self.env._("Sync errors of %(room)s", room=self.room_id.display_name),
+            domain=[
+                ("calendar_id", "=", self.id),
+                ("sync_state", "in", ("error", "conflict")),
+            ],
+            context={},
+        )
+        return action
+
+    def action_open_conflicts(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "room_exchange_sync.resource_booking_action_exchange_conflicts"
+        )
+        action.update(
+            name=self.env._("Conflicts of %(room)s", room=self.room_id.display_name),
+            domain=self._conflict_domain(),
+        )
+        return action
+
+    @api.model
+    def _cron_health_check(self):
+        """Refresh every room's health and keep one to-do per problem and Exchange
+        manager: created once, marked done when the problem is gone."""
+        calendars = self.sudo().search([])
+        self.env.add_to_compute(self._fields["health"], calendars)
+        calendars.flush_recordset(["health"])
+        users = (
+            self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
+            .sudo()
+            .all_user_ids.filtered(lambda user: not user.share and user.active)
+        ) - self.env.ref("base.user_root")
+        connections = (
+            self.env["room.exchange.connection"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([])
+        )
+        for connection in connections:
+            for summary, note, deadline in connection._health_problems():
+                self._health_set_alert(connection, summary, note, users, deadline)
+        for calendar in calendars:
+            for summary, note, deadline in calendar._health_problems():
+                self._health_set_alert(calendar, summary, note, users, deadline)
+
+    def _health_problems(self):
+        """(summary, note or False, deadline) of each problem the health check
+        watches on this room; a False note means the problem is absent."""
+        self.ensure_one()
+        room = self.room_id.display_name
+        today = fields.Date.context_today(self)
+        stale_before = fields.Datetime.now() - self._health_stale_delay()
+        stale_note = self._health_is_stale(stale_before) and self.env._(
+            "Room %(room)s has not synced successfully with Exchange since %(date)s. "
+            "Open the rooms overview, check its last error and click Sync now.",
+            room=room,
+            date=self.last_sync_date or self.create_date,
+        )
+        conflicts = self.conflict_count
+        conflict_note = conflicts and self.env._(
+            "%(count)s bookings of room %(room)s overlap an Outlook meeting: open "
+            "them from the rooms overview (Open conflicts) and move or cancel one "
+            "side.",
+            count=conflicts,
+            room=room,
+        )
+        return [
+            (
+                self.env._("Room %(room)s does not sync", room=room),
+                stale_note,
+                today,
+            ),
+            (
+                self.env._("Exchange conflicts in room %(room)s", room=room),
+                conflict_note,
+                today,
+            ),
+        ]
+
+    @api.model
+    def _health_set_alert(self, record, summary, note, users, deadline):
+        """Keep one open to-do per user about one problem of ``record`` while
+        ``note`` describes it; mark them done once the problem is gone.
+
+        Activities are created directly (not through activity_schedule) so that
+        records without the activity mixin, such as connections, get them too."""
+        Activity = self.env["mail.activity"].sudo()
+        open_activities = Activity.search(
+            [
+                ("res_model", "=", record._name),
+                ("res_id", "=", record.id),
+                ("summary", "=", summary),
+            ]
+        )
+        if not note:
+            open_activities.action_feedback(
+                feedback=self.env._("Solved: found fixed by the daily health check.")
+            )
+            return
+        missing = users - open_activities.user_id
+        if missing:
+            Activity.create(
+                [
+                    {
+                        "res_model_id": self.env["ir.model"]._get_id(record._name),
+                        "res_id": record.id,
+                        "activity_type_id": self.env.ref(
+                            "mail.mail_activity_data_todo"
+                        ).id,
+                        "summary": summary,
+                        "note": note,
+                        "date_deadline": deadline,
+                        "user_id": user.id,
+                    }
+                    for user in missing
+                ]
+            )
+
 
 class RoomExchangeCalendarChoice(models.Model):
     """A room calendar offered by the picker after a sign-in (or from the directory)."""
