@@ -5,6 +5,9 @@ Usage::
     make bench                          # = python3 scripts/bench.py
     python3 scripts/bench.py --bookings 200 --latency 20 --imports 50,200 \\
         [--no-memory] [--no-update] [--details]
+    python3 scripts/bench.py --export [--export-bookings 2000] [--export-rooms 10] \\
+        [--export-large [--export-large-bookings 20000]] [--export-budget 400/4] \\
+        [--export-budget-bookings 800] [--latency 20] [--no-memory]
 
 Needs the test database made by ``make setup`` (room_exchange_sync_test, or
 $ODOO_TEST_DB): it is copied into a throwaway database (room_exchange_bench_<pid>),
@@ -26,6 +29,30 @@ Scenarios:
   queries per room);
 - import k: k meetings booked in Outlook (``emulator.book_room``), then one ``_sync()``
   (a first, full round), for each k of --imports; rolled back afterwards.
+
+Bulk export (--export runs these instead of the scenarios above; several minutes, as
+the baseline sends one request per booking, and the traced pass and --export-large
+repeat the set-up):
+
+- export, naive baseline: --export-bookings bookings spread over --export-rooms rooms
+  (the emulator's default rooms, then rooms added with ``emulator.add_room``; the
+  app-only app's RBAC scope is lifted), one sequential POST per booking as above;
+- export, wizard preview: ``room.exchange.export`` opened on the rooms as the list
+  action does, ``action_preview()`` (reads Exchange only);
+- export, cron: ``action_run()`` then ``room.exchange.calendar._cron_export()``, the
+  product's own path, with real commits (``ir.cron._commit_progress`` outside a cron
+  just commits) in the throwaway database; the export's pacing is off
+  (export_budget_requests 0), chunk size the product's default;
+- export, paced: --export-budget-bookings more bookings of one room exported the same
+  way while the emulator enforces --export-budget (requests/seconds per app and
+  mailbox) and export_budget_requests/_seconds say the same: sustained rate =
+  requests the mailbox received / wall time, and 429s;
+- memory: a second, traced pass of the export for --export-bookings, and with
+  --export-large one for --export-large-bookings (peak MB of the cron's run).
+
+Targets printed (met / NOT met, never asserted): >= 18x fewer round trips and >= 30x
+shorter wall time than the baseline, peak memory flat (at most x2 for x10 bookings),
+paced rate >= 90% of the budget with no 429, every booking exported exactly once.
 
 Columns: Graph req = Graph operations (a $batch item counts as one), round trips =
 HTTP requests the process made (Graph + token/OpenID discovery, the part in brackets),
@@ -71,6 +98,7 @@ the traced pass; addon at commit 9561dbd)::
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import time
@@ -89,8 +117,10 @@ from bench_support import (  # noqa: E402
     BenchSetupError,
     Measurement,
     Meter,
+    bench_mailboxes,
     configure_odoo,
     load_registry,
+    mailbox_usage,
     start_emulator,
     throwaway_database,
 )
@@ -130,6 +160,43 @@ def parse_args(argv):
         "does; it takes a few seconds and copes with a template made from older code)",
     )
     parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    group = parser.add_argument_group("bulk export (--export runs only these)")
+    group.add_argument(
+        "--export",
+        action="store_true",
+        help="bench the Outlook/Exchange Bulk Export (wizard + export cron) instead "
+        "of the sync scenarios",
+    )
+    group.add_argument(
+        "--export-bookings", type=int, default=2000, help="bookings exported (2000)"
+    )
+    group.add_argument(
+        "--export-rooms", type=int, default=10, help="rooms they are spread over (10)"
+    )
+    group.add_argument(
+        "--export-large",
+        action="store_true",
+        help="also measure the peak memory of a larger export (--export-large-bookings"
+        "; takes minutes)",
+    )
+    group.add_argument(
+        "--export-large-bookings",
+        type=int,
+        default=20000,
+        help="bookings of the --export-large pass (20000)",
+    )
+    group.add_argument(
+        "--export-budget",
+        default="400/4",
+        help="scaled-down mailbox budget the emulator enforces for the pacing "
+        "scenario, requests/seconds (400/4); 0 skips that scenario",
+    )
+    group.add_argument(
+        "--export-budget-bookings",
+        type=int,
+        default=800,
+        help="bookings of one room exported under that budget (800)",
+    )
     parser.add_argument(
         "--details", action="store_true", help="print Graph routes and SQL writes"
     )
@@ -137,6 +204,13 @@ def parse_args(argv):
     args.imports = [int(k) for k in args.imports.split(",") if k.strip()]
     if args.bookings < 1 or any(k < 1 for k in args.imports):
         parser.error("--bookings and --imports need positive numbers")
+    if min(args.export_bookings, args.export_rooms, args.export_large_bookings) < 1:
+        parser.error("--export-bookings/-rooms/-large-bookings need positive numbers")
+    try:
+        requests, seconds = (args.export_budget.split("/") + ["600"])[:2]
+        args.export_budget = (int(requests), float(seconds))
+    except ValueError:
+        parser.error("--export-budget is requests/seconds, e.g. 400/4")
     return args
 
 
@@ -151,11 +225,8 @@ def slot(index, first_day):
     )
 
 
-def set_up_room(env, server):
-    """A ready app-only connection to the emulator, a room bound to Adams with a 24/7
-    working time, a booking type and a requester; returns (calendar, type, partner)."""
-    from odoo import Command
-
+def set_up_connection(env, server):
+    """A ready app-only connection to the emulator."""
     connection = env["room.exchange.connection"].create(
         {
             "name": "Emulator (bench)",
@@ -172,12 +243,17 @@ def set_up_room(env, server):
     connection.action_test_connection()
     if connection.state != "ready":
         raise BenchSetupError(f"connection test failed: {connection.last_error}")
+    return connection
+
+
+def set_up_bound_room(env, connection, mailbox, name="Bench room"):
+    """A room bound to ``mailbox`` with a 24/7 working time; returns its calendar."""
     working_time = env["resource.calendar"].create(
-        {"name": "Bench office hours", "tz": "Europe/Brussels"}
+        {"name": f"{name} office hours", "tz": "Europe/Brussels"}
     )
     room = env["resource.resource"].create(
         {
-            "name": "Bench room",
+            "name": name,
             "resource_type": "material",
             "calendar_id": working_time.id,
             "tz": "Europe/Brussels",
@@ -185,32 +261,50 @@ def set_up_room(env, server):
     )
     room.write({"exchange_connection_id": connection.id})
     calendar = room.exchange_calendar_id
-    calendar._bind_mailbox(ROOM_ADAMS)
+    calendar._bind_mailbox(mailbox)
     if calendar.state != "authorized":
-        raise BenchSetupError(f"binding Adams failed: {calendar.last_error}")
-    around_the_clock = calendar._around_the_clock_calendar(env.company)
-    room.calendar_id = around_the_clock
+        raise BenchSetupError(f"binding {mailbox} failed: {calendar.last_error}")
+    room.calendar_id = calendar._around_the_clock_calendar(env.company)
+    return calendar
+
+
+def set_up_booking_type(env, calendars):
+    """A booking type offering every room's combination, and a requester."""
+    from odoo import Command
+
     booking_type = env["resource.booking.type"].create(
         {
             "name": "Bench meeting room",
-            "resource_calendar_id": around_the_clock.id,
+            "resource_calendar_id": calendars[:1].room_id.calendar_id.id,
             "duration": 1,
             "combination_rel_ids": [
                 Command.create({"combination_id": calendar.combination_id.id})
+                for calendar in calendars
             ],
         }
     )
     requester = env["res.partner"].create({"name": "Bench requester"})
+    return booking_type, requester
+
+
+def set_up_room(env, server):
+    """A ready app-only connection to the emulator, a room bound to Adams with a 24/7
+    working time, a booking type and a requester; returns (calendar, type, partner)."""
+    connection = set_up_connection(env, server)
+    calendar = set_up_bound_room(env, connection, ROOM_ADAMS)
+    booking_type, requester = set_up_booking_type(env, calendar)
     return calendar, booking_type, requester
 
 
-def create_bookings(env, calendar, booking_type, requester, count, first_day):
+def create_bookings(
+    env, calendar, booking_type, requester, count, first_day, prefix="Odoo booking"
+):
     from odoo import Command
 
     return env["resource.booking"].create(
         [
             {
-                "name": f"Odoo booking {index + 1}",
+                "name": f"{prefix} {index + 1}",
                 "type_id": booking_type.id,
                 "combination_auto_assign": False,
                 "combination_id": calendar.combination_id.id,
@@ -393,6 +487,391 @@ def run_pass(args, memory):
     return results
 
 
+# -- bulk export (--export) ------------------------------------------------------
+
+EXPORT_CHECKS = {}  # label -> problems seen (duplicates, missing events...)
+
+
+def export_settings(env, budget=None):
+    """The export's pacing: ``budget`` = (requests, seconds) or None for no pacing
+    (export_budget_requests 0); the chunk size stays the product's default."""
+    from odoo.addons.room_exchange_sync.models import sync_round
+    from odoo.addons.room_exchange_sync.wizards import room_exchange_export as export
+
+    params = env["ir.config_parameter"].sudo()
+    requests, seconds = budget or (0, export.DEFAULT_BUDGET_SECONDS)
+    params.set_param(export.PARAM_BUDGET, str(requests))
+    params.set_param(export.PARAM_BUDGET_SECONDS, str(seconds))
+    sync_round.LAST_BATCH_AT.clear()
+    return env["room.exchange.calendar"]._export_settings()
+
+
+def export_check(emulator, calendars, bookings_by_mailbox):
+    """Problems with the exported events: missing, duplicated, unbound."""
+    problems = []
+    for calendar in calendars:
+        if calendar.export_state != "done":
+            problems.append(f"{calendar.mailbox}: export {calendar.export_state}")
+    for mailbox, names in bookings_by_mailbox.items():
+        subjects = collections.Counter(
+            event.get("subject") for event in emulator.store.snapshot(mailbox)
+        )
+        missing = [name for name in names if not subjects[name]]
+        twice = [name for name in names if subjects[name] > 1]
+        if missing or twice:
+            problems.append(
+                f"{mailbox}: {len(missing)} missing, {len(twice)} duplicated"
+            )
+    return problems
+
+
+def run_export_wizard(env, rooms):
+    """The wizard as the rooms' list action opens it: preview, then Run the Export
+    (which only queues the rooms for the cron job)."""
+    wizard = (
+        env["room.exchange.export"]
+        .with_context(active_model="resource.resource", active_ids=rooms.ids)
+        .create({})
+    )
+    wizard.action_preview()
+    return wizard
+
+
+def export_pass(args, count, *, memory, baseline, budget_check):
+    """One bulk export of ``count`` bookings spread over --export-rooms rooms in a
+    fresh database and emulator: the naive baseline (optional), the wizard's
+    preview, the export cron job, then (optional) a one-room export under a
+    scaled-down mailbox budget. Returns the measurements by key."""
+    import odoo
+    from odoo import api
+
+    latency = args.latency / 1000.0
+    rooms_count = args.export_rooms
+    server = start_emulator(
+        latency, 10000, log_limit=max(20000, 2 * count + 5 * args.export_budget[0])
+    )
+    emulator = server.emulator
+    mailboxes = bench_mailboxes(emulator, rooms_count)
+    results: dict[str, Measurement] = {}
+    meter = None
+    try:
+        with throwaway_database() as dbname:
+            print(
+                f"bench: export of {count} bookings in {rooms_count} rooms, database "
+                f"{dbname}, latency {args.latency:g} ms"
+                + (" (tracemalloc)" if memory else ""),
+                file=sys.stderr,
+            )
+            registry = load_registry(dbname, update=args.update)
+            with registry.cursor() as cr:
+                setup_env = api.Environment(
+                    cr, odoo.SUPERUSER_ID, {"tracking_disable": True}
+                )
+                env = api.Environment(cr, odoo.SUPERUSER_ID, {})  # as the cron
+                started = time.perf_counter()
+                connection = set_up_connection(setup_env, server)
+                calendars = setup_env["room.exchange.calendar"]
+                for index, mailbox in enumerate(mailboxes):
+                    calendars |= set_up_bound_room(
+                        setup_env, connection, mailbox, f"Bench room {index + 1}"
+                    )
+                booking_type, requester = set_up_booking_type(setup_env, calendars)
+                first_day = datetime.now().date() + timedelta(days=2)
+                per_room = {}
+                names = {}
+                for index, calendar in enumerate(calendars):
+                    share = count // rooms_count + (index < count % rooms_count)
+                    bookings = create_bookings(
+                        setup_env,
+                        calendar,
+                        booking_type,
+                        requester,
+                        share,
+                        first_day,
+                        prefix=f"Room {index + 1} booking",
+                    )
+                    per_room[calendar.id] = bookings.ids
+                    names[calendar.mailbox] = bookings.mapped("name")
+                    cr.commit()
+                # The latency scenario measures round trips: no pacing.
+                export_settings(setup_env)
+                cr.commit()
+                print(
+                    f"bench: set-up done in {time.perf_counter() - started:.1f} s",
+                    file=sys.stderr,
+                )
+                meter = Meter(emulator, memory=memory)
+                calendars = env["room.exchange.calendar"].search(
+                    [("id", "in", calendars.ids)], order="id"
+                )
+
+                if baseline:
+                    label = "export: naive 1 POST/booking"
+                    with meter.measure(label, cr) as m:
+                        for calendar in calendars:
+                            bookings = env["resource.booking"].browse(
+                                per_room[calendar.id]
+                            )
+                            naive_export(env, calendar, bookings)
+                    m.items = count
+                    events = sum(len(emulator.store.snapshot(b)) for b in mailboxes)
+                    m.note = f"{events} events in {rooms_count} rooms"
+                    results["baseline"] = m
+                    cr.rollback()
+                    cr.reset()
+                    emulator.reset()
+                    bench_mailboxes(emulator, rooms_count)
+
+                rooms = calendars.room_id
+                with meter.measure("export: wizard preview (reads)", cr) as m:
+                    wizard = run_export_wizard(env, rooms)
+                m.items = count
+                m.note = (
+                    f"{wizard.to_export_count} bookings to export, "
+                    f"{wizard.overlap_count} overlaps"
+                )
+                results["preview"] = m
+                wizard.action_run()
+                cr.commit()
+                label = f"export: cron ({count} bookings, {rooms_count} rooms)"
+                with meter.measure(label, cr) as m:
+                    env["room.exchange.calendar"]._cron_export()
+                m.items = count
+                calendars.invalidate_recordset()
+                problems = export_check(emulator, calendars, names)
+                done = sum(calendars.mapped("export_done"))
+                m.note = f"{done} exported" + (
+                    f"; PROBLEMS: {'; '.join(problems[:3])}" if problems else ""
+                )
+                EXPORT_CHECKS[label] = problems
+                results["export"] = m
+                cr.commit()
+
+                if budget_check and args.export_budget[0]:
+                    results["budget"] = export_under_budget(
+                        args, env, cr, meter, emulator, calendars[:1], booking_type
+                    )
+    finally:
+        server.stop()
+        if meter is not None:
+            meter.close()
+    return results
+
+
+def export_under_budget(args, env, cr, meter, emulator, calendar, booking_type):
+    """One room's export, paced by the product under the budget the emulator
+    enforces (--export-budget): its sustained rate, and 429s."""
+    budget, seconds = args.export_budget
+    count = args.export_budget_bookings
+    requester = env["res.partner"].search([("name", "=", "Bench requester")])
+    days = -(-args.export_bookings // args.export_rooms // SLOTS_PER_DAY)
+    first_day = datetime.now().date() + timedelta(days=days + 4)
+    bookings = create_bookings(
+        env(context={"tracking_disable": True}),
+        calendar,
+        booking_type,
+        requester,
+        count,
+        first_day,
+        prefix="Paced booking",
+    )
+    _chunk, interval = export_settings(env, (budget, seconds))
+    cr.commit()
+    run_export_wizard(env, calendar.room_id).action_run()
+    cr.commit()
+    emulator.throttle.configure(budget=budget, window_seconds=seconds)
+    emulator.throttle.reset()
+    label = f"export: paced, budget {budget}/{seconds:g} s"
+    with meter.measure(label, cr) as m:
+        env["room.exchange.calendar"]._cron_export()
+    m.items = count
+    usage = mailbox_usage(emulator, calendar.mailbox)
+    calendar.invalidate_recordset()
+    problems = export_check(
+        emulator, calendar, {calendar.mailbox: bookings.mapped("name")}
+    )
+    EXPORT_CHECKS[label] = problems
+    m.usage = usage
+    m.interval = interval
+    m.note = (
+        f"{usage['requests']} requests to {calendar.mailbox}, "
+        f"{usage['throttled']} throttled, $batch every {interval:.3f} s"
+        + (f"; PROBLEMS: {'; '.join(problems)}" if problems else "")
+    )
+    cr.commit()
+    return m
+
+
+def run_export(args):
+    configure_odoo(args.log_level)
+    results = export_pass(
+        args, args.export_bookings, memory=False, baseline=True, budget_check=True
+    )
+    peaks = {}
+    if not args.no_memory:
+        sizes = [args.export_bookings]
+        if args.export_large:
+            sizes.append(args.export_large_bookings)
+        for count in sizes:
+            print(f"bench: export of {count} with tracemalloc", file=sys.stderr)
+            traced = export_pass(
+                args, count, memory=True, baseline=False, budget_check=False
+            )
+            peaks[count] = traced
+        for key in ("preview", "export"):
+            results[key].peak_mb = peaks[args.export_bookings][key].peak_mb
+    report_export(args, results, peaks)
+
+
+def pacing_floor(args, count):
+    """Seconds the product's default pacing (10,000 requests / 600 s per mailbox,
+    80% of it for the export) would sleep in this export: rooms go one after the
+    other, and a room's $batch requests are ``interval`` apart."""
+    from odoo.addons.room_exchange_sync.graph.client import BATCH_LIMIT
+    from odoo.addons.room_exchange_sync.wizards import room_exchange_export as export
+
+    usable = export.DEFAULT_BUDGET * export.BUDGET_SHARE - BATCH_LIMIT
+    interval = export.DEFAULT_BUDGET_SECONDS * BATCH_LIMIT / usable
+    rooms = args.export_rooms
+    shares = [count // rooms + (i < count % rooms) for i in range(rooms)]
+    batches = [-(-share // BATCH_LIMIT) for share in shares]
+    return interval, sum(max(b - 1, 0) for b in batches) * interval
+
+
+def _table(header, table):
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+
+    def line(cells):
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+            + " |"
+        )
+
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for cells in table:
+        print(line(cells))
+
+
+def report_export(args, results, peaks):
+    base, export = results["baseline"], results["export"]
+    rows = [base, results["preview"], export] + (
+        [results["budget"]] if "budget" in results else []
+    )
+    header = [
+        "scenario",
+        "Graph req",
+        "round trips [auth]",
+        "429",
+        "wall s",
+        "SQL",
+        "SQL/item",
+        "peak MB",
+        "x round trips",
+        "x wall",
+    ]
+    table = []
+    for m in rows:
+        ratios = ["", ""]
+        if m is export:
+            ratios = [
+                _ratio(base.round_trips, m.round_trips),
+                _ratio(base.wall, m.wall),
+            ]
+        table.append(
+            [
+                m.label,
+                str(m.graph_requests),
+                f"{m.round_trips} [{m.auth_http}]",
+                str(m.throttled),
+                f"{m.wall:.2f}",
+                str(m.queries),
+                f"{m.queries / m.items:.1f}" if m.items else "",
+                "-" if m.peak_mb is None else f"{m.peak_mb:.1f}",
+                *ratios,
+            ]
+        )
+    print()
+    print(
+        f"room_exchange_sync bench, bulk export: {args.export_bookings} bookings in "
+        f"{args.export_rooms} rooms, latency {args.latency:g} ms/Graph request, "
+        "export_chunk_size default, no pacing (export_budget_requests 0) but in the "
+        "paced row"
+    )
+    print()
+    _table(header, table)
+    print()
+    for m in rows:
+        if m.note.strip():
+            print(f"  {m.label}: {m.note.strip()}")
+    if len(peaks) > 1:
+        print()
+        for count, traced in peaks.items():
+            m = traced["export"]
+            print(
+                f"  memory, export of {count}: peak {m.peak_mb:.1f} MB "
+                f"(traced pass: {m.wall:.1f} s, {m.queries} SQL, {m.round_trips} "
+                f"round trips; {m.note.strip()})"
+            )
+
+    def target(text, met):
+        print(f"target {text}: {'met' if met else 'NOT met'}")
+
+    print()
+    ratio = base.round_trips / max(export.round_trips, 1)
+    target(
+        f"round trips >= 18x fewer than the baseline: {base.round_trips} -> "
+        f"{export.round_trips} = {ratio:.1f}x",
+        ratio >= 18,
+    )
+    ratio = base.wall / max(export.wall, 1e-9)
+    target(
+        f"wall time >= 30x shorter than the baseline: {base.wall:.2f} s -> "
+        f"{export.wall:.2f} s = {ratio:.1f}x",
+        ratio >= 30,
+    )
+    if len(peaks) > 1:
+        (small, a), (large, b) = list(peaks.items())[0], list(peaks.items())[-1]
+        a, b = a["export"].peak_mb, b["export"].peak_mb
+        # "Flat": x10 bookings may not cost more than 2x the memory.
+        target(
+            f"memory flat as bookings grow: peak {a:.1f} MB at {small}, {b:.1f} MB "
+            f"at {large} (x{b / max(a, 1e-9):.1f} for x{large / small:g} bookings; "
+            "flat = at most x2)",
+            b <= 2 * a,
+        )
+    else:
+        print("target memory flat as bookings grow: not measured (--export-large)")
+    if "budget" in results:
+        m = results["budget"]
+        budget, seconds = args.export_budget
+        rate = m.usage["requests"] / max(m.wall, 1e-9)
+        share = rate / (budget / seconds)
+        target(
+            f"paced export >= 90% of the mailbox budget ({budget / seconds:g} req/s) "
+            f"with no 429: {m.usage['requests']} requests in {m.wall:.2f} s = "
+            f"{rate:.1f} req/s = {share:.0%}, {m.usage['throttled']} x 429",
+            share >= 0.9 and not m.usage["throttled"] and not m.throttled,
+        )
+    problems = [p for found in EXPORT_CHECKS.values() for p in found]
+    target(
+        "every booking exported once (no duplicate, none missing)"
+        + (f": {'; '.join(problems[:5])}" if problems else ""),
+        not problems,
+    )
+    interval, floor = pacing_floor(args, args.export_bookings)
+    print(
+        f"\nnote: with the default pacing (export_budget_requests 10000 per 600 s, "
+        f"a $batch every {interval:.2f} s per mailbox, rooms one after the other) "
+        f"the same export would sleep at least {floor:.0f} s."
+    )
+    print(f"429 answers seen: {sum(m.throttled for m in rows)}")
+
+
 # -- report ----------------------------------------------------------------------
 
 
@@ -536,7 +1015,10 @@ def report(args, results):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        run(args)
+        if args.export:
+            run_export(args)
+        else:
+            run(args)
     except BenchSetupError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1

@@ -129,9 +129,17 @@ def load_registry(name: str, update: bool = False):
 # -- the emulator ----------------------------------------------------------------
 
 
-def start_emulator(latency_s: float, budget: int):
+def start_emulator(
+    latency_s: float,
+    budget: int,
+    *,
+    window_seconds: float = 600.0,
+    log_limit: int = 20000,
+):
     """The emulator over HTTPS in this process, with a fixed latency on every Graph
-    request (a ``$batch`` envelope pays it once) and Outlook's 4-concurrent limit."""
+    request (a ``$batch`` envelope pays it once) and Outlook's 4-concurrent limit;
+    ``budget`` requests per (app, mailbox) in any ``window_seconds``, and a request
+    log of ``log_limit`` entries (a $batch item is one)."""
     if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
     from tests.emulator import EmulatorServer
@@ -145,13 +153,40 @@ def start_emulator(latency_s: float, budget: int):
     server = EmulatorServer(
         scenario=scenario,
         latency=latency_s or None,
-        throttle_options={"budget": budget, "max_concurrent": 4},
+        log_limit=log_limit,
+        throttle_options={
+            "budget": budget,
+            "max_concurrent": 4,
+            "window_seconds": window_seconds,
+        },
     ).start()
     # requests lets these override Session.verify (graph_contract.md §8.6); the
     # bundle holds the system CAs too, so it can stand for the whole process.
     os.environ["REQUESTS_CA_BUNDLE"] = server.ca_bundle_path
     os.environ["CURL_CA_BUNDLE"] = server.ca_bundle_path
     return server
+
+
+def bench_mailboxes(emulator, count: int) -> list[str]:
+    """``count`` room mailboxes the app-only app may use: the default scenario's
+    rooms, then rooms added with ``emulator.add_room`` (bench.room01@contoso.test...).
+    The app's RBAC scope is lifted (None: every mailbox). Call it again after
+    ``emulator.reset()``, which forgets added rooms."""
+    emulator.scenario.app(APP_ONLY_APP).rbac_scope = None
+    mailboxes = [room.email for room in emulator.scenario.rooms][:count]
+    for index in range(count - len(mailboxes)):
+        email = f"bench.room{index + 1:02d}@contoso.test"
+        if not emulator.scenario.mailbox_exists(email):
+            emulator.add_room(email, f"Bench room {index + 1}")
+        mailboxes.append(email)
+    return mailboxes
+
+
+def mailbox_usage(emulator, mailbox: str, client_id: str = APP_ONLY_APP) -> dict:
+    """The throttle's counters for (app, mailbox): requests (each $batch item counts,
+    as Exchange counts them), throttled (429)."""
+    key = f"{client_id.lower()}|{mailbox.lower()}"
+    return emulator.throttle.stats().get(key, {"requests": 0, "throttled": 0})
 
 
 # -- measuring -------------------------------------------------------------------

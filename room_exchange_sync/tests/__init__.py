@@ -11,3 +11,6 @@ from . import test_export_wizard
 from . import test_security
 from . import test_security
 from . import test_cockpit
+from . import test_security
+from . import test_cockpit
+from . import test_export_browser
