@@ -9,8 +9,5 @@ from . import test_notifications
 from . import test_sync_scenarios
 from . import test_export_wizard
 from . import test_security
-from . import test_security
-from . import test_cockpit
-from . import test_security
 from . import test_cockpit
 from . import test_export_browser
