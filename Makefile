@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup test run lint bench
+.PHONY: setup test run lint bench demo screenshots
 
 # The interpreter with Odoo 19 (as in scripts/common.sh).
 PYTHON ?= python3
@@ -18,3 +18,10 @@ lint:
 
 bench:
 	$(PYTHON) scripts/bench.py
+
+demo:
+	$(PYTHON) scripts/demo.py
+
+screenshots:
+	$(PYTHON) scripts/screenshots.py --start-demo
+

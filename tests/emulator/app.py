@@ -55,6 +55,8 @@ from .errors import GraphHttpError
 from .faults import FaultInjector
 from .graph import ODATA_JSON, GraphApi, GraphCall, GraphResult, error_payload
 from .identity import IdentityProvider
+from .outlook_page import PATH as OUTLOOK_PAGE
+from .outlook_page import handle as outlook_page
 from .scenario import Room, Scenario, load_scenario
 from .subscriptions import SubscriptionManager
 from .throttling import Throttle
@@ -221,6 +223,8 @@ class Emulator:
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path
+        if path.rstrip("/") == OUTLOOK_PAGE:
+            return outlook_page(self, request)
         if path == "/_emulator" or path.startswith("/_emulator/"):
             return self.admin.handle(request)
         if path == "/v1.0" or path.startswith("/v1.0/"):
