@@ -372,7 +372,12 @@ class SyncRound:
         row = self.rows.get(binding.booking_id.id)
         if not row or not row["active"] or not row["start"]:
             return True
-        return row["start"] < end and row["stop"] > start
+        if row["start"] < end and row["stop"] > start:
+            return True
+        # Outside the window, a booking takes part only when it changed since its
+        # event was written (moved out of the window in Odoo): the event follows it.
+        payload_hash = engine.payload_hash(self._row_payload(row))
+        return payload_hash != (binding.local_hash or "")
 
     def _round_bindings(self, start, end):
         return self.bindings.filtered(
@@ -938,6 +943,10 @@ class SyncRound:
         for overlap in engine.find_overlaps(intervals):
             if overlap.is_cross_origin:
                 flagged.update((overlap.first.key, overlap.second.key))
+        losing_flag = [
+            row for row in rows if row["exchange_conflict"] and row["id"] not in flagged
+        ]
+        flagged |= self._flagged_in_other_rooms(losing_flag)
         changed = [
             row["id"]
             for row in rows
@@ -961,6 +970,27 @@ class SyncRound:
         self.env["resource.booking"].browse(changed).invalidate_recordset(
             ["exchange_conflict"]
         )
+
+    def _flagged_in_other_rooms(self, rows):
+        """Of these bookings, the ids that still overlap a meeting of the other origin
+        in another room they hold: this room's round must not clear their flag."""
+        Booking = self.env["resource.booking"]
+        still = set()
+        for row in rows:
+            booking = Booking.browse(row["id"])
+            others = booking.combination_id.resource_ids - self.room
+            if others and Booking.search_count(
+                [
+                    ("id", "!=", row["id"]),
+                    ("combination_id.resource_ids", "in", others.ids),
+                    ("exchange_origin", "!=", row["exchange_origin"]),
+                    ("start", "<", row["stop"]),
+                    ("stop", ">", row["start"]),
+                ],
+                limit=1,
+            ):
+                still.add(row["id"])
+        return still
 
     def _summary(self, plan):
         summary = plan.summary()

@@ -11,3 +11,4 @@ from . import test_export_wizard
 from . import test_security
 from . import test_cockpit
 from . import test_export_browser
+from . import test_soak
