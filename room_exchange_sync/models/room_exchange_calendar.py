@@ -389,11 +389,24 @@ class RoomExchangeCalendar(models.Model):
             ]
         )
         Cron = self.env["ir.cron"]
+        busy = False
         for index, calendar in enumerate(calendars):
             if calendar._try_lock():
-                calendar._sync()
+                # Another worker may have synced it since the search; each commit
+                # below starts a fresh snapshot that shows it.
+                calendar.invalidate_recordset(["last_sync_date"])
+                if not calendar.last_sync_date or calendar.last_sync_date < now:
+                    calendar._sync()
+            else:
+                busy = True
             if not Cron._commit_progress(1, remaining=len(calendars) - index - 1):
                 break
+        if busy:
+            # A room another worker (or the export) holds is tried again soon rather
+            # than at the next interval.
+            self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync")._trigger(
+                at=fields.Datetime.now() + timedelta(minutes=1)
+            )
 
     def _try_lock(self):
         """Lock this room calendar for a round, or return False when another worker
