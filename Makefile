@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup test run lint bench demo screenshots
+.PHONY: setup test run lint bench load demo screenshots
 
 # The interpreter with Odoo 19 (as in scripts/common.sh).
 PYTHON ?= python3
@@ -25,3 +25,5 @@ demo:
 screenshots:
 	$(PYTHON) scripts/screenshots.py --start-demo
 
+load:
+	$(PYTHON) scripts/load.py
