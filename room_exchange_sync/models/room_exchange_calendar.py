@@ -109,6 +109,12 @@ class RoomExchangeCalendar(models.Model):
     window_end = fields.Datetime(readonly=True, copy=False)
     last_full_sync_date = fields.Datetime(readonly=True, copy=False)
     last_sync_summary = fields.Char(readonly=True, copy=False)
+    round_count = fields.Integer(
+        readonly=True,
+        copy=False,
+        help="Sync rounds run so far: tells a worker that another one synced the room "
+        "since it looked.",
+    )
     failure_count = fields.Integer(readonly=True, copy=False)
     next_attempt_date = fields.Datetime(readonly=True, copy=False)
     cancellation_pending = fields.Integer(
@@ -389,13 +395,14 @@ class RoomExchangeCalendar(models.Model):
             ]
         )
         Cron = self.env["ir.cron"]
+        rounds_before = {calendar.id: calendar.round_count for calendar in calendars}
         busy = False
         for index, calendar in enumerate(calendars):
             if calendar._try_lock():
                 # Another worker may have synced it since the search; each commit
                 # below starts a fresh snapshot that shows it.
-                calendar.invalidate_recordset(["last_sync_date"])
-                if not calendar.last_sync_date or calendar.last_sync_date < now:
+                calendar.invalidate_recordset(["round_count"])
+                if calendar.round_count == rounds_before[calendar.id]:
                     calendar._sync()
             else:
                 busy = True

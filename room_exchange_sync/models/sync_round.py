@@ -181,6 +181,7 @@ class SyncRound:
             or calendar._fields[name].convert_to_cache(value, calendar)
             != calendar[name]
         }
+        changed["round_count"] = calendar.round_count + 1
         calendar.write(changed)
         _logger.info(
             "Exchange sync of room calendar %s: %s",
