@@ -84,6 +84,32 @@ class ResourceBooking(models.Model):
                 worst = "pending" if booking._exchange_calendars() else "not_synced"
             booking.exchange_sync_state = worst
 
+    def action_exchange_resync(self):
+        """Push this booking to Exchange again at the next round (and now): its
+        links forget what was exported and any retry delay."""
+        self.check_access("write")
+        bindings = self.sudo().exchange_binding_ids.filtered("booking_id")
+        bindings.write(
+            {
+                "sync_state": "pending",
+                "local_hash": False,
+                "sync_attempts": 0,
+                "next_retry_date": False,
+            }
+        )
+        self._exchange_calendars()._request_sync()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Re-sync requested"),
+                "message": self.env._(
+                    "The booking is pushed to Exchange again within a minute."
+                ),
+                "type": "info",
+            },
+        }
+
     def _exchange_calendars(self):
         """The synced room calendars these bookings' rooms belong to."""
         rooms = self.sudo().combination_id.resource_ids

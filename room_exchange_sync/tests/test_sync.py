@@ -419,3 +419,22 @@ class TestTwoWaySync(RoomExchangeCase):
         # Nothing is lost: the next full round imports it.
         self.sync(full=True)
         self.assertTrue(self.imported(broken["id"]))
+
+    def test_resync_this_booking_pushes_it_again(self):
+        booking = self.book_in_odoo()
+        self.sync()
+        event_id = booking.exchange_binding_ids.external_id
+        # A body edited in Outlook is not a synced field: a plain sync keeps it.
+        self.emulator.store.update_event(
+            ROOM_ADAMS, event_id, {"body": {"contentType": "text", "content": "x"}}
+        )
+        self.sync()
+        (event,) = self.room_events(MARKER_SUBJECT)
+        self.assertEqual(event["body"]["content"], "x")
+        booking.with_user(self.manager).action_exchange_resync()
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "pending")
+        self.sync()
+        (event,) = self.room_events(MARKER_SUBJECT)
+        self.assertEqual(event["id"], event_id)
+        self.assertNotEqual(event["body"]["content"], "x")
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
