@@ -1,4 +1,7 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import resource
+import shutil
+
 from odoo import Command
 from odoo.tests import TransactionCase, new_test_user
 
@@ -106,3 +109,53 @@ class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
         return self.env["resource.booking.combination"].create(
             {"resource_ids": [Command.set(room.ids)]}
         )
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+class BrowserMixin:
+    """Debian's Chromium driven by Playwright, for tests of what people click."""
+
+    def open_browser(self):
+        """A new page; the browser is closed when the test ends."""
+        if not CHROMIUM:
+            self.fail("Chromium is not installed: run 'make setup' (apt chromium).")
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            self.fail("Playwright is not installed: run 'make setup'.")
+        # Odoo limits the address space of its process (limit_memory_hard), and
+        # Chromium needs far more virtual memory than that; as Odoo's own browser
+        # tests do, the browser (spawned by Playwright's driver) runs without it.
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        try:
+            playwright = sync_playwright().start()
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        self.addCleanup(playwright.stop)
+        self.addCleanup(browser.close)
+        # The emulator's CA is made at start; this browser profile need not trust it.
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.set_default_timeout(20000)
+        return page
+
+    def sign_in_to_odoo(self, page, login):
+        """Log in through Odoo's login page (call inside ``allow_requests``)."""
+        page.goto(f"{self.base_url()}/web/login?db={self.env.cr.dbname}")
+        page.fill("input[name=login]", login)
+        page.fill("input[name=password]", login)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/odoo**")

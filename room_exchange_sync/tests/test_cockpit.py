@@ -2,15 +2,13 @@
 """The sync health cockpit (room health, next expiry, one-click fixes) and the
 daily health check that raises and closes alerts."""
 
-import resource
-import shutil
 from datetime import datetime, timedelta
 
 from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
 from ..graph import GraphAuthError
-from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
+from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase
 
 
 def next_weekday(days_ahead, weekday=2):
@@ -360,41 +358,20 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         self.assertFalse(self.open_alerts(self.calendar))
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @tagged("post_install", "-at_install")
-class TestCockpitInBrowser(RoomExchangeCase, HttpCase):
+class TestCockpitInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
     """The rooms overview and the connection's summary render, and their buttons
     work, in Chromium (Playwright), as test_browser does."""
 
     def setUp(self):
         super().setUp()
-        if not CHROMIUM:
-            self.skipTest("Chromium is not installed: run 'make setup'.")
-        from playwright.sync_api import sync_playwright
-
         self.emulator.reset()
         self.app_connection = self.ready_connection("application")
         self.room.write({"exchange_connection_id": self.app_connection.id})
         self.calendar = self.room.exchange_calendar_id
         self.calendar._bind_mailbox(ROOM_ADAMS)
         self.assertTrue(self.calendar._sync(), self.calendar.last_error)
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        try:
-            playwright = sync_playwright().start()
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-            )
-        finally:
-            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        self.addCleanup(playwright.stop)
-        self.addCleanup(browser.close)
-        self.page = browser.new_context(ignore_https_errors=True).new_page()
-        self.page.set_default_timeout(20000)
+        self.page = self.open_browser()
         self.page_errors = []
         self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
 
@@ -402,11 +379,7 @@ class TestCockpitInBrowser(RoomExchangeCase, HttpCase):
         page = self.page
         self.env.flush_all()
         with self.allow_requests(all_requests=True):
-            page.goto(f"{self.base_url()}/web/login?db={self.env.cr.dbname}")
-            page.fill("input[name=login]", "exchange_manager")
-            page.fill("input[name=password]", "exchange_manager")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/odoo**")
+            self.sign_in_to_odoo(page, "exchange_manager")
             page.goto(
                 f"{self.base_url()}/odoo/action-"
                 "room_exchange_sync.room_exchange_calendar_action_cockpit"

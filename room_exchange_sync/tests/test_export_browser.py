@@ -3,8 +3,6 @@
 Playwright: the room's export box, the wizard's preview, Run the Export, then the
 room's progress and summary once the export cron job has run."""
 
-import resource
-import shutil
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
@@ -12,17 +10,8 @@ from odoo import Command
 from odoo.tests import HttpCase, tagged
 
 from ..wizards import room_exchange_export as export_module
-from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
+from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 NAMES = ("Board review", "Budget call", "Team lunch")
 
 
@@ -32,15 +21,9 @@ def next_weekday(days_ahead, weekday=2):
 
 
 @tagged("post_install", "-at_install")
-class TestExportInBrowser(RoomExchangeCase, HttpCase):
+class TestExportInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
     def setUp(self):
         super().setUp()
-        if not CHROMIUM:
-            self.fail("Chromium is not installed: run 'make setup' (apt chromium).")
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            self.fail("Playwright is not installed: run 'make setup'.")
         self.emulator.reset()
         self.seeded = {e["id"] for e in self.emulator.store.snapshot(ROOM_ADAMS)}
         # An app-only connection bound to Adams, as tests/test_sync.py.
@@ -92,23 +75,7 @@ class TestExportInBrowser(RoomExchangeCase, HttpCase):
         params = self.env["ir.config_parameter"].sudo()
         params.set_param(export_module.PARAM_BUDGET, "0")  # no pacing
         params.set_param(export_module.PARAM_CHUNK, "2")  # two committed steps
-        # Odoo limits the address space of its process (limit_memory_hard), and
-        # Chromium needs far more virtual memory than that; as Odoo's own browser
-        # tests do, the browser (spawned by Playwright's driver) runs without it.
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        try:
-            playwright = sync_playwright().start()
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-        finally:
-            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-        self.addCleanup(playwright.stop)
-        self.addCleanup(browser.close)
-        # The emulator's CA is made at start; this browser profile need not trust it.
-        self.page = browser.new_context(ignore_https_errors=True).new_page()
-        self.page.set_default_timeout(20000)
+        self.page = self.open_browser()
 
     def events(self):
         return [
@@ -128,11 +95,7 @@ class TestExportInBrowser(RoomExchangeCase, HttpCase):
         # The browser's requests read the database; pending test writes must be in it.
         self.env.flush_all()
         with self.allow_requests(all_requests=True):
-            page.goto(f"{self.base_url()}/web/login?db={self.env.cr.dbname}")
-            page.fill("input[name=login]", "exchange_manager")
-            page.fill("input[name=password]", "exchange_manager")
-            page.click("button[type=submit]")
-            page.wait_for_url("**/odoo**")
+            self.sign_in_to_odoo(page, "exchange_manager")
             box = self.open_exchange_tab()
             box.locator("h5:has-text('Outlook/Exchange Bulk Export')").wait_for()
             box.locator("button[name=action_exchange_run_export]").click()
