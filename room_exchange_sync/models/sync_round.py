@@ -108,7 +108,7 @@ class SyncRound:
         self.max_creates = max_creates
         self.batch_interval = batch_interval
         self.kept_creates = 0
-        self.deferred_creates = 0
+        self.deferred_creates = set()
         # Loaded once per round (_load_local): the room's bindings, and what the
         # payloads and the overlap check read of its bookings, {booking id: row}.
         self.bindings = None
@@ -732,7 +732,7 @@ class SyncRound:
                 action.status and action.status.event_id
             ):
                 if self.kept_creates >= self.max_creates:
-                    self.deferred_creates += 1
+                    self.deferred_creates.add(action.booking_id)
                     continue
                 self.kept_creates += 1
             kept.append(action)
@@ -995,6 +995,10 @@ class SyncRound:
 
     def _summary(self, plan):
         summary = plan.summary()
+        if self.deferred_creates:
+            # The plan counts every creation; an export step makes only its share.
+            deferred = len(self.deferred_creates)
+            summary += f", of which left for the next step={deferred}"
         if self.invalid_events:
             summary += f", invalid events skipped={self.invalid_events}"
         return summary[:250]

@@ -438,3 +438,11 @@ class TestTwoWaySync(RoomExchangeCase):
         self.assertEqual(event["id"], event_id)
         self.assertNotEqual(event["body"]["content"], "x")
         self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
+
+    def test_a_capped_round_says_what_it_left_for_later(self):
+        for hour in (6, 7, 8):
+            self.book_in_odoo(hour_utc=hour, name=f"Capped {hour}")
+        self.assertTrue(self.calendar._sync(max_creates=2))
+        made = [e for e in self.room_events() if e["subject"].startswith("Capped")]
+        self.assertEqual(len(made), 2)
+        self.assertIn("left for the next step=1", self.calendar.last_sync_summary)
