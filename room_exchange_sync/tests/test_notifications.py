@@ -52,6 +52,9 @@ class TestChangeNotifications(RoomExchangeCase, HttpCase):
 
     def test_outlook_change_wakes_the_sync_up(self):
         subscription = self.renew()
+        self.env["ir.cron.trigger"].search(
+            [("cron_id", "=", self.sync_cron.id)]
+        ).unlink()
         before = self.sync_triggers()
         start = datetime.now().replace(microsecond=0) + timedelta(days=3)
         self.emulator.book_room(
