@@ -1,6 +1,7 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import resource
 import shutil
+from datetime import datetime, timedelta
 
 from odoo import Command
 from odoo.tests import TransactionCase, new_test_user
@@ -58,6 +59,12 @@ class EmulatorCaseMixin:
         return connection
 
 
+def next_weekday(days_ahead, weekday=2):
+    """A date at least ``days_ahead`` days from now falling on ``weekday`` (Wed)."""
+    day = datetime.now().date() + timedelta(days=days_ahead)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
 class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
     """Users of each role, a room with a working time, a draft connection, and the
     Microsoft emulator (tests/emulator) for connections that must reach Microsoft."""
@@ -104,6 +111,32 @@ class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
         connection.action_test_connection()
         self.assertEqual(connection.state, "ready")
         return connection
+
+    def bind_room_for_sync(self, connection, mailbox=ROOM_ADAMS):
+        """Bind the test room to a room mailbox through ``connection``, bookable
+        around the clock as Exchange meetings may be. Sets ``calendar``,
+        ``around_the_clock``, ``booking_type``, ``requester`` and ``day`` (a Wednesday
+        two weeks ahead)."""
+        self.room.write({"exchange_connection_id": connection.id})
+        self.calendar = self.room.exchange_calendar_id
+        self.calendar._bind_mailbox(mailbox)
+        self.assertEqual(self.calendar.state, "authorized", self.calendar.last_error)
+        self.around_the_clock = self.calendar._around_the_clock_calendar(
+            self.env.company
+        )
+        self.room.calendar_id = self.around_the_clock
+        self.booking_type = self.env["resource.booking.type"].create(
+            {
+                "name": "Meeting room",
+                "resource_calendar_id": self.around_the_clock.id,
+                "duration": 1,
+                "combination_rel_ids": [
+                    Command.create({"combination_id": self.calendar.combination_id.id})
+                ],
+            }
+        )
+        self.requester = self.env["res.partner"].create({"name": "Requester"})
+        self.day = next_weekday(14)
 
     def single_room_combination(self, room):
         return self.env["resource.booking.combination"].create(

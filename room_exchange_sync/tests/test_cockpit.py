@@ -11,34 +11,13 @@ from ..graph import GraphAuthError
 from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase
 
 
-def next_weekday(days_ahead, weekday=2):
-    day = datetime.now().date() + timedelta(days=days_ahead)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
-
-
 @tagged("post_install", "-at_install")
 class TestSyncHealthCockpit(RoomExchangeCase):
     def setUp(self):
         super().setUp()
         self.emulator.reset()
         self.app_connection = self.ready_connection("application")
-        self.room.write({"exchange_connection_id": self.app_connection.id})
-        self.calendar = self.room.exchange_calendar_id
-        self.calendar._bind_mailbox(ROOM_ADAMS)
-        around_the_clock = self.calendar._around_the_clock_calendar(self.env.company)
-        self.room.calendar_id = around_the_clock
-        self.booking_type = self.env["resource.booking.type"].create(
-            {
-                "name": "Meeting room",
-                "resource_calendar_id": around_the_clock.id,
-                "duration": 1,
-                "combination_rel_ids": [
-                    Command.create({"combination_id": self.calendar.combination_id.id})
-                ],
-            }
-        )
-        self.requester = self.env["res.partner"].create({"name": "Requester"})
-        self.day = next_weekday(14)
+        self.bind_room_for_sync(self.app_connection)
 
     # helpers
 

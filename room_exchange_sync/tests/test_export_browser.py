@@ -10,14 +10,9 @@ from odoo import Command
 from odoo.tests import HttpCase, tagged
 
 from ..wizards import room_exchange_export as export_module
-from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase
+from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase, next_weekday
 
 NAMES = ("Board review", "Budget call", "Team lunch")
-
-
-def next_weekday(days_ahead, weekday=2):
-    day = datetime.now().date() + timedelta(days=days_ahead)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
 
 
 @tagged("post_install", "-at_install")

@@ -22,11 +22,6 @@ class WorkerKilled(BaseException):
     """Stands for the worker being killed: nothing catches it on the way up."""
 
 
-def next_weekday(days_ahead, weekday=2):
-    day = datetime.now().date() + timedelta(days=days_ahead)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
-
-
 @tagged("post_install", "-at_install")
 class TestExportWizard(RoomExchangeCase):
     def setUp(self):
@@ -37,25 +32,7 @@ class TestExportWizard(RoomExchangeCase):
             for mailbox in (ROOM_ADAMS, ROOM_BAKER)
         }
         self.connection = self.ready_connection("application")
-        self.room.write({"exchange_connection_id": self.connection.id})
-        self.calendar = self.room.exchange_calendar_id
-        self.calendar._bind_mailbox(ROOM_ADAMS)
-        self.around_the_clock = self.calendar._around_the_clock_calendar(
-            self.env.company
-        )
-        self.room.calendar_id = self.around_the_clock
-        self.booking_type = self.env["resource.booking.type"].create(
-            {
-                "name": "Meeting room",
-                "resource_calendar_id": self.around_the_clock.id,
-                "duration": 1,
-                "combination_rel_ids": [
-                    Command.create({"combination_id": self.calendar.combination_id.id})
-                ],
-            }
-        )
-        self.requester = self.env["res.partner"].create({"name": "Requester"})
-        self.day = next_weekday(14)
+        self.bind_room_for_sync(self.connection)
         params = self.env["ir.config_parameter"].sudo()
         # No pacing unless a test asks for it; small chunks so that exports take
         # several committed steps.

@@ -13,37 +13,13 @@ from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 MARKER_SUBJECT = "Odoo board review"
 
 
-def next_weekday(days_ahead, weekday=2):
-    """A date at least ``days_ahead`` days from now falling on ``weekday`` (Wed)."""
-    day = datetime.now().date() + timedelta(days=days_ahead)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
-
-
 @tagged("post_install", "-at_install")
 class TestTwoWaySync(RoomExchangeCase):
     def setUp(self):
         super().setUp()
         self.emulator.reset()
         connection = self.ready_connection("application")
-        self.room.write({"exchange_connection_id": connection.id})
-        self.calendar = self.room.exchange_calendar_id
-        self.calendar._bind_mailbox(ROOM_ADAMS)
-        self.assertEqual(self.calendar.state, "authorized")
-        # Synced rooms are bookable around the clock, as Exchange meetings may be.
-        around_the_clock = self.calendar._around_the_clock_calendar(self.env.company)
-        self.room.calendar_id = around_the_clock
-        self.booking_type = self.env["resource.booking.type"].create(
-            {
-                "name": "Meeting room",
-                "resource_calendar_id": around_the_clock.id,
-                "duration": 1,
-                "combination_rel_ids": [
-                    Command.create({"combination_id": self.calendar.combination_id.id})
-                ],
-            }
-        )
-        self.requester = self.env["res.partner"].create({"name": "Requester"})
-        self.day = next_weekday(14)
+        self.bind_room_for_sync(connection)
 
     # helpers
 

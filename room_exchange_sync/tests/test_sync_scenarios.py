@@ -32,11 +32,6 @@ AUTUMN = datetime(2027, 10, 31)
 SYNCED_STATES = ("authorized", "syncing")
 
 
-def next_weekday(days_ahead, weekday=2):
-    day = datetime.now().date() + timedelta(days=days_ahead)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
-
-
 def utc_naive(local):
     """A Brussels wall-clock time as Odoo stores it (naive UTC)."""
     return local.replace(tzinfo=BRUSSELS).astimezone(UTC).replace(tzinfo=None)
@@ -47,26 +42,7 @@ class SyncScenarioMixin:
     imported, so that its tests are not collected twice)."""
 
     def setup_room_sync(self, connection):
-        self.room.write({"exchange_connection_id": connection.id})
-        self.calendar = self.room.exchange_calendar_id
-        self.calendar._bind_mailbox(ROOM_ADAMS)
-        self.assertEqual(self.calendar.state, "authorized")
-        self.around_the_clock = self.calendar._around_the_clock_calendar(
-            self.env.company
-        )
-        self.room.calendar_id = self.around_the_clock
-        self.booking_type = self.env["resource.booking.type"].create(
-            {
-                "name": "Meeting room",
-                "resource_calendar_id": self.around_the_clock.id,
-                "duration": 1,
-                "combination_rel_ids": [
-                    Command.create({"combination_id": self.calendar.combination_id.id})
-                ],
-            }
-        )
-        self.requester = self.env["res.partner"].create({"name": "Requester"})
-        self.day = next_weekday(14)
+        self.bind_room_for_sync(connection)
 
     def book_in_odoo(
         self,
