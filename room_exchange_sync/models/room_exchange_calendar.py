@@ -756,21 +756,13 @@ class RoomExchangeCalendar(models.Model):
             room=self.room_id.display_name,
             detail=error.message,
         )
-        managers = (
-            self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
-            .sudo()
-            .all_user_ids.filtered(lambda user: not user.share and user.active)
-        )
+        users = self._alert_recipients()
+        today = fields.Date.context_today(self)
         for calendar in self.sudo():
             calendar.write({"state": "reauth_needed", "last_error": message})
-            open_for = calendar._reauthorization_activities().user_id
-            for user in managers - open_for - self.env.ref("base.user_root"):
-                calendar.activity_schedule(
-                    "mail.mail_activity_data_todo",
-                    summary=calendar._reauthorization_summary(),
-                    note=message,
-                    user_id=user.id,
-                )
+            self._health_set_alert(
+                calendar, calendar._reauthorization_summary(), message, users, today
+            )
         _logger.warning("Room calendars %s need a new Microsoft sign-in", self.ids)
 
     def _reauthorization_summary(self):
@@ -778,16 +770,25 @@ class RoomExchangeCalendar(models.Model):
             "Authorize room %(room)s again", room=self.room_id.display_name
         )
 
-    def _reauthorization_activities(self):
-        self.ensure_one()
-        summary = self._reauthorization_summary()
-        return self.activity_ids.filtered(lambda activity: activity.summary == summary)
-
     def _close_reauthorization_activities(self):
         for calendar in self.sudo():
-            calendar._reauthorization_activities().action_feedback(
-                feedback=self.env._("The room was authorized again.")
+            self._health_set_alert(
+                calendar,
+                calendar._reauthorization_summary(),
+                False,
+                self.env["res.users"],
+                False,
+                feedback=self.env._("The room was authorized again."),
             )
+
+    @api.model
+    def _alert_recipients(self):
+        """The people Exchange alerts go to: the active Exchange sync managers."""
+        return (
+            self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
+            .sudo()
+            .all_user_ids.filtered(lambda user: not user.share and user.active)
+        ) - self.env.ref("base.user_root")
 
     # Sync health cockpit and alerts (issue 8) ------------------------------------
 
@@ -1033,11 +1034,7 @@ class RoomExchangeCalendar(models.Model):
         calendars = self.sudo().search([])
         self.env.add_to_compute(self._fields["health"], calendars)
         calendars.flush_recordset(["health"])
-        users = (
-            self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
-            .sudo()
-            .all_user_ids.filtered(lambda user: not user.share and user.active)
-        ) - self.env.ref("base.user_root")
+        users = self._alert_recipients()
         connections = (
             self.env["room.exchange.connection"]
             .sudo()
@@ -1086,7 +1083,7 @@ class RoomExchangeCalendar(models.Model):
         ]
 
     @api.model
-    def _health_set_alert(self, record, summary, note, users, deadline):
+    def _health_set_alert(self, record, summary, note, users, deadline, feedback=None):
         """Keep one open to-do per user about one problem of ``record`` while
         ``note`` describes it; mark them done once the problem is gone.
 
@@ -1102,7 +1099,8 @@ class RoomExchangeCalendar(models.Model):
         )
         if not note:
             open_activities.action_feedback(
-                feedback=self.env._("Solved: found fixed by the daily health check.")
+                feedback=feedback
+                or self.env._("Solved: found fixed by the daily health check.")
             )
             return
         missing = users - open_activities.user_id
