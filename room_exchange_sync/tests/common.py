@@ -138,6 +138,37 @@ class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
         self.requester = self.env["res.partner"].create({"name": "Requester"})
         self.day = next_weekday(14)
 
+    def book_in_odoo(
+        self,
+        hour_utc=9,
+        hours=1.0,
+        name="Odoo board review",
+        day=None,
+        start=None,
+        combination=None,
+    ):
+        """A booking made in Odoo in the bound room (``bind_room_for_sync``), on
+        ``day`` (default ``self.day``) at ``hour_utc``, or at ``start``."""
+        if start is None:
+            start = datetime.combine(day or self.day, datetime.min.time()) + timedelta(
+                hours=hour_utc
+            )
+        return (
+            self.env["resource.booking"]
+            .with_context(tracking_disable=True)
+            .create(
+                {
+                    "name": name,
+                    "type_id": self.booking_type.id,
+                    "combination_auto_assign": False,
+                    "combination_id": (combination or self.calendar.combination_id).id,
+                    "partner_ids": [Command.set(self.requester.ids)],
+                    "start": start,
+                    "duration": hours,
+                }
+            )
+        )
+
     def single_room_combination(self, room):
         return self.env["resource.booking.combination"].create(
             {"resource_ids": [Command.set(room.ids)]}

@@ -4,7 +4,7 @@ daily health check that raises and closes alerts."""
 
 from datetime import datetime, timedelta
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from ..graph import GraphAuthError
@@ -24,23 +24,6 @@ class TestSyncHealthCockpit(RoomExchangeCase):
     def start_at(self, hour_utc):
         return datetime.combine(self.day, datetime.min.time()) + timedelta(
             hours=hour_utc
-        )
-
-    def book_in_odoo(self, hour_utc=9, name="Odoo board review"):
-        return (
-            self.env["resource.booking"]
-            .with_context(tracking_disable=True)
-            .create(
-                {
-                    "name": name,
-                    "type_id": self.booking_type.id,
-                    "combination_auto_assign": False,
-                    "combination_id": self.calendar.combination_id.id,
-                    "partner_ids": [Command.set(self.requester.ids)],
-                    "start": self.start_at(hour_utc),
-                    "duration": 1.0,
-                }
-            )
         )
 
     def outlook_booking(self, subject, hour_utc=13, hours=1.0):

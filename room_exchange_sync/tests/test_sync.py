@@ -4,7 +4,6 @@
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
-from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
@@ -22,26 +21,6 @@ class TestTwoWaySync(RoomExchangeCase):
         self.bind_room_for_sync(connection)
 
     # helpers
-
-    def book_in_odoo(self, hour_utc=9, hours=1.0, name=MARKER_SUBJECT, day=None):
-        start = datetime.combine(day or self.day, datetime.min.time()) + timedelta(
-            hours=hour_utc
-        )
-        return (
-            self.env["resource.booking"]
-            .with_context(tracking_disable=True)
-            .create(
-                {
-                    "name": name,
-                    "type_id": self.booking_type.id,
-                    "combination_auto_assign": False,
-                    "combination_id": self.calendar.combination_id.id,
-                    "partner_ids": [Command.set(self.requester.ids)],
-                    "start": start,
-                    "duration": hours,
-                }
-            )
-        )
 
     def sync(self, **kwargs):
         plan = self.calendar._sync(**kwargs)

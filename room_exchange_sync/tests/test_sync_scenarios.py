@@ -44,34 +44,8 @@ class SyncScenarioMixin:
     def setup_room_sync(self, connection):
         self.bind_room_for_sync(connection)
 
-    def book_in_odoo(
-        self,
-        hour_utc=9,
-        hours=1.0,
-        name=SUBJECT,
-        day=None,
-        start=None,
-        combination=None,
-    ):
-        if start is None:
-            start = datetime.combine(day or self.day, datetime.min.time()) + timedelta(
-                hours=hour_utc
-            )
-        return (
-            self.env["resource.booking"]
-            .with_context(tracking_disable=True)
-            .create(
-                {
-                    "name": name,
-                    "type_id": self.booking_type.id,
-                    "combination_auto_assign": False,
-                    "combination_id": (combination or self.calendar.combination_id).id,
-                    "partner_ids": [Command.set(self.requester.ids)],
-                    "start": start,
-                    "duration": hours,
-                }
-            )
-        )
+    def book_in_odoo(self, *args, name=SUBJECT, **kwargs):
+        return super().book_in_odoo(*args, name=name, **kwargs)
 
     def sync(self, calendar=None, **kwargs):
         calendar = calendar or self.calendar
