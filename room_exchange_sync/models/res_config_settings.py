@@ -11,10 +11,15 @@ class ResConfigSettings(models.TransientModel):
         string="Microsoft 365 connections",
         compute="_compute_room_exchange_connection_count",
         groups=MANAGER,
+        help="How many Microsoft 365 connections (tenant and app registration) are "
+        "set up. Manage connections opens them.",
     )
     room_exchange_ready_count = fields.Integer(
+        string="Ready connections",
         compute="_compute_room_exchange_connection_count",
         groups=MANAGER,
+        help="How many of those connections passed Test connection (state Ready). "
+        "Rooms can be authorized only through a Ready connection.",
     )
 
     def _compute_room_exchange_connection_count(self):

@@ -346,7 +346,9 @@ class RoomExchangeCalendar(models.Model):
                     *(
                         Command.create(
                             {
-                                "name": f"{day} 24h",
+                                "name": self.env._(
+                                    "%(day)s 24h", day=day_names[str(day)]
+                                ),
                                 "dayofweek": str(day),
                                 "hour_from": 0,
                                 "hour_to": 24,
@@ -834,6 +836,7 @@ class RoomExchangeCalendar(models.Model):
     next_expiry_date = fields.Datetime(
         string="Next expiry",
         compute="_compute_next_expiry",
+        search="_search_next_expiry_date",
         help="The earliest date at which something this room's sync depends on "
         "expires: the connection's client secret (as entered by the admin) or "
         "certificate, the change-notification subscription (renewed automatically), "
@@ -996,6 +999,59 @@ class RoomExchangeCalendar(models.Model):
                 )
             )
         return expiries
+
+    def _search_next_expiry_date(self, operator, value):
+        """Rooms by their next expiry, e.g. for the "Expiring soon" filter. The
+        earliest of the expiries _health_expiries lists is before a date when one of
+        them is, so each becomes a condition on stored fields."""
+        if operator == "not in" and set(value) == {False}:
+            return self._next_expiry_domain()
+        if operator in ("<", "<="):
+            return self._next_expiry_domain(operator, value)
+        if operator in (">", ">="):
+            before = "<=" if operator == ">" else "<"
+            return self._next_expiry_domain() & ~self._next_expiry_domain(before, value)
+        return NotImplemented
+
+    @api.model
+    def _next_expiry_domain(self, operator=None, value=None):
+        """Rooms with something expiring, as _health_expiries sees it: at all, or
+        ``operator`` (< or <=) ``value``."""
+        if operator:
+            limit = fields.Datetime.to_datetime(value)
+            # The compute counts a secret's expiry date from its midnight (UTC).
+            last_day = limit if operator == "<=" else limit - timedelta(microseconds=1)
+            secret = ("client_secret_expiry", "<=", last_day.date())
+            certificate = ("certificate_expiry", operator, limit)
+            subscription = ("expiration", operator, limit)
+            sign_in = ("last_sync_date", operator, limit - timedelta(days=90))
+        else:
+            secret = ("client_secret_expiry", "!=", False)
+            certificate = ("certificate_expiry", "!=", False)
+            subscription = ("expiration", "!=", False)
+            sign_in = ("last_sync_date", "!=", False)
+        credential = fields.Domain.OR(
+            [
+                [("credential_type", "=", "secret"), secret],
+                [("credential_type", "=", "certificate"), certificate],
+            ]
+        )
+        subscribed = (
+            self.env["room.exchange.subscription"]
+            .sudo()
+            .search([subscription])
+            .calendar_id
+        )
+        delegated = [
+            ("auth_mode", "=", "delegated"),
+            ("account_id", "!=", False),
+            sign_in,
+        ]
+        return (
+            fields.Domain("connection_id", "any", credential)
+            | fields.Domain("id", "in", subscribed.ids)
+            | fields.Domain(delegated)
+        )
 
     def action_cockpit_reauthorize(self):
         self.ensure_one()

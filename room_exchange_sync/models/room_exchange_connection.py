@@ -42,10 +42,22 @@ class RoomExchangeConnection(models.Model):
     _inherit = ["mail.thread"]
     _order = "name, id"
 
-    name = fields.Char(required=True, tracking=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(
+        required=True,
+        tracking=True,
+        help="A name for this connection, shown on the rooms that use it, e.g. the "
+        "organisation's name.",
+    )
+    active = fields.Boolean(
+        default=True,
+        help="Archive the connection to hide it; its rooms keep their settings.",
+    )
     company_id = fields.Many2one(
-        "res.company", default=lambda self: self.env.company, index=True
+        "res.company",
+        default=lambda self: self.env.company,
+        index=True,
+        help="The company whose rooms may use this connection (by default the "
+        "current one). Empty: all companies.",
     )
     cloud = fields.Selection(
         [
@@ -180,7 +192,10 @@ class RoomExchangeConnection(models.Model):
         help="The secret's Value (not its ID) from Certificates & secrets. It is "
         "stored write-only: it is never shown again.",
     )
-    has_client_secret = fields.Boolean(compute="_compute_secret_inputs")
+    has_client_secret = fields.Boolean(
+        compute="_compute_secret_inputs",
+        help="A client secret is stored. Paste a new Value to replace it.",
+    )
     private_key = fields.Text(groups=SECRET_GROUP, copy=False, prefetch=False)
     private_key_input = fields.Text(
         string="Private key",
@@ -191,7 +206,10 @@ class RoomExchangeConnection(models.Model):
         "A PEM file holding both the key and the certificate may be pasted as a "
         "whole. Stored write-only.",
     )
-    has_private_key = fields.Boolean(compute="_compute_secret_inputs")
+    has_private_key = fields.Boolean(
+        compute="_compute_secret_inputs",
+        help="A private key is stored. Paste a new one to replace it.",
+    )
     certificate_pem = fields.Text(
         string="Certificate",
         copy=False,
@@ -208,7 +226,12 @@ class RoomExchangeConnection(models.Model):
         "match it.",
     )
     certificate_expiry = fields.Datetime(
-        compute="_compute_certificate_info", store=True, copy=False
+        compute="_compute_certificate_info",
+        store=True,
+        copy=False,
+        help="When the certificate expires, read from it. Exchange sync managers get "
+        "a to-do 30 days before; upload a new certificate to the app registration "
+        "and here in time.",
     )
     redirect_uri_override = fields.Char(
         string="Redirect URI override",

@@ -4,8 +4,11 @@ daily health check that raises and closes alerts."""
 
 from datetime import datetime, timedelta
 
+from lxml import etree
+
 from odoo import fields
 from odoo.tests import HttpCase, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from ..graph import GraphAuthError
 from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase
@@ -198,6 +201,59 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         connection.client_secret_expiry = fields.Date.today() + timedelta(days=30)
         calendar.invalidate_recordset(["next_expiry_date", "next_expiry_reason"])
         self.assertEqual(calendar.next_expiry_reason, "Client secret")
+
+    def filter_domain(self, search_view, name):
+        """The domain of the filter ``name`` of the search view ``search_view``."""
+        arch = etree.fromstring(self.env.ref(search_view).arch)
+        (node,) = arch.xpath(f"//filter[@name='{name}']")
+        return safe_eval(node.get("domain"))
+
+    def test_expiring_soon_filter(self):
+        today = fields.Date.today()
+        soon = self.emulator_connection(
+            "application", client_secret_expiry=today + timedelta(days=10)
+        )
+        later = self.emulator_connection(
+            "application", client_secret_expiry=today + timedelta(days=90)
+        )
+        soon_room = self.bare_calendar("Soon", connection_id=soon.id)
+        later_room = self.bare_calendar("Later", connection_id=later.id)
+        Calendar = self.env["room.exchange.calendar"].with_user(self.exchange_user)
+        for view in ("calendar_view_search_cockpit", "calendar_view_search"):
+            domain = self.filter_domain(
+                f"room_exchange_sync.room_exchange_{view}", "expiring_soon"
+            )
+            found = Calendar.search(domain)
+            self.assertIn(soon_room, found)
+            self.assertNotIn(later_room, found)
+            self.assertNotIn(self.calendar, found)
+        # The search agrees with the computed field, whatever the operator.
+        limit = fields.Datetime.now() + timedelta(days=30)
+        rooms = Calendar.search([("id", "in", (soon_room + later_room).ids)])
+        for operator, value, expected in (
+            ("<=", limit, soon_room),
+            (">", limit, later_room),
+            ("!=", False, soon_room + later_room),
+            ("=", False, Calendar),
+        ):
+            self.assertEqual(
+                rooms.filtered_domain([("next_expiry_date", operator, value)]),
+                expected,
+            )
+            self.assertEqual(
+                Calendar.search(
+                    [("id", "in", rooms.ids), ("next_expiry_date", operator, value)]
+                ),
+                expected,
+                operator,
+            )
+        domain = self.filter_domain(
+            "room_exchange_sync.room_exchange_connection_view_search",
+            "expiring_soon",
+        )
+        found = self.env["room.exchange.connection"].search(domain)
+        self.assertIn(soon, found)
+        self.assertNotIn(later, found)
 
     # one-click fixes
 
