@@ -862,7 +862,6 @@ class RoomExchangeCalendar(models.Model):
         "sync_enabled",
         "failure_count",
         "cancellation_pending",
-        "last_sync_date",
         "binding_ids.sync_state",
     )
     def _compute_health(self):

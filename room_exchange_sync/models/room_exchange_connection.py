@@ -557,6 +557,7 @@ class RoomExchangeConnection(models.Model):
 
     def _token_settings_fingerprint(self):
         sudo = self.sudo()
+        sudo.fetch(["client_secret", "private_key"])
         values = (
             self.client_id,
             self.tenant_id,

@@ -183,6 +183,10 @@ class SyncRound:
         }
         changed["round_count"] = calendar.round_count + 1
         calendar.write(changed)
+        if calendar.health == "degraded":
+            # Staleness is time-based, so last_sync_date is no dependency of the
+            # health (an idle round stays cheap): a stale room is fresh again now.
+            self.env.add_to_compute(calendar._fields["health"], calendar)
         _logger.info(
             "Exchange sync of room calendar %s: %s",
             self.calendar.id,
@@ -204,7 +208,9 @@ class SyncRound:
 
     def _window(self):
         """[today - days back, today + days ahead), re-anchored every day."""
-        today = datetime.combine(fields.Date.context_today(self.calendar), time())
+        # In UTC: the window must not depend on who runs the round (the cron or a
+        # user in another time zone), or every change of hands restarts the delta.
+        today = datetime.combine(self.now.date(), time())
         end = today + timedelta(days=self.connection.sync_future_days)
         # An export's horizon stays in the window of later rounds: a bound event
         # outside the window of a full round would be taken for a removed one.

@@ -109,7 +109,12 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         self.assertEqual(self.calendar.health, "healthy")
         self.env["ir.config_parameter"].set_param("room_exchange_sync.stale_hours", 2)
         self.calendar.sudo().last_sync_date = fields.Datetime.now() - timedelta(hours=3)
+        # Time passing is noticed by the daily health check, not by the write.
+        self.env["room.exchange.calendar"]._cron_health_check()
         self.assertEqual(self.calendar.health, "degraded")
+        # The next successful round makes the room fresh again.
+        self.sync()
+        self.assertEqual(self.calendar.health, "healthy")
 
     def test_broken_by_an_invalid_secret(self):
         self.sync()
