@@ -187,6 +187,35 @@ def test_delta_rounds(server):
         next(client.iter_delta(ADAMS))
 
 
+def test_first_delta_pages_of_several_rooms_in_one_batch(server):
+    client = make_client(server)
+    client.create_event(ADAMS, event_payload(hour=8), transaction_id=str(uuid.uuid4()))
+    rooms = (ADAMS, BAKER)
+    requests_ = [
+        client.delta_request(
+            room, start=WINDOW[0], end=WINDOW[1], page_size=2, request_id=room
+        )
+        for room in rooms
+    ]
+    server.emulator.clear_log()
+    answers = {result.id: result for result in client.batch(requests_)}
+    assert len(graph_log(server, "POST", "/$batch")) == 1  # both rooms, one trip
+    for room in rooms:
+        alone = list(client.iter_delta(room, start=WINDOW[0], end=WINDOW[1]))
+        batched = list(
+            client.iter_delta(
+                room,
+                start=WINDOW[0],
+                end=WINDOW[1],
+                page_size=2,
+                first_page=answers[room].body,
+            )
+        )
+        assert batched[-1].delta_link
+        ids = {event["id"] for page in batched for event in page.events}
+        assert ids == {event["id"] for page in alone for event in page.events}
+
+
 def test_delta_token_expiry_by_fault(server):
     client = make_client(server)
     (page,) = client.iter_delta(BAKER, start=WINDOW[0], end=WINDOW[1])

@@ -64,6 +64,7 @@ from .client import (
     TokenSource,
 )
 from .http import ExplicitHttpClient, make_session
+from .pacing import MailboxBudget
 from .timezones import WINDOWS_ZONES, is_windows_zone, to_zoneinfo, windows_zone
 from .events import (
     MARKER_PROPERTY_ID,
