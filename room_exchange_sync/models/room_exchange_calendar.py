@@ -336,6 +336,11 @@ class RoomExchangeCalendar(models.Model):
         )
         if calendar:
             return calendar
+        day_names = dict(
+            self.env["resource.calendar.attendance"]
+            ._fields["dayofweek"]
+            ._description_selection(self.env)
+        )
         return ResourceCalendar.create(
             {
                 "name": name,
@@ -432,7 +437,7 @@ class RoomExchangeCalendar(models.Model):
         or data problems (they are the room's state and last error).
 
         ``round_options`` go to SyncRound (the bulk export's window_end, max_creates,
-        batch_interval)."""
+        budget, read_ahead, follow_up)."""
         self.ensure_one()
         try:
             with self.env.cr.savepoint():

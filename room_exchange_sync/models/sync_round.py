@@ -7,8 +7,9 @@ sync context. A failure of one item is recorded on its binding and never stops t
 """
 
 import logging
-import time as time_module
 from datetime import datetime, time, timedelta
+
+from markupsafe import Markup
 
 from odoo import fields
 from odoo.tools import SQL, html_sanitize
@@ -22,6 +23,7 @@ from ..graph import (
     GraphError,
     GraphNotFound,
     GraphPermissionError,
+    MailboxBudget,
     SyncStateExpired,
     booking_payload,
     parse_event,
@@ -60,9 +62,22 @@ REMOTE_KINDS = {
     engine.ActionKind.DELETE_REMOTE,
 }
 
-# When this process last sent a paced $batch to each mailbox (SyncRound.batch_interval
-# holds across rounds, e.g. the chunks of an export).
-LAST_BATCH_AT = {}
+PARAM_DELTA_PAGE_SIZE = "room_exchange_sync.delta_page_size"
+DEFAULT_DELTA_PAGE_SIZE = 200
+
+# What this process sent to each mailbox under a budget (SyncRound.budget holds
+# across rounds, e.g. the steps of an export).
+MAILBOX_BUDGET = MailboxBudget()
+
+
+def delta_page_size(env):
+    """Events per delta page asked of Graph (``Prefer: odata.maxpagesize``; Graph's
+    default and maximum are not documented, and it may answer with fewer)."""
+    value = env["ir.config_parameter"].sudo().get_param(PARAM_DELTA_PAGE_SIZE)
+    try:
+        return max(int(value), 1) if value else DEFAULT_DELTA_PAGE_SIZE
+    except ValueError:
+        return DEFAULT_DELTA_PAGE_SIZE
 
 
 class SyncRound:
@@ -81,7 +96,9 @@ class SyncRound:
         window_end=None,
         dry_run=False,
         max_creates=None,
-        batch_interval=0.0,
+        budget=None,
+        read_ahead=None,
+        follow_up=True,
     ):
         self.calendar = calendar.sudo().with_context(active_test=False, **SYNC_CONTEXT)
         self.env = self.calendar.env
@@ -99,16 +116,25 @@ class SyncRound:
         self.needs_full_round = False
         self.imported = {}
         self.payloads = {}
+        # What this round did to each booking, for its chatter: {booking id: [text]}.
+        self.history = {}
         # Bulk export (wizards/room_exchange_export.py): ``window_end`` reaches further
         # ahead than the sync window; ``dry_run`` plans without executing or storing
         # anything; ``max_creates`` leaves the creations beyond it for the next round;
-        # ``batch_interval`` is the least time (s) between two $batch requests.
+        # ``budget`` (requests, seconds) is the share of the mailbox's request budget
+        # its writes may use.
         self.window_end = window_end
         self.dry_run = dry_run
         self.max_creates = max_creates
-        self.batch_interval = batch_interval
+        self.budget = budget
         self.kept_creates = 0
         self.deferred_creates = set()
+        # The bulk export reads the first delta pages of its rooms in one $batch:
+        # ``read_ahead`` is (request, BatchResult) of this room; ``follow_up=False``
+        # leaves reading the echoes of this round's writes to its next step.
+        self.read_ahead = read_ahead
+        self.follow_up = follow_up
+        self.page_size = delta_page_size(self.env)
         # Loaded once per round (_load_local): the room's bindings, and what the
         # payloads and the overlap check read of its bookings, {booking id: row}.
         self.bindings = None
@@ -121,7 +147,12 @@ class SyncRound:
         client = self.calendar._graph_client()
         start, end = self._window()
         plan = self._round(client, start, end)
-        if not self.dry_run and self.remote_writes and not self.needs_full_round:
+        if (
+            self.follow_up
+            and not self.dry_run
+            and self.remote_writes
+            and not self.needs_full_round
+        ):
             # Our own writes come back in the next delta round. Reading them now
             # (their change keys are stored: they are recognised as echoes) moves the
             # delta link past them, so that what Outlook does to them before the next
@@ -154,6 +185,7 @@ class SyncRound:
         if self.dry_run:
             return plan
         self._execute(client, plan, remote)
+        self._write_history()
         if self.local_changed:
             self._load_local(start, end)
         self._flag_overlaps(start, end)
@@ -218,19 +250,37 @@ class SyncRound:
         end = max([end, *(horizon for horizon in horizons if horizon)])
         return (today - timedelta(days=self.connection.sync_past_days), end)
 
-    def _read_exchange(self, client, start, end):
-        """Return (round kind, {event id: RemoteItem}, new delta link)."""
+    def _incremental_link(self, start, end):
+        """The delta link to continue from, or None for a full round."""
         calendar = self.calendar
-        incremental = (
+        if (
             not self.full
             and calendar.delta_link
             and calendar.window_start == start
             and calendar.window_end == end
+        ):
+            return calendar.delta_link
+        return None
+
+    def first_read_request(self, client, request_id):
+        """The request of this round's first delta page (for a read ahead)."""
+        start, end = self._window()
+        return client.delta_request(
+            self.mailbox,
+            start=start,
+            end=end,
+            delta_link=self._incremental_link(start, end),
+            page_size=self.page_size,
+            request_id=request_id,
         )
+
+    def _read_exchange(self, client, start, end):
+        """Return (round kind, {event id: RemoteItem}, new delta link)."""
+        calendar = self.calendar
+        delta_link = self._incremental_link(start, end)
+        incremental = bool(delta_link)
         try:
-            events, removed, link = self._delta_round(
-                client, start, end, calendar.delta_link if incremental else None
-            )
+            events, removed, link = self._delta_round(client, start, end, delta_link)
         except SyncStateExpired:
             _logger.info(
                 "Room calendar %s: delta token expired, full round", calendar.id
@@ -261,13 +311,38 @@ class SyncRound:
     def _delta_round(self, client, start, end, delta_link):
         events, removed, link = [], [], None
         pages = client.iter_delta(
-            self.mailbox, start=start, end=end, delta_link=delta_link
+            self.mailbox,
+            start=start,
+            end=end,
+            delta_link=delta_link,
+            page_size=self.page_size,
+            first_page=self._take_read_ahead(client, start, end, delta_link),
         )
         for page in pages:
             events.extend(page.events)
             removed.extend(page.removed_ids)
             link = page.delta_link or link
         return events, removed, link
+
+    def _take_read_ahead(self, client, start, end, delta_link):
+        """The first page read ahead for this round, if it is the one this round
+        reads (another worker may have moved the delta link meanwhile)."""
+        if self.read_ahead is None:
+            return None
+        request, result = self.read_ahead
+        self.read_ahead = None
+        wanted = client.delta_request(
+            self.mailbox,
+            start=start,
+            end=end,
+            delta_link=delta_link,
+            page_size=self.page_size,
+        )
+        if request.url != wanted.url:
+            return None
+        if result.error is not None:
+            raise result.error
+        return result.body
 
     def _remote_item(self, event):
         if not isinstance(event, dict):
@@ -518,11 +593,13 @@ class SyncRound:
         """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
         again one by one (``run_one``), each in its own savepoint, so that a failing
         item is recorded on its binding and never stops the others."""
+        history = {key: list(texts) for key, texts in self.history.items()}
         try:
             with self.env.cr.savepoint():
                 run_all(items)
             return
         except Exception as error:  # noqa: BLE001 - retried item by item below
+            self.history = history
             _logger.info(
                 "Room calendar %s: %s items at once failed (%s), one by one now",
                 self.calendar.id,
@@ -533,10 +610,12 @@ class SyncRound:
             self.live_binding_ids = None
         for item in items:
             action = action_of(item)
+            history = {key: list(texts) for key, texts in self.history.items()}
             try:
                 with self.env.cr.savepoint():
                     run_one(item)
             except Exception as error:  # noqa: BLE001 - recorded on the binding
+                self.history = history
                 _logger.warning(
                     "Room calendar %s: %s failed: %s",
                     self.calendar.id,
@@ -644,8 +723,11 @@ class SyncRound:
         """Create the bookings of Exchange meetings, then their bindings: one
         ``create`` each for the whole list."""
         events = [self.imported[action.remote.event_id] for action in actions]
-        bookings = self.env["resource.booking"].create(
-            [self._import_values(imported) for imported in events]
+        bookings = (
+            self.env["resource.booking"]
+            .with_context(room_exchange_import=True)
+            .create([self._import_values(imported) for imported in events])
+            .with_context(room_exchange_import=False)
         )
         private = self.env["calendar.event"]
         for booking, imported in zip(bookings, events, strict=True):
@@ -656,6 +738,14 @@ class SyncRound:
         Binding = self.env["room.exchange.binding"]
         vals_list = []
         for booking, action in zip(bookings, actions, strict=True):
+            self._note(
+                booking.id,
+                self.env._(
+                    "Imported from the Exchange calendar of %(room)s (booked in "
+                    "Outlook).",
+                    room=self.room.display_name,
+                ),
+            )
             self.payloads[booking.id] = self._payload(booking)
             vals_list.append(
                 {
@@ -689,21 +779,29 @@ class SyncRound:
         self.payloads[booking.id] = self._payload(booking)
         binding.write(self._synced_values(action, binding))
         if action.conflict:
-            self._post(booking, self._conflict_message(action, winner="Exchange"))
+            self._note(booking.id, self._conflict_message(action, winner="Exchange"))
+        else:
+            self._note(
+                booking.id,
+                self.env._(
+                    "Updated from the Exchange calendar of %(room)s: %(changes)s.",
+                    room=self.room.display_name,
+                    changes=", ".join(self._change_labels(action)),
+                ),
+            )
 
     def _cancel_booking(self, action, binding):
         booking = binding.booking_id
         if booking.active:
             booking.action_cancel()
-            if booking.exchange_origin == "odoo":
-                self._post(
-                    booking,
-                    self.env._(
-                        "Cancelled because the meeting was removed from the Exchange "
-                        "calendar of %(room)s.",
-                        room=self.room.display_name,
-                    ),
-                )
+            self._note(
+                booking.id,
+                self.env._(
+                    "Cancelled because the meeting was cancelled or removed in the "
+                    "Exchange calendar of %(room)s.",
+                    room=self.room.display_name,
+                ),
+            )
         binding.unlink()
 
     def _execute_remote(self, client, actions):
@@ -745,19 +843,18 @@ class SyncRound:
         return kept
 
     def _execute_remote_paced(self, client, actions):
-        """``_execute_remote`` one $batch at a time, ``batch_interval`` apart, so that
-        a long export stays under the mailbox's request budget."""
-        if not self.batch_interval:
+        """``_execute_remote`` in groups of as many $batch requests as may be in
+        flight, each sent once it fits in the mailbox's ``budget``."""
+        if not self.budget:
             return self._execute_remote(client, actions)
-        mailbox = (self.mailbox or "").lower()
-        for offset in range(0, len(actions), BATCH_LIMIT):
-            last = LAST_BATCH_AT.get(mailbox)
-            if last is not None:
-                wait = self.batch_interval - (time_module.monotonic() - last)
-                if wait > 0:
-                    time_module.sleep(wait)
-            LAST_BATCH_AT[mailbox] = time_module.monotonic()
-            self._execute_remote(client, actions[offset : offset + BATCH_LIMIT])
+        requests, seconds = self.budget
+        group = max(min(BATCH_LIMIT * client.max_in_flight_per_mailbox, requests), 1)
+        for offset in range(0, len(actions), group):
+            part = actions[offset : offset + group]
+            with MAILBOX_BUDGET.spend(
+                self.mailbox or "", len(part), budget=requests, seconds=seconds
+            ):
+                self._execute_remote(client, part)
 
     def _batch_request(self, request_id, action):
         base = f"/users/{self.mailbox}"
@@ -817,13 +914,17 @@ class SyncRound:
             values.update(
                 calendar_id=self.calendar.id,
                 booking_id=booking.id,
-                origin=booking.exchange_origin,
+                origin=self._origin_of(booking),
             )
             to_create.append(values)
-            if action.conflict:
-                self._post(booking, self._conflict_message(action, winner="Odoo"))
+            self._note_remote(action)
         if to_create:
             Binding.create(to_create)
+
+    def _origin_of(self, booking):
+        """Where a booking was made, from the round's rows (read with the others)."""
+        row = self.rows.get(booking.id)
+        return row["exchange_origin"] if row else booking.exchange_origin
 
     def _remote_synced_values(self, action, result, binding, booking):
         event = result.body or {}
@@ -850,6 +951,7 @@ class SyncRound:
             raise result.error
         if kind == engine.ActionKind.DELETE_REMOTE:
             binding.unlink()
+            self._note_remote(action)
             return
         booking = self.env["resource.booking"].browse(action.booking_id)
         if not binding:
@@ -863,14 +965,11 @@ class SyncRound:
                 {
                     "calendar_id": self.calendar.id,
                     "booking_id": booking.id,
-                    "origin": booking.exchange_origin,
+                    "origin": self._origin_of(booking),
                 }
             )
-        # The export date is the binding's sync date; the chatter only hears of
-        # what needs a human (conflicts, cancellations).
         binding.write(self._remote_synced_values(action, result, binding, booking))
-        if action.conflict:
-            self._post(booking, self._conflict_message(action, winner="Odoo"))
+        self._note_remote(action)
 
     def _event_gone(self, action, binding):
         """The event disappeared from Exchange although this round's read did not say
@@ -910,6 +1009,16 @@ class SyncRound:
         if not binding:
             return
         attempts = binding.sync_attempts + 1
+        if attempts == 1 and binding.booking_id:
+            self._note(
+                binding.booking_id.id,
+                self.env._(
+                    "Could not be synced with the Exchange calendar of %(room)s: "
+                    "%(error)s It is tried again automatically.",
+                    room=self.room.display_name,
+                    error=message,
+                ),
+            )
         binding.write(
             {
                 "sync_state": "error",
@@ -1000,18 +1109,54 @@ class SyncRound:
         return still
 
     def _summary(self, plan):
-        summary = plan.summary()
-        if self.deferred_creates:
-            # The plan counts every creation; an export step makes only its share.
-            deferred = len(self.deferred_creates)
-            summary += f", of which left for the next step={deferred}"
-        if self.invalid_events:
-            summary += f", invalid events skipped={self.invalid_events}"
-        return summary[:250]
+        """The round in a line an admin can read (translated; the engine's own
+        summary goes to the log)."""
+        kinds = engine.ActionKind
+        counted = [
+            (plan.count(kinds.CREATE_REMOTE), self.env._("%(n)s added to Exchange")),
+            (plan.count(kinds.UPDATE_REMOTE), self.env._("%(n)s changed in Exchange")),
+            (
+                plan.count(kinds.ADOPT_REMOTE),
+                self.env._("%(n)s linked to existing events"),
+            ),
+            (
+                plan.count(kinds.DELETE_REMOTE),
+                self.env._("%(n)s removed from Exchange"),
+            ),
+            (plan.count(kinds.CREATE_LOCAL), self.env._("%(n)s imported from Outlook")),
+            (plan.count(kinds.UPDATE_LOCAL), self.env._("%(n)s updated from Outlook")),
+            (
+                plan.count(kinds.CANCEL_LOCAL),
+                self.env._("%(n)s cancelled from Outlook"),
+            ),
+            (plan.count(kinds.CONFLICT), self.env._("%(n)s conflicts")),
+            (len(plan.skipped), self.env._("%(n)s waiting for a retry")),
+            (
+                len(self.deferred_creates),
+                self.env._("%(n)s left for the next export step"),
+            ),
+            (self.invalid_events, self.env._("%(n)s invalid events skipped")),
+        ]
+        parts = [text % {"n": number} for number, text in counted if number]
+        if plan.needs_confirmation:
+            parts.append(self.env._("cancellations wait for confirmation"))
+        return (", ".join(parts) or self.env._("Nothing to do"))[:250]
+
+    def _change_labels(self, action):
+        labels = {
+            "start": self.env._("start"),
+            "stop": self.env._("end"),
+            "subject": self.env._("title"),
+            "is_private": self.env._("privacy"),
+        }
+        return [labels.get(change.field, change.field) for change in action.changes]
 
     def _changes_text(self, action):
         return "\n".join(
-            f"{change.field}: {change.old} → {change.new}" for change in action.changes
+            f"{label}: {change.old} → {change.new}"
+            for label, change in zip(
+                self._change_labels(action), action.changes, strict=True
+            )
         )
 
     def _conflict_message(self, action, winner):
@@ -1022,7 +1167,45 @@ class SyncRound:
             changes=self._changes_text(action) or "-",
         )
 
-    def _post(self, booking, message):
-        booking.with_context(mail_notrack=True).message_post(
-            body=message, message_type="comment", subtype_xmlid="mail.mt_note"
-        )
+    # The booking's sync history (its chatter)
+
+    def _note(self, booking_id, text):
+        self.history.setdefault(booking_id, []).append(text)
+
+    def _note_remote(self, action):
+        """What a write to Exchange did, in the words of its booking's chatter."""
+        if action.conflict:
+            self._note(action.booking_id, self._conflict_message(action, "Odoo"))
+            return
+        texts = {
+            engine.ActionKind.CREATE_REMOTE: self.env._(
+                "Added to the Exchange calendar of %(room)s."
+            ),
+            engine.ActionKind.UPDATE_REMOTE: self.env._(
+                "Changes sent to the Exchange calendar of %(room)s."
+            ),
+            engine.ActionKind.ADOPT_REMOTE: self.env._(
+                "Linked to its event already in the Exchange calendar of %(room)s."
+            ),
+            engine.ActionKind.DELETE_REMOTE: self.env._(
+                "Removed from the Exchange calendar of %(room)s."
+            ),
+        }
+        if action.booking_id and action.kind in texts:
+            self._note(
+                action.booking_id, texts[action.kind] % {"room": self.room.display_name}
+            )
+
+    def _write_history(self):
+        """One log note per booking this round touched, all in one ``create``."""
+        if not self.history:
+            return
+        bookings = self.env["resource.booking"].browse(list(self.history)).exists()
+        if bookings:
+            bookings._message_log_batch(
+                bodies={
+                    booking.id: Markup("<br/>").join(self.history[booking.id])
+                    for booking in bookings
+                }
+            )
+        self.history = {}

@@ -992,7 +992,7 @@ class TestSecurityUntrustedData(RoomExchangeCase):
         self.assertLessEqual(len(long_booking.name), MAX_SUBJECT_LENGTH)
         skipped = len(injected) - 1
         self.assertIn(
-            f"invalid events skipped={skipped}", self.calendar.last_sync_summary
+            f"{skipped} invalid events skipped", self.calendar.last_sync_summary
         )
         self.assertFalse(
             self.env["room.exchange.binding"].search([("external_id", "like", "bad-")])
@@ -1010,4 +1010,4 @@ class TestSecurityUntrustedData(RoomExchangeCase):
             plan = self.calendar._sync()
         self.assertTrue(plan, self.calendar.last_error)
         self.assertTrue(self.imported(good["id"]))
-        self.assertIn("invalid events skipped=2", self.calendar.last_sync_summary)
+        self.assertIn("2 invalid events skipped", self.calendar.last_sync_summary)

@@ -16,6 +16,7 @@ transactionId and marker.
 """
 
 import logging
+from contextlib import ExitStack
 from datetime import datetime, time, timedelta
 
 import psycopg2
@@ -27,6 +28,7 @@ from odoo.exceptions import UserError
 from .. import engine
 from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
+from ..models import sync_round
 from ..models.sync_round import SyncRound
 
 _logger = logging.getLogger(__name__)
@@ -46,12 +48,12 @@ EXPORT_STATES = [
 PARAM_CHUNK = "room_exchange_sync.export_chunk_size"
 PARAM_BUDGET = "room_exchange_sync.export_budget_requests"
 PARAM_BUDGET_SECONDS = "room_exchange_sync.export_budget_seconds"
-DEFAULT_CHUNK = 100
+DEFAULT_CHUNK = 200
 # Exchange Online: 10,000 requests per app and mailbox in 10 minutes.
 DEFAULT_BUDGET = 10000
 DEFAULT_BUDGET_SECONDS = 600
 # Share of the mailbox budget an export may use (the sync and others need the rest).
-BUDGET_SHARE = 0.8
+BUDGET_SHARE = 0.95
 MAX_ROUND_FAILURES = 3
 MAX_HORIZON_DAYS = 1095
 MAX_STEPS_PER_RUN = 1000
@@ -260,7 +262,8 @@ class RoomExchangeCalendar(models.Model):
 
     @api.model
     def _export_settings(self):
-        """(creations per round, least seconds between two $batch of one mailbox)."""
+        """(creations per round, (requests, seconds) of the mailbox budget the export
+        may use, or None for no pacing)."""
         params = self.env["ir.config_parameter"].sudo()
 
         def number(key, default):
@@ -272,24 +275,23 @@ class RoomExchangeCalendar(models.Model):
         chunk = max(int(number(PARAM_CHUNK, DEFAULT_CHUNK)), 1)
         budget = number(PARAM_BUDGET, DEFAULT_BUDGET)
         seconds = number(PARAM_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS)
-        if not budget:
-            return chunk, 0.0
-        # n batches of BATCH_LIMIT requests, ``interval`` apart, fit in any sliding
-        # window of ``seconds`` when (seconds / interval + 1) * BATCH_LIMIT stays
-        # within the export's share of the budget.
-        usable = budget * BUDGET_SHARE - BATCH_LIMIT
-        interval = seconds * BATCH_LIMIT / usable if usable > 0 else seconds
-        return chunk, interval
+        if not budget or not seconds:
+            return chunk, None
+        return chunk, (max(int(budget * BUDGET_SHARE), BATCH_LIMIT), seconds)
 
     @api.model
     def _cron_export(self):
-        """Export the rooms marked for it, one chunk of creations per committed step.
+        """Export the rooms marked for it, in passes of one committed step per room.
 
-        A room locked by another worker (its sync, or another export run) is tried
-        again a minute later; a stopped run is resumed by the next one.
+        Each pass reads the first delta page of all its app-only rooms in one $batch
+        per connection; a step creates at most ``chunk`` events and leaves their
+        echoes to the room's next step, so a room is done after a step that found
+        nothing more to do. A room locked by another worker (its sync, or another
+        export run) is tried again a minute later; a stopped run is resumed by the
+        next one.
         """
         now = fields.Datetime.now()
-        calendars = self.search(
+        pending = self.search(
             [
                 ("export_state", "in", ("queued", "running")),
                 "|",
@@ -297,22 +299,76 @@ class RoomExchangeCalendar(models.Model):
                 ("export_retry_date", "<=", now),
             ]
         )
-        chunk, interval = self._export_settings()
+        chunk, budget = self._export_settings()
         Cron = self.env["ir.cron"]
-        for index, calendar in enumerate(calendars):
-            remaining = len(calendars) - index
-            for _step in range(MAX_STEPS_PER_RUN):
+        for _pass in range(MAX_STEPS_PER_RUN):
+            if not pending:
+                return
+            read_ahead = pending._export_read_ahead(budget)
+            for calendar in pending:
                 if not calendar._export_try_lock():
                     self.env.ref(CRON).sudo()._trigger(now + timedelta(minutes=1))
-                    break
-                finished = calendar._export_step(chunk, interval)
-                time_left = Cron._commit_progress(
-                    1 if finished else 0, remaining=remaining - finished
+                    pending -= calendar
+                    continue
+                finished = calendar._export_step(
+                    chunk, budget, read_ahead.get(calendar.id)
                 )
                 if finished:
-                    break
+                    pending -= calendar
+                time_left = Cron._commit_progress(
+                    1 if finished else 0, remaining=len(pending)
+                )
                 if not time_left:
                     return
+
+    def _export_read_ahead(self, budget=None):
+        """{calendar id: (request, result)}: the first delta page of each room, read
+        in one $batch per app-only connection (rooms reached with a person's
+        sign-in each have their own token, and read on their own)."""
+        read_ahead = {}
+        app_only = self.filtered(lambda calendar: calendar.auth_mode == "application")
+        for connection in app_only.connection_id:
+            calendars = app_only.filtered(
+                lambda calendar, connection=connection: (
+                    calendar.connection_id == connection
+                )
+            )
+            try:
+                client = calendars[0]._graph_client()
+                requests = {
+                    str(calendar.id): (
+                        calendar,
+                        SyncRound(
+                            calendar, window_end=calendar.export_horizon
+                        ).first_read_request(client, str(calendar.id)),
+                    )
+                    for calendar in calendars
+                }
+                with ExitStack() as spending:
+                    for calendar in calendars if budget else ():
+                        spending.enter_context(
+                            sync_round.MAILBOX_BUDGET.spend(
+                                calendar.mailbox or "",
+                                1,
+                                budget=budget[0],
+                                seconds=budget[1],
+                            )
+                        )
+                    results = client.batch(
+                        [request for _c, request in requests.values()]
+                    )
+            except GraphError as error:
+                # Each step then reads on its own, and reports what goes wrong.
+                _logger.info(
+                    "Export of connection %s: read ahead failed (%s)",
+                    connection.id,
+                    type(error).__name__,
+                )
+                continue
+            for result in results:
+                calendar, request = requests[result.id]
+                read_ahead[calendar.id] = (request, result)
+        return read_ahead
 
     def _export_try_lock(self):
         """Lock this room calendar for one export step, or return False when another
@@ -323,7 +379,7 @@ class RoomExchangeCalendar(models.Model):
         except psycopg2.errors.SerializationFailure:
             return False
 
-    def _export_step(self, chunk, interval):
+    def _export_step(self, chunk, budget, read_ahead=None):
         """One sync round creating at most ``chunk`` events; True once this room is
         finished for this run (done, failed, or waiting for a retry)."""
         self.ensure_one()
@@ -339,7 +395,9 @@ class RoomExchangeCalendar(models.Model):
         plan = calendar._sync(
             window_end=calendar.export_horizon,
             max_creates=chunk,
-            batch_interval=interval,
+            budget=budget,
+            read_ahead=read_ahead,
+            follow_up=False,
         )
         if plan is False:
             failures = calendar.export_round_failures + 1
@@ -363,10 +421,9 @@ class RoomExchangeCalendar(models.Model):
                 "export_retry_date": False,
             }
         )
-        stalled = len(present) == len(present_before) and len(failed) == len(
-            failed_before
-        )
-        if not scope - present - failed or stalled:
+        # Done after a step that changed nothing: everything is present and the
+        # echoes of the last writes were read, or nothing more can be done now.
+        if len(present) == len(present_before) and len(failed) == len(failed_before):
             calendar._export_finish("done")
             return True
         return False
