@@ -118,6 +118,7 @@ class SyncRound:
         self.payloads = {}
         # What this round did to each booking, for its chatter: {booking id: [text]}.
         self.history = {}
+        self.remote_texts = None
         # Bulk export (wizards/room_exchange_export.py): ``window_end`` reaches further
         # ahead than the sync window; ``dry_run`` plans without executing or storing
         # anything; ``max_creates`` leaves the creations beyond it for the next round;
@@ -593,7 +594,7 @@ class SyncRound:
         """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
         again one by one (``run_one``), each in its own savepoint, so that a failing
         item is recorded on its binding and never stops the others."""
-        history = {key: list(texts) for key, texts in self.history.items()}
+        history = self._history_snapshot()
         try:
             with self.env.cr.savepoint():
                 run_all(items)
@@ -610,7 +611,7 @@ class SyncRound:
             self.live_binding_ids = None
         for item in items:
             action = action_of(item)
-            history = {key: list(texts) for key, texts in self.history.items()}
+            history = self._history_snapshot()
             try:
                 with self.env.cr.savepoint():
                     run_one(item)
@@ -1177,7 +1178,19 @@ class SyncRound:
         if action.conflict:
             self._note(action.booking_id, self._conflict_message(action, "Odoo"))
             return
-        texts = {
+        texts = self._remote_texts()
+        if action.booking_id and action.kind in texts:
+            self._note(
+                action.booking_id, texts[action.kind] % {"room": self.room.display_name}
+            )
+
+    def _remote_texts(self):
+        if self.remote_texts is None:
+            self.remote_texts = self._translated_remote_texts()
+        return self.remote_texts
+
+    def _translated_remote_texts(self):
+        return {
             engine.ActionKind.CREATE_REMOTE: self.env._(
                 "Added to the Exchange calendar of %(room)s."
             ),
@@ -1191,10 +1204,10 @@ class SyncRound:
                 "Removed from the Exchange calendar of %(room)s."
             ),
         }
-        if action.booking_id and action.kind in texts:
-            self._note(
-                action.booking_id, texts[action.kind] % {"room": self.room.display_name}
-            )
+
+    def _history_snapshot(self):
+        """The history so far, to restore when a savepoint rolls its items back."""
+        return {key: list(texts) for key, texts in self.history.items()}
 
     def _write_history(self):
         """One log note per booking this round touched, all in one ``create``."""

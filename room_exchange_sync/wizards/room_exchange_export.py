@@ -327,12 +327,7 @@ class RoomExchangeCalendar(models.Model):
         sign-in each have their own token, and read on their own)."""
         read_ahead = {}
         app_only = self.filtered(lambda calendar: calendar.auth_mode == "application")
-        for connection in app_only.connection_id:
-            calendars = app_only.filtered(
-                lambda calendar, connection=connection: (
-                    calendar.connection_id == connection
-                )
-            )
+        for connection, calendars in app_only.grouped("connection_id").items():
             try:
                 client = calendars[0]._graph_client()
                 requests = {
