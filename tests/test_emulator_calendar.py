@@ -1057,12 +1057,168 @@ def test_delta_series_changes(store):
     assert all(item["@removed"] == {"reason": "deleted"} for item in gone.value)
 
 
+def test_series_change_reports_an_exception_only_if_it_looks_different(store, clock):
+    master = create_series(store, count=2)
+    own, plain = view(store)
+    store.update_event(ROOM, own["id"], {"subject": "Own"})
+    token = full_round(store)[-1].delta_token
+    clock.tick()
+    store.update_event(ROOM, master["id"], {"subject": "Renamed"})
+    page = store.delta_page(ROOM, token=token)
+    assert [(item["id"], item["subject"]) for item in page.value] == [
+        (plain["id"], "Renamed")
+    ]
+    store.update_event(ROOM, master["id"], {"showAs": "free"})
+    page = store.delta_page(ROOM, token=page.delta_token)
+    assert [item["id"] for item in page.value] == [own["id"], plain["id"]]
+    assert {item["showAs"] for item in page.value} == {"free"}
+
+
 def test_cancelled_event_arrives_as_update(store):
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
     token = full_round(store)[-1].delta_token
     store.cancel_event(ROOM, event["id"])
     page = store.delta_page(ROOM, token=token)
     assert [item["isCancelled"] for item in page.value] == [True]
+
+
+IDENTITY = {"@odata.type", "@odata.etag", "id", "changeKey"}
+
+
+@pytest.fixture
+def partial_store(clock):
+    store = CalendarStore(clock=clock, delta_partial_updates=True)
+    store.add_mailbox(ROOM, display_name="Room A")
+    return store
+
+
+def test_partial_updates_are_off_by_default(store, clock):
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    token = full_round(store)[-1].delta_token
+    assert store.delta_partial_updates is False
+    clock.tick()
+    store.update_event(ROOM, event["id"], {"subject": "Renamed"})
+    (item,) = store.delta_page(ROOM, token=token).value
+    assert item == {"@odata.type": "#microsoft.graph.event", **view(store)[0]}
+
+
+def test_partial_updates_send_only_what_changed(partial_store, clock):
+    store = partial_store
+    renamed = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    moved = create(store, "2026-03-03T09:00", "2026-03-03T10:00")
+    removed = create(store, "2026-03-04T09:00", "2026-03-04T10:00")
+    outside = create(store, "2026-07-01T09:00", "2026-07-01T10:00")
+    first = full_round(store)
+    assert all("start" in item for item in items(first))  # a first round is full
+    clock.tick()
+    store.update_event(ROOM, renamed["id"], {"subject": "Renamed"})
+    store.update_event(
+        ROOM,
+        moved["id"],
+        {
+            "start": {"dateTime": "2026-03-05T09:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-05T11:00", "timeZone": "UTC"},
+        },
+    )
+    store.delete_event(ROOM, removed["id"])
+    store.update_event(  # moved into the window: new to the client, so full
+        ROOM,
+        outside["id"],
+        {
+            "start": {"dateTime": "2026-03-20T09:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-20T10:00", "timeZone": "UTC"},
+        },
+    )
+    added = create(store, "2026-03-06T09:00", "2026-03-06T10:00")
+    page = store.delta_page(ROOM, token=first[-1].delta_token)
+    by_id = {item["id"]: item for item in page.value}
+    current = {item["id"]: item for item in view(store)}
+
+    name = by_id[renamed["id"]]
+    assert set(name) == IDENTITY | {"subject", "lastModifiedDateTime"}
+    assert name["subject"] == "Renamed" and "start" not in name
+    assert name["changeKey"] == current[renamed["id"]]["changeKey"]
+    assert name["@odata.etag"] == f'W/"{name["changeKey"]}"'
+    assert name["@odata.type"] == "#microsoft.graph.event"
+
+    times = by_id[moved["id"]]
+    assert set(times) == IDENTITY | {"start", "end", "lastModifiedDateTime"}
+    assert times["end"] == {
+        "dateTime": "2026-03-05T11:00:00.0000000",
+        "timeZone": "UTC",
+    }
+
+    for item_id in (added["id"], outside["id"]):
+        assert by_id[item_id] == {
+            "@odata.type": "#microsoft.graph.event",
+            **current[item_id],
+        }
+    assert by_id[removed["id"]] == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": removed["id"],
+        "@removed": {"reason": "deleted"},
+    }
+    assert store.delta_page(ROOM, token=page.delta_token).value == []
+
+
+def test_partial_updates_compare_with_what_the_chain_last_got(partial_store, clock):
+    store = partial_store
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00", showAs="busy")
+    token = full_round(store)[-1].delta_token
+    clock.tick()
+    store.update_event(ROOM, event["id"], {"subject": "Draft", "showAs": "free"})
+    store.update_event(ROOM, event["id"], {"subject": "Meeting"})  # undone
+    (item,) = store.delta_page(ROOM, token=token).value
+    assert set(item) == IDENTITY | {"showAs", "lastModifiedDateTime"}
+    # The older token still stands for the older state: replays diff against it.
+    (again,) = store.delta_page(ROOM, token=token).value
+    assert again == item
+
+
+def test_partial_updates_pages_zone_and_exceptions(partial_store, clock):
+    store = partial_store
+    single = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    create_series(store, count=2)
+    token = full_round(store)[-1].delta_token
+    occurrence = next(o for o in view(store) if o["type"] == "occurrence")
+    clock.tick()
+    store.update_event(
+        ROOM,
+        single["id"],
+        {"start": {"dateTime": "2026-03-02T08:30", "timeZone": "UTC"}},
+    )
+    store.update_event(ROOM, occurrence["id"], {"subject": "Special"})
+    first = store.delta_page(
+        ROOM, token=token, page_size=1, time_zone="Romance Standard Time"
+    )
+    second = store.delta_page(
+        ROOM, token=first.next_token, page_size=1, time_zone="Romance Standard Time"
+    )
+    assert second.delta_token
+    moved, special = first.value[0], second.value[0]
+    assert set(moved) == IDENTITY | {"start", "lastModifiedDateTime"}
+    assert moved["start"] == {
+        "dateTime": "2026-03-02T09:30:00.0000000",
+        "timeZone": "Romance Standard Time",
+    }
+    # The occurrence became an exception: same id, an update for the chain.
+    assert special["id"] == occurrence["id"]
+    assert set(special) == IDENTITY | {"subject", "type", "lastModifiedDateTime"}
+    assert special["type"] == "exception"
+
+
+def test_partial_updates_switch_can_change_between_rounds(store, clock):
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    token = full_round(store)[-1].delta_token
+    clock.tick()
+    store.update_event(ROOM, event["id"], {"subject": "One"})
+    store.delta_partial_updates = True
+    page = store.delta_page(ROOM, token=token)
+    assert set(page.value[0]) == IDENTITY | {"subject", "lastModifiedDateTime"}
+    store.delta_partial_updates = False
+    store.update_event(ROOM, event["id"], {"subject": "Two"})
+    (full,) = store.delta_page(ROOM, token=page.delta_token).value
+    assert "start" in full and full["subject"] == "Two"
 
 
 def test_items_created_and_deleted_before_the_first_call_are_not_returned(store):

@@ -667,3 +667,49 @@ def test_cli_process_mode(monkeypatch):
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_delta_partial_updates_switch(emulator):
+    """``delta_partial_updates``: an Outlook update comes as a partial object."""
+    admin, outlook = emulator.admin_url, emulator.emulator
+    session = app_session(emulator)
+    first_url = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    booked = outlook.book_room(
+        "AdeleV@contoso.test",
+        ADAMS,
+        "Planning",
+        dt.datetime(2026, 12, 10, 9),
+        dt.datetime(2026, 12, 10, 10),
+    )
+    try:
+        switched = requests.post(
+            f"{admin}/switches", json={"delta_partial_updates": True}
+        )
+        assert switched.json()["delta_partial_updates"] is True
+        _, delta_link, _ = delta_round(session, first_url)
+        renamed = requests.post(
+            f"{admin}/outlook/update",
+            json={"room": ADAMS, "event_id": booked["id"], "subject": "Renamed"},
+        ).json()
+        created = session.post(
+            f"{emulator.graph_url}/users/{ADAMS}/events",
+            json=event_payload("New", "2026-12-11"),
+        ).json()
+        changes, delta_link, _ = delta_round(session, delta_link)
+        by_id = {item["id"]: item for item in changes}
+        update = by_id[booked["id"]]
+        assert update["subject"] == "Renamed"
+        assert update["changeKey"] == renamed["changeKey"] != booked["changeKey"]
+        assert update["@odata.etag"] == f'W/"{renamed["changeKey"]}"'
+        assert "start" not in update and "organizer" not in update
+        new = by_id[created["id"]]
+        assert new["start"] == created["start"] and new["subject"] == "New"
+
+        outlook.set_switches(delta_partial_updates=False)
+        assert outlook.switches()["delta_partial_updates"] is False
+        outlook.update_booking(ADAMS, booked["id"], subject="Again")
+        changes, _, _ = delta_round(session, delta_link)
+        (full,) = changes
+        assert full["subject"] == "Again" and full["start"] == booked["start"]
+    finally:
+        outlook.set_switches(delta_partial_updates=False)

@@ -4,6 +4,7 @@ Public API::
 
     emulator = Emulator(scenario=None, *, clock=None, auto_consent=False,
                         latency=None, delegated_delta_nextlink_403=False,
+                        delta_partial_updates=False,
                         me_with_app_token_status=400, enforce_user_read=True,
                         batch_max_requests=20, batch_order_seed=None,
                         log_limit=20000, store_options=None, identity_options=None,
@@ -84,6 +85,7 @@ class Emulator:
         auto_consent: bool = False,
         latency: float | None = None,
         delegated_delta_nextlink_403: bool = False,
+        delta_partial_updates: bool = False,
         me_with_app_token_status: int = 400,
         enforce_user_read: bool = True,
         batch_max_requests: int = 20,
@@ -107,6 +109,8 @@ class Emulator:
         self.batch_order_seed = batch_order_seed
         self.base_url = "https://127.0.0.1"
         self.store = CalendarStore(clock=clock, **(store_options or {}))
+        if delta_partial_updates:
+            self.delta_partial_updates = True
         self.identity = IdentityProvider(
             self.scenario,
             clock=clock,
@@ -552,11 +556,21 @@ class Emulator:
 
     SWITCHES = (
         "delegated_delta_nextlink_403",
+        "delta_partial_updates",
         "me_with_app_token_status",
         "enforce_user_read",
         "batch_max_requests",
         "batch_order_seed",
     )
+
+    @property
+    def delta_partial_updates(self) -> bool:
+        """Switch: delta sends updated items as partial objects (CalendarStore)."""
+        return self.store.delta_partial_updates
+
+    @delta_partial_updates.setter
+    def delta_partial_updates(self, value: bool) -> None:
+        self.store.delta_partial_updates = bool(value)
 
     def switches(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.SWITCHES}

@@ -7,16 +7,19 @@ Public API::
 
     CalendarStore(*, clock=None, delta_generations=3, accept_iana_time_zones=True,
                   transaction_id_duplicate_status=201, conflict_status=412,
-                  delta_default_page_size=50, delta_empty_first_page=False)
+                  delta_default_page_size=50, delta_empty_first_page=False,
+                  delta_partial_updates=False)
         .add_mailbox(address, *, display_name, owner_name=None)
         .has_mailbox(address) -> bool
         .calendar_info(address) -> dict
         .set_processing_options(address, *, add_organizer_to_subject=None,
                                 delete_subject=None, remove_private_property=None,
                                 delete_comments=None)
-        .create_event(address, payload, *, organizer=None) -> (dict, created: bool)
+        .create_event(address, payload, *, organizer=None, time_zone=None,
+                      expand_extended=None) -> (dict, created: bool)
         .get_event(address, event_id, *, time_zone=None, expand_extended=None) -> dict
-        .update_event(address, event_id, patch, *, if_match=None) -> dict
+        .update_event(address, event_id, patch, *, if_match=None, time_zone=None,
+                      expand_extended=None) -> dict
         .delete_event(address, event_id, *, if_match=None)
         .cancel_event(address, event_id, comment=None)
         .list_events(address, *, extended_filter=None, time_zone=None,
@@ -27,8 +30,10 @@ Public API::
         .expire_delta_tokens(address=None)
         .add_listener(callback)        # callback(address, change_type, event_id)
         .snapshot(address) -> list[dict]
+        .is_valid_time_zone(name) -> bool
         .reset(*, keep_mailboxes=True)
         .transaction_id_duplicate_status, .conflict_status   # for the HTTP layer
+        .delta_partial_updates          # switch, may be changed at any time
 
 Choices where Graph's behaviour is UNCONFIRMED (graph_contract.md §10) are
 constructor options; the other choices made here:
@@ -49,6 +54,26 @@ constructor options; the other choices made here:
 - Changing a series' start, end or pattern drops its exceptions and cancellations.
 - Listeners get the id of the item that changed (an occurrence id for an
   occurrence); a series change is reported once, with the master id.
+
+Delta (graph_contract.md §3.3-§3.5): a first round (no token) sends the window's
+items as full objects. A ``$deltatoken`` round sends, in window order, the items that
+are new to the chain or whose rendered JSON differs from what the chain last got, then
+``@removed`` entries for the items that left the window. Each sync state keeps, per
+item, the change keys it was rendered at and that rendering (shared, never handed out:
+every page gets copies), so a round re-renders only the items whose change keys moved.
+
+``delta_partial_updates`` (off by default; graph_contract.md §3.3 and §10 leave open
+whether Outlook does this): an item the chain already had and that was *updated*
+(not new to the chain, not a removal) comes as a partial object: ``@odata.type``,
+``@odata.etag``, ``id``, ``changeKey``, plus exactly the top-level properties whose
+value differs from the state the client last received through that delta chain (the
+sync state the token stands for, so several updates between two rounds are merged,
+and an update that was undone is not sent). A changed property is sent whole (e.g.
+all of ``start``, all of ``location``). The comparison is made on the UTC rendering,
+so asking for another ``outlook.timezone`` later does not by itself make ``start`` and
+``end`` count as changed. The switch is read when a round's changes are computed
+(the ``$deltatoken`` call): the later pages of that round follow that choice. First
+rounds always send full objects.
 """
 
 from __future__ import annotations
@@ -57,7 +82,6 @@ import base64
 import copy
 import hashlib
 import html
-import json
 import logging
 import re
 import secrets
@@ -200,6 +224,10 @@ def _offset(text: str) -> timezone:
 
 
 def format_local(dt: datetime) -> str:
+    if dt.year >= 1000:
+        # isoformat() starts with the same 26 characters as the strftime form below,
+        # faster; strftime does not pad years below 1000, so those keep that form.
+        return dt.isoformat(timespec="microseconds")[:26] + "0"
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}0"
 
 
@@ -285,14 +313,16 @@ def _enum(*choices: str) -> Callable[[str, object], str]:
     return check
 
 
+_CONTENT_TYPE = _enum("text", "html")
+_ATTENDEE_TYPE = _enum("required", "optional", "resource")
+
+
 def _body(name: str, value: object) -> dict:
     if not isinstance(value, dict):
         raise invalid(
             "The 'body' property must be an object with contentType and content."
         )
-    content_type = _enum("text", "html")(
-        "body.contentType", value.get("contentType", "text")
-    )
+    content_type = _CONTENT_TYPE("body.contentType", value.get("contentType", "text"))
     return {
         "contentType": content_type,
         "content": _string("body.content", value.get("content")),
@@ -316,16 +346,14 @@ def _email_address(name: str, value: object) -> dict:
 def _attendee(name: str, value: object) -> dict:
     if not isinstance(value, dict):
         raise invalid("Each attendee must be an object.")
-    kind = _enum("required", "optional", "resource")(
-        f"{name}.type", value.get("type", "required")
-    )
+    kind = _ATTENDEE_TYPE(f"{name}.type", value.get("type", "required"))
     status = value.get("status") or {}
     if not isinstance(status, dict):
         raise invalid(f"The '{name}.status' property must be an object.")
     return {
         "type": kind,
         "status": {
-            "response": _enum(*RESPONSES)(
+            "response": _RESPONSE(
                 f"{name}.status.response", status.get("response", "none")
             ),
             "time": _string(f"{name}.status.time", status.get("time")) or NO_TIME,
@@ -369,6 +397,7 @@ RESPONSES = (
     "declined",
     "notResponded",
 )
+_RESPONSE = _enum(*RESPONSES)
 _VALIDATORS: dict[str, Callable[[str, object], object]] = {
     "subject": _string,
     "body": _body,
@@ -537,11 +566,24 @@ class _Mailbox:
     transactions: dict[str, str] = field(default_factory=dict)
 
 
+# What a sync state remembers of an item: (``_version``, rendering in UTC). The
+# rendering is shared by the states that saw that version and is never handed out.
+_Seen = tuple[object, dict]
+
+
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    """A delta entry to send as a partial object: ``item``'s ``keys`` only."""
+
+    item: dict
+    keys: frozenset[str]
+
+
 @dataclass(slots=True)
 class _SyncState:
     kind: str
-    baseline: dict[str, str]
-    pending: list[dict] = field(default_factory=list)
+    baseline: dict[str, _Seen]
+    pending: list[dict | _Partial] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -615,9 +657,52 @@ def _is_occurrence(event: _Event, original: datetime) -> bool:
     return False
 
 
-def _fingerprint(rendered: dict) -> str:
-    text = json.dumps(rendered, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+_ATOMIC_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _clone(value: object) -> object:
+    """A deep copy of JSON-like data (``copy.deepcopy`` for anything else), several
+    times faster than ``copy.deepcopy`` on rendered events."""
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: item if type(item) in _ATOMIC_TYPES else _clone(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [item if type(item) in _ATOMIC_TYPES else _clone(item) for item in value]
+    if kind in _ATOMIC_TYPES:
+        return value
+    return copy.deepcopy(value)
+
+
+def _same_json(left: object, right: object) -> bool:
+    """Whether two JSON-like values serialise to the same JSON (key order aside).
+
+    Stricter than ``==`` where JSON is: ``1``, ``1.0`` and ``true`` differ; NaN is
+    the same as NaN."""
+    if type(left) is not type(right):
+        return False
+    if type(left) is dict:
+        return left.keys() == right.keys() and all(
+            _same_json(item, right[key]) for key, item in left.items()
+        )
+    if type(left) is list:
+        return len(left) == len(right) and all(
+            _same_json(a, b) for a, b in zip(left, right, strict=True)
+        )
+    if left == right:
+        return True
+    return type(left) is float and left != left and right != right
+
+
+def _version(instance: _Instance) -> object:
+    """What an item's rendering depends on that can change: every change to an event
+    or to an exception takes a new change key (``_touch``, ``_exception_for``), and an
+    exception is rendered over its series' fields."""
+    if instance.exception is not None:
+        return (instance.event.change_key, instance.exception.change_key)
+    return instance.event.change_key
 
 
 def _as_utc(value: object, name: str) -> datetime:
@@ -668,6 +753,7 @@ class CalendarStore:
         conflict_status: int = 412,
         delta_default_page_size: int = 50,
         delta_empty_first_page: bool = False,
+        delta_partial_updates: bool = False,
     ) -> None:
         if delta_generations < 1:
             raise ValueError("delta_generations must be at least 1")
@@ -678,6 +764,7 @@ class CalendarStore:
         self.conflict_status = conflict_status
         self.delta_default_page_size = delta_default_page_size
         self.delta_empty_first_page = delta_empty_first_page
+        self.delta_partial_updates = delta_partial_updates
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._mailboxes: dict[str, _Mailbox] = {}
@@ -756,23 +843,34 @@ class CalendarStore:
     # ----------------------------------------------------------------- events
 
     def create_event(
-        self, address: str, payload: dict, *, organizer: dict | None = None
+        self,
+        address: str,
+        payload: dict,
+        *,
+        organizer: dict | None = None,
+        time_zone: str | None = None,
+        expand_extended: Iterable[str] | str | None = None,
     ) -> tuple[dict, bool]:
-        """POST an event; ``(event, False)`` when its transactionId already exists."""
+        """POST an event; ``(event, False)`` when its transactionId already exists.
+
+        The answer is rendered as ``get_event`` would with ``time_zone`` and
+        ``expand_extended``; an unknown ``time_zone`` fails before anything is stored.
+        """
         with self._lock:
             mailbox = self._mailbox(address)
             if not isinstance(payload, dict):
                 raise invalid("The request body must be a JSON object.")
+            self._zone(time_zone)
             existing = self._duplicate(mailbox, payload.get("transactionId"))
             if existing:
-                return self._render(
-                    _Instance(existing.id, _kind(existing), existing)
-                ), False
+                instance = _Instance(existing.id, _kind(existing), existing)
+                return self._render(instance, time_zone, expand_extended), False
             event = self._build_event(mailbox, payload, organizer)
             mailbox.events[event.id] = event
             if event.transaction_id:
                 mailbox.transactions[event.transaction_id] = event.id
-            rendered = self._render(_Instance(event.id, _kind(event), event))
+            instance = _Instance(event.id, _kind(event), event)
+            rendered = self._render(instance, time_zone, expand_extended)
             notes = [(mailbox.address, "created", event.id)]
         self._notify(notes)
         return rendered, True
@@ -790,20 +888,34 @@ class CalendarStore:
             return self._render(instance, time_zone, expand_extended)
 
     def update_event(
-        self, address: str, event_id: str, patch: dict, *, if_match: str | None = None
+        self,
+        address: str,
+        event_id: str,
+        patch: dict,
+        *,
+        if_match: str | None = None,
+        time_zone: str | None = None,
+        expand_extended: Iterable[str] | str | None = None,
     ) -> dict:
-        """PATCH the given properties; a patched occurrence becomes an exception."""
+        """PATCH the given properties; a patched occurrence becomes an exception.
+
+        The answer is rendered as ``get_event`` would with ``time_zone`` and
+        ``expand_extended``; an unknown ``time_zone`` fails before anything changes.
+        """
         with self._lock:
             mailbox = self._mailbox(address)
             instance = self._resolve(mailbox, event_id)
             self._check_if_match(instance, if_match)
             if not isinstance(patch, dict):
                 raise invalid("The request body must be a JSON object.")
+            self._zone(time_zone)
             if instance.original_start is None:
                 self._patch_event(instance.event, patch)
             else:
                 self._patch_instance(instance, patch)
-            rendered = self._render(self._resolve(mailbox, event_id))
+            rendered = self._render(
+                self._resolve(mailbox, event_id), time_zone, expand_extended
+            )
             notes = [(mailbox.address, "updated", instance.id)]
         self._notify(notes)
         return rendered
@@ -944,9 +1056,8 @@ class CalendarStore:
             if state.kind == "skip":
                 return self._emit(key, state.pending, state.baseline, size, time_zone)
             low, high = datetime.fromisoformat(key[1]), datetime.fromisoformat(key[2])
-            current = self._window_snapshot(mailbox, low, high)
-            changes = _changes(state.baseline, current)
-            baseline = {item["id"]: _fingerprint(item) for item in current}
+            baseline, current = self._window_state(mailbox, low, high, state.baseline)
+            changes = _changes(state.baseline, current, self.delta_partial_updates)
             return self._emit(key, changes, baseline, size, time_zone)
 
     def expire_delta_tokens(self, address: str | None = None) -> None:
@@ -968,8 +1079,7 @@ class CalendarStore:
         low, high = _as_utc(start, "startDateTime"), _as_utc(end, "endDateTime")
         _check_window(low, high)
         key = (mailbox.address.casefold(), low.isoformat(), high.isoformat())
-        current = self._window_snapshot(mailbox, low, high)
-        baseline = {item["id"]: _fingerprint(item) for item in current}
+        baseline, current = self._window_state(mailbox, low, high)
         if self.delta_empty_first_page and current:
             # Real first pages are sometimes empty and only carry a nextLink.
             window = self._windows.setdefault(key, _SyncWindow())
@@ -982,14 +1092,14 @@ class CalendarStore:
     def _emit(
         self,
         key: tuple[str, str, str],
-        entries: list[dict],
-        baseline: dict[str, str],
+        entries: list[dict | _Partial],
+        baseline: dict[str, _Seen],
         size: int,
         time_zone: str | None,
     ) -> DeltaPage:
         window = self._windows.setdefault(key, _SyncWindow())
         page, rest = entries[:size], entries[size:]
-        value = [self._retime(item, time_zone) for item in page]
+        value = [self._retime(entry, time_zone) for entry in page]
         if rest:
             token = self._store_state(key, window, _SyncState("skip", baseline, rest))
             return DeltaPage(value, next_token=token)
@@ -1033,21 +1143,44 @@ class CalendarStore:
             raise invalid(f"The page size '{page_size}' is not valid.")
         return size
 
-    def _window_snapshot(
-        self, mailbox: _Mailbox, low: datetime, high: datetime
-    ) -> list[dict]:
+    def _window_state(
+        self,
+        mailbox: _Mailbox,
+        low: datetime,
+        high: datetime,
+        previous: dict[str, _Seen] | None = None,
+    ) -> tuple[dict[str, _Seen], list[dict]]:
+        """The window's items rendered in UTC (with ``@odata.type``), and the sync
+        state's record of them. An item whose version ``previous`` already holds is
+        not rendered again: its rendering is shared (callers never hand it out)."""
+        seen: dict[str, _Seen] = {}
         items = []
         for instance in self._window_instances(mailbox, low, high):
-            rendered = self._render(instance)
-            items.append({"@odata.type": "#microsoft.graph.event", **rendered})
-        return items
+            version = _version(instance)
+            known = previous.get(instance.id) if previous else None
+            if known is not None and known[0] == version:
+                item = known[1]
+            else:
+                rendered = self._render(instance)
+                item = {"@odata.type": "#microsoft.graph.event", **rendered}
+            seen[instance.id] = (version, item)
+            items.append(item)
+        return seen, items
 
-    def _retime(self, item: dict, time_zone: str | None) -> dict:
+    def _retime(self, entry: dict | _Partial, time_zone: str | None) -> dict:
+        """A copy of a pending delta entry for a page, in ``time_zone``."""
+        if isinstance(entry, _Partial):
+            item = entry.item
+            result = {k: _clone(v) for k, v in item.items() if k in entry.keys}
+        else:
+            item = entry
+            result = _clone(item)
         if "@removed" in item or not time_zone:
-            return copy.deepcopy(item)
+            return result
         zone = self._zone(time_zone)
-        result = copy.deepcopy(item)
         for name in ("start", "end"):
+            if name not in result:
+                continue
             if item["isAllDay"]:
                 result[name]["timeZone"] = time_zone
                 continue
@@ -1066,6 +1199,14 @@ class CalendarStore:
                 404, "ErrorInvalidUser", f"The requested user '{address}' is invalid."
             )
         return mailbox
+
+    def is_valid_time_zone(self, time_zone: str) -> bool:
+        """Whether ``time_zone`` may be asked for (``Prefer: outlook.timezone``)."""
+        try:
+            self._zone(time_zone)
+        except GraphHttpError:
+            return False
+        return True
 
     def _zone(self, time_zone: str | None) -> ZoneInfo | None:
         if time_zone is None:
@@ -1294,10 +1435,10 @@ class CalendarStore:
             "body": dict(fields["body"]),
             "start": _render_time(instance.start, fields["isAllDay"], time_zone, zone),
             "end": _render_time(instance.end, fields["isAllDay"], time_zone, zone),
-            "location": copy.deepcopy(fields["location"]),
-            "locations": copy.deepcopy(fields["locations"]),
+            "location": _clone(fields["location"]),
+            "locations": _clone(fields["locations"]),
             "recurrence": _render_recurrence(instance),
-            "attendees": copy.deepcopy(fields["attendees"]),
+            "attendees": _clone(fields["attendees"]),
             "organizer": {"emailAddress": dict(event.organizer)},
             "onlineMeeting": None,
         }
@@ -1348,10 +1489,18 @@ def _ical_uid(instance: _Instance) -> str:
     return uid[:32] + stamp + uid[40:]
 
 
+_URLSAFE_ID = re.compile(r"[A-Za-z0-9_=-]*")
+
+
 def _web_link(item_id: str) -> str:
+    # Item ids are URL-safe base64, where quote(safe="") changes only "=".
+    if _URLSAFE_ID.fullmatch(item_id):
+        quoted = item_id.replace("=", "%3D")
+    else:
+        quoted = quote(item_id, safe="")
     return (
         "https://outlook.office365.com/owa/?itemid="
-        + quote(item_id, safe="")
+        + quoted
         + "&exvsurl=1&path=/calendar/item"
     )
 
@@ -1513,13 +1662,35 @@ def _series_instances(event: _Event, low: datetime, high: datetime) -> list[_Ins
     return instances
 
 
-def _changes(baseline: dict[str, str], current: list[dict]) -> list[dict]:
+# Sent with every partial object (delta_partial_updates), changed or not.
+_PARTIAL_KEYS = frozenset({"@odata.type", "@odata.etag", "id", "changeKey"})
+
+
+def _changes(
+    baseline: dict[str, _Seen], current: list[dict], partial: bool
+) -> list[dict | _Partial]:
     # An item that left the window (moved, deleted, cancelled occurrence) is reported
-    # as removed, exactly like a deletion.
+    # as removed, exactly like a deletion. An item whose rendering is the very object
+    # the baseline holds has not changed (same version, see _window_state).
     seen = {item["id"] for item in current}
-    changed = [
-        item for item in current if baseline.get(item["id"]) != _fingerprint(item)
-    ]
+    changed: list[dict | _Partial] = []
+    for item in current:
+        known = baseline.get(item["id"])
+        if known is None:
+            changed.append(item)  # new to this delta chain: always a full object
+            continue
+        before = known[1]
+        if before is item or _same_json(before, item):
+            continue
+        if partial:
+            keys = {
+                k
+                for k, v in item.items()
+                if k not in before or not _same_json(before[k], v)
+            }
+            changed.append(_Partial(item, frozenset(keys | _PARTIAL_KEYS)))
+        else:
+            changed.append(item)
     removed = [
         {
             "@odata.type": "#microsoft.graph.event",
