@@ -4,18 +4,24 @@ Usage::
 
     make bench                          # = python3 scripts/bench.py
     python3 scripts/bench.py --bookings 200 --latency 20 --imports 50,200 \\
-        [--no-memory] [--no-update] [--details]
+        [--no-memory] [--no-update] [--details] [--emulator-in-process]
     python3 scripts/bench.py --export [--export-bookings 2000] [--export-rooms 10] \\
         [--export-large [--export-large-bookings 20000]] [--export-budget 400/4] \\
-        [--export-budget-bookings 800] [--latency 20] [--no-memory]
+        [--export-budget-bookings 800] [--latency 20] [--no-memory] \\
+        [--emulator-in-process]
 
 Needs the test database made by ``make setup`` (room_exchange_sync_test, or
 $ODOO_TEST_DB): it is copied into a throwaway database (room_exchange_bench_<pid>),
 where the addon is updated to the working tree's code (--no-update skips that), and
-which is dropped at the end. The Microsoft emulator (tests/emulator) runs in this
-process over HTTPS and adds a fixed latency to every Graph HTTP request (--latency, ms;
-a $batch envelope pays it once), so that round trips dominate as with the real Graph.
-Odoo runs in-process through its ORM (one cursor, SUPERUSER).
+which is dropped at the end. The Microsoft emulator (tests/emulator) runs over HTTPS
+in a process of its own (``python -m tests.emulator``, driven through its admin API
+under /_emulator/), as Microsoft's servers would: its CPU work does not compete with
+Odoo's for this process's GIL, so the wall times are Odoo's and the network's, and
+the baseline runs against the same emulator in the same run. --emulator-in-process
+runs it on a thread of the bench's process instead, as before. It adds a fixed
+latency to every Graph HTTP request (--latency, ms; a $batch envelope pays it once),
+so that round trips dominate as with the real Graph. Odoo runs in the bench's process
+through its ORM (one cursor, SUPERUSER).
 
 Scenarios:
 
@@ -59,7 +65,8 @@ HTTP requests the process made (Graph + token/OpenID discovery, the part in brac
 429 = throttled answers, SQL = queries executed on the cursor (savepoints included; the
 block ends with cr.flush(), so pending ORM writes and precommit hooks count), SQL/item
 = per exported booking or imported meeting, peak MB = tracemalloc peak above the start
-of the scenario (the whole process, so the in-process emulator's allocations too).
+of the scenario in the bench's process, i.e. Odoo's side only (the emulator runs in
+its own; with --emulator-in-process its allocations count too).
 tracemalloc slows Python code down about 2-3x, so the scenarios run twice, each pass in
 a fresh database and emulator: wall times and counts come from an untraced pass, peak
 MB from a second, traced one (--no-memory skips it). Ratios are baseline / sync.
@@ -67,7 +74,8 @@ Nothing is asserted: the target lines are informative and the exit status is 0 u
 the bench itself failed (1, e.g. "run make setup first").
 
 Sample output (defaults: N=200, 20 ms latency; about 60 s in all with set-up, update and
-the traced pass; addon at commit 9561dbd)::
+the traced pass; addon at commit 9561dbd, with the emulator then in the bench's
+process)::
 
     room_exchange_sync bench: N=200 bookings, latency 20 ms/Graph request, imports k=50,200
 
@@ -160,6 +168,14 @@ def parse_args(argv):
         "does; it takes a few seconds and copes with a template made from older code)",
     )
     parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    parser.add_argument(
+        "--emulator-in-process",
+        action="store_true",
+        help="run the Microsoft emulator on a thread of the bench's process, as "
+        "before (its CPU work then shares the GIL with Odoo and counts in the wall "
+        "times, its allocations in peak MB); by default it runs in a process of its "
+        "own (python -m tests.emulator), as Microsoft's servers would",
+    )
     group = parser.add_argument_group("bulk export (--export runs only these)")
     group.add_argument(
         "--export",
@@ -225,15 +241,15 @@ def slot(index, first_day):
     )
 
 
-def set_up_connection(env, server):
+def set_up_connection(env, emulator):
     """A ready app-only connection to the emulator."""
     connection = env["room.exchange.connection"].create(
         {
             "name": "Emulator (bench)",
             "cloud": "custom",
-            "custom_authority_url": server.base_url,
-            "custom_graph_url": server.graph_url,
-            "custom_ca_bundle": server.ca_bundle_path,
+            "custom_authority_url": emulator.base_url,
+            "custom_graph_url": emulator.graph_url,
+            "custom_ca_bundle": emulator.ca_bundle_path,
             "tenant_id": EMULATOR_TENANT,
             "client_id": APP_ONLY_APP,
             "client_secret_input": APP_ONLY_SECRET,
@@ -287,10 +303,10 @@ def set_up_booking_type(env, calendars):
     return booking_type, requester
 
 
-def set_up_room(env, server):
+def set_up_room(env, emulator):
     """A ready app-only connection to the emulator, a room bound to Adams with a 24/7
     working time, a booking type and a requester; returns (calendar, type, partner)."""
-    connection = set_up_connection(env, server)
+    connection = set_up_connection(env, emulator)
     calendar = set_up_bound_room(env, connection, ROOM_ADAMS)
     booking_type, requester = set_up_booking_type(env, calendar)
     return calendar, booking_type, requester
@@ -386,15 +402,16 @@ def run_pass(args, memory):
 
     latency = args.latency / 1000.0
     budget = max(10000, 10 * (args.bookings + sum(args.imports)))
-    server = start_emulator(latency, budget)
-    emulator = server.emulator
-    meter = Meter(emulator, memory=memory, texts=args.details and not memory)
+    emulator = start_emulator(latency, budget, in_process=args.emulator_in_process)
+    meter = None
     results: dict[str, Measurement] = {}
     try:
+        meter = Meter(emulator, memory=memory, texts=args.details and not memory)
         with throwaway_database() as dbname:
             print(
                 f"bench: database {dbname} (copy of {TEMPLATE_DB}), emulator "
-                f"{server.base_url}, latency {args.latency:g} ms",
+                f"{emulator.base_url} ({emulator.where}), latency "
+                f"{args.latency:g} ms",
                 file=sys.stderr,
             )
             registry = load_registry(dbname, update=args.update)
@@ -404,7 +421,7 @@ def run_pass(args, memory):
                 )
                 env = api.Environment(cr, odoo.SUPERUSER_ID, {})  # as the cron
                 started = time.perf_counter()
-                calendar, booking_type, requester = set_up_room(setup_env, server)
+                calendar, booking_type, requester = set_up_room(setup_env, emulator)
                 cr.commit()
                 # As the cron: the room found by search(), hence a sound prefetch set
                 # (a record kept across commits through room.exchange_calendar_id has
@@ -457,7 +474,7 @@ def run_pass(args, memory):
                 with meter.measure("export: naive 1 POST/booking", cr) as m:
                     naive_export(env, calendar, bookings.with_env(env))
                 m.items = args.bookings
-                m.note = f"{len(emulator.store.snapshot(ROOM_ADAMS))} events in Adams"
+                m.note = f"{len(emulator.snapshot(ROOM_ADAMS))} events in Adams"
                 results["baseline"] = m
                 cr.rollback()
                 cr.reset()
@@ -467,7 +484,7 @@ def run_pass(args, memory):
                     sync(calendar, m)
                 m.items = args.bookings
                 results["export"] = m
-                events = len(emulator.store.snapshot(ROOM_ADAMS))
+                events = len(emulator.snapshot(ROOM_ADAMS))
                 if events != args.bookings:
                     m.note = f"{events}/{args.bookings} events! " + m.note
                 cr.commit()
@@ -482,8 +499,9 @@ def run_pass(args, memory):
                 results["idle"] = m
                 cr.commit()
     finally:
-        server.stop()
-        meter.close()
+        emulator.stop()
+        if meter is not None:
+            meter.close()
     return results
 
 
@@ -515,7 +533,7 @@ def export_check(emulator, calendars, bookings_by_mailbox):
             problems.append(f"{calendar.mailbox}: export {calendar.export_state}")
     for mailbox, names in bookings_by_mailbox.items():
         subjects = collections.Counter(
-            event.get("subject") for event in emulator.store.snapshot(mailbox)
+            event.get("subject") for event in emulator.snapshot(mailbox)
         )
         missing = [name for name in names if not subjects[name]]
         twice = [name for name in names if subjects[name] > 1]
@@ -548,18 +566,20 @@ def export_pass(args, count, *, memory, baseline, budget_check):
 
     latency = args.latency / 1000.0
     rooms_count = args.export_rooms
-    server = start_emulator(
-        latency, 10000, log_limit=max(20000, 2 * count + 5 * args.export_budget[0])
+    emulator = start_emulator(
+        latency,
+        10000,
+        log_limit=max(20000, 2 * count + 5 * args.export_budget[0]),
+        in_process=args.emulator_in_process,
     )
-    emulator = server.emulator
-    mailboxes = bench_mailboxes(emulator, rooms_count)
     results: dict[str, Measurement] = {}
     meter = None
     try:
+        mailboxes = bench_mailboxes(emulator, rooms_count)
         with throwaway_database() as dbname:
             print(
                 f"bench: export of {count} bookings in {rooms_count} rooms, database "
-                f"{dbname}, latency {args.latency:g} ms"
+                f"{dbname}, emulator {emulator.where}, latency {args.latency:g} ms"
                 + (" (tracemalloc)" if memory else ""),
                 file=sys.stderr,
             )
@@ -570,7 +590,7 @@ def export_pass(args, count, *, memory, baseline, budget_check):
                 )
                 env = api.Environment(cr, odoo.SUPERUSER_ID, {})  # as the cron
                 started = time.perf_counter()
-                connection = set_up_connection(setup_env, server)
+                connection = set_up_connection(setup_env, emulator)
                 calendars = setup_env["room.exchange.calendar"]
                 for index, mailbox in enumerate(mailboxes):
                     calendars |= set_up_bound_room(
@@ -615,7 +635,7 @@ def export_pass(args, count, *, memory, baseline, budget_check):
                             )
                             naive_export(env, calendar, bookings)
                     m.items = count
-                    events = sum(len(emulator.store.snapshot(b)) for b in mailboxes)
+                    events = sum(len(emulator.snapshot(b)) for b in mailboxes)
                     m.note = f"{events} events in {rooms_count} rooms"
                     results["baseline"] = m
                     cr.rollback()
@@ -653,7 +673,7 @@ def export_pass(args, count, *, memory, baseline, budget_check):
                         args, env, cr, meter, emulator, calendars[:1], booking_type
                     )
     finally:
-        server.stop()
+        emulator.stop()
         if meter is not None:
             meter.close()
     return results
@@ -680,8 +700,8 @@ def export_under_budget(args, env, cr, meter, emulator, calendar, booking_type):
     cr.commit()
     run_export_wizard(env, calendar.room_id).action_run()
     cr.commit()
-    emulator.throttle.configure(budget=budget, window_seconds=seconds)
-    emulator.throttle.reset()
+    emulator.configure_throttle(budget=budget, window_seconds=seconds)
+    emulator.reset_throttle()
     label = f"export: paced, budget {budget}/{seconds:g} s"
     with meter.measure(label, cr) as m:
         env["room.exchange.calendar"]._cron_export()

@@ -1,6 +1,8 @@
-"""Plumbing for scripts/bench.py: a throwaway Odoo database, the in-process Microsoft
-emulator, and one measurement per scenario (Graph requests from the emulator's log,
-SQL queries from Odoo's per-thread query hooks, wall time, tracemalloc peak).
+"""Plumbing for scripts/bench.py: a throwaway Odoo database, the Microsoft emulator
+(in a process of its own, or in the bench's with --emulator-in-process), and one
+measurement per scenario (Graph requests from the emulator's request log, SQL queries
+from Odoo's per-thread query hooks, wall time, tracemalloc peak of the bench's
+process).
 
 Nothing here asserts timings: it only counts and reports.
 """
@@ -12,12 +14,18 @@ import contextlib
 import json
 import os
 import re
+import select
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE_DB = os.environ.get("ODOO_TEST_DB", "room_exchange_sync_test")
@@ -127,6 +135,330 @@ def load_registry(name: str, update: bool = False):
 
 
 # -- the emulator ----------------------------------------------------------------
+#
+# Two ways to run it, with the same interface (``EmulatorHandle``): in a process of
+# its own (the default, as Microsoft's servers are: its CPU work is not counted in
+# the bench's wall time through the GIL, nor its allocations by tracemalloc), or in
+# the bench's process (--emulator-in-process, the old way).
+
+READY_TIMEOUT = 60.0  # seconds for ``python -m tests.emulator`` to print its URLs
+STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
+ADMIN_TIMEOUT = 120.0  # seconds for one admin API call (the log can be long)
+
+
+def bench_scenario() -> dict:
+    """The default scenario without its seeded meetings: the room calendars start
+    empty, so every event counted is one of the bench's."""
+    path = os.path.join(REPO_ROOT, "tests", "emulator", "scenarios", "default.json")
+    with open(path, encoding="utf-8") as handle:
+        scenario = json.load(handle)
+    scenario["events"] = []
+    return scenario
+
+
+class EmulatorHandle:
+    """What the bench uses of the emulator, wherever it runs: its URLs and CA bundle,
+    ``stop()``, and the admin operations below. A context manager (stops at exit)."""
+
+    base_url = ""
+    graph_url = ""
+    ca_bundle_path = ""
+    where = ""  # "own process (pid n)" / "in-process", for the bench's messages
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # admin operations
+    def reset(self) -> None:
+        """Back to the scenario as loaded (added rooms and RBAC changes forgotten)."""
+        raise NotImplementedError
+
+    def add_room(self, email: str, display_name: str) -> None:
+        raise NotImplementedError
+
+    def set_rbac_scope(self, client_id: str, scope: list[str] | None) -> None:
+        """The mailboxes the app-only app may open; None: every mailbox."""
+        raise NotImplementedError
+
+    def room_emails(self) -> list[str]:
+        raise NotImplementedError
+
+    def mailbox_exists(self, address: str) -> bool:
+        raise NotImplementedError
+
+    @property
+    def request_log(self) -> list[dict]:
+        """Identity requests, Graph requests and $batch items, oldest first."""
+        raise NotImplementedError
+
+    def clear_log(self) -> None:
+        raise NotImplementedError
+
+    def configure_throttle(self, **options) -> None:
+        """``Throttle.configure`` options: budget, window_seconds, max_concurrent..."""
+        raise NotImplementedError
+
+    def reset_throttle(self) -> None:
+        raise NotImplementedError
+
+    def throttle_stats(self) -> dict:
+        """``{"app|mailbox": {"requests", "throttled", ...}}``."""
+        raise NotImplementedError
+
+    def snapshot(self, mailbox: str) -> list[dict]:
+        """Every item stored in ``mailbox``'s calendar."""
+        raise NotImplementedError
+
+    def book_room(self, person: str, room: str, subject: str, start, end) -> dict:
+        """``person`` books ``room`` from Outlook (ISO 8601 start/end, UTC)."""
+        raise NotImplementedError
+
+
+class InProcessEmulator(EmulatorHandle):
+    """``tests.emulator.EmulatorServer`` on a thread of the bench's process."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.emulator = server.emulator
+        self.base_url = server.base_url
+        self.graph_url = server.graph_url
+        self.ca_bundle_path = server.ca_bundle_path
+        self.where = "in-process"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def reset(self) -> None:
+        self.emulator.reset()
+
+    def add_room(self, email: str, display_name: str) -> None:
+        self.emulator.add_room(email, display_name)
+
+    def set_rbac_scope(self, client_id: str, scope: list[str] | None) -> None:
+        self.emulator.scenario.app(client_id).rbac_scope = scope
+
+    def room_emails(self) -> list[str]:
+        return [room.email for room in self.emulator.scenario.rooms]
+
+    def mailbox_exists(self, address: str) -> bool:
+        return self.emulator.scenario.mailbox_exists(address)
+
+    @property
+    def request_log(self) -> list[dict]:
+        return self.emulator.request_log
+
+    def clear_log(self) -> None:
+        self.emulator.clear_log()
+
+    def configure_throttle(self, **options) -> None:
+        self.emulator.throttle.configure(**options)
+
+    def reset_throttle(self) -> None:
+        self.emulator.throttle.reset()
+
+    def throttle_stats(self) -> dict:
+        return self.emulator.throttle.stats()
+
+    def snapshot(self, mailbox: str) -> list[dict]:
+        return self.emulator.store.snapshot(mailbox)
+
+    def book_room(self, person: str, room: str, subject: str, start, end) -> dict:
+        return self.emulator.book_room(person, room, subject, start, end)
+
+
+class EmulatorProcess(EmulatorHandle):
+    """``python -m tests.emulator`` in a process (and session) of its own, driven
+    through its admin HTTP API (``/_emulator/``, tests/emulator/admin.py).
+
+    It is stopped by ``stop()`` (SIGTERM, then SIGKILL), and also stops by itself
+    when the bench's end of its standard input closes (``--stop-on-stdin-eof``), so
+    that it does not outlive a bench killed outright."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float,
+        budget: int,
+        window_seconds: float,
+        max_concurrent: int,
+        log_limit: int,
+    ) -> None:
+        import requests
+
+        self._tmpdir = tempfile.mkdtemp(prefix="room-exchange-bench-")
+        scenario_path = os.path.join(self._tmpdir, "scenario.json")
+        with open(scenario_path, "w", encoding="utf-8") as handle:
+            json.dump(bench_scenario(), handle)
+        command = [
+            sys.executable,
+            "-m",
+            "tests.emulator",
+            "--port",
+            "0",
+            "--scenario",
+            scenario_path,
+            "--log-limit",
+            str(log_limit),
+            "--throttle-budget",
+            str(budget),
+            "--throttle-window",
+            str(window_seconds),
+            "--throttle-max-concurrent",
+            str(max_concurrent),
+            "--stop-on-stdin-eof",
+        ]
+        if latency_s:
+            command += ["--latency", str(latency_s)]
+        self.process: subprocess.Popen | None = None
+        try:
+            self.process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops us
+            )
+            info = self._ready()
+        except BaseException:
+            self.stop()
+            raise
+        # The scenario is read at start only (a reset goes back to its copy in memory).
+        self._remove_tmpdir()
+        self.info = info
+        self.base_url = info["base_url"]
+        self.graph_url = info["graph_url"]
+        self.admin_url = info["admin_url"]
+        self.ca_bundle_path = info["ca_bundle"]
+        self.where = f"own process (pid {self.process.pid})"
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback: no proxy, no REQUESTS_CA_BUNDLE
+        self.session.verify = self.ca_bundle_path
+
+    def _ready(self) -> dict:
+        process = self.process
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchSetupError(
+                    f"the emulator (python -m tests.emulator) did not start within "
+                    f"{READY_TIMEOUT:g} s"
+                )
+            readable, _, _ = select.select([process.stdout], [], [], remaining)
+            if readable:
+                break
+        line = process.stdout.readline()
+        if not line:
+            code = process.wait(timeout=STOP_TIMEOUT)
+            raise BenchSetupError(
+                f"the emulator (python -m tests.emulator) exited with status {code} "
+                "before it was ready (see its messages above)"
+            )
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise BenchSetupError(
+                f"the emulator printed {line[:200]!r} instead of its JSON ready line"
+            ) from None
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+            if process.poll() is None:
+                with contextlib.suppress(OSError):
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(OSError):
+                        process.kill()
+                    process.wait()
+            with contextlib.suppress(OSError):
+                process.stdout.close()
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+        self._remove_tmpdir()
+
+    def _remove_tmpdir(self) -> None:
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = ""
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        answer = self.session.request(
+            method, f"{self.admin_url}/{path}", json=body, timeout=ADMIN_TIMEOUT
+        )
+        if not answer.ok:
+            raise RuntimeError(
+                f"emulator admin {method} /_emulator/{path}: {answer.status_code} "
+                f"{answer.text[:300]}"
+            )
+        return answer.json()
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def add_room(self, email: str, display_name: str) -> None:
+        self._call(
+            "POST", "scenario/room", {"email": email, "display_name": display_name}
+        )
+
+    def set_rbac_scope(self, client_id: str, scope: list[str] | None) -> None:
+        self._call(
+            "POST", "scenario/rbac-scope", {"client_id": client_id, "rbac_scope": scope}
+        )
+
+    def _state(self) -> dict:
+        return self._call("GET", "state")
+
+    def room_emails(self) -> list[str]:
+        return [room["email"] for room in self._state()["rooms"]]
+
+    def mailbox_exists(self, address: str) -> bool:
+        state = self._state()
+        wanted = address.casefold()
+        keys = [key for room in state["rooms"] for key in (room["id"], room["email"])]
+        keys += [key for user in state["users"] for key in (user["id"], user["upn"])]
+        return any(str(key).casefold() == wanted for key in keys)
+
+    @property
+    def request_log(self) -> list[dict]:
+        return self._call("GET", "log")["value"]
+
+    def clear_log(self) -> None:
+        self._call("DELETE", "log")
+
+    def configure_throttle(self, **options) -> None:
+        self._call("POST", "throttle", options)
+
+    def reset_throttle(self) -> None:
+        self._call("POST", "throttle", {"reset": True})
+
+    def throttle_stats(self) -> dict:
+        return self._call("GET", "counters")["throttle"]
+
+    def snapshot(self, mailbox: str) -> list[dict]:
+        path = f"mailboxes/{quote(mailbox, safe='@')}/events"
+        return self._call("GET", path)["value"]
+
+    def book_room(self, person: str, room: str, subject: str, start, end) -> dict:
+        body = {
+            "person": person,
+            "room": room,
+            "subject": subject,
+            "start": str(start),
+            "end": str(end),
+        }
+        return self._call("POST", "outlook/book", body)
 
 
 def start_emulator(
@@ -135,58 +467,66 @@ def start_emulator(
     *,
     window_seconds: float = 600.0,
     log_limit: int = 20000,
-):
-    """The emulator over HTTPS in this process, with a fixed latency on every Graph
-    request (a ``$batch`` envelope pays it once) and Outlook's 4-concurrent limit;
-    ``budget`` requests per (app, mailbox) in any ``window_seconds``, and a request
-    log of ``log_limit`` entries (a $batch item is one)."""
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    from tests.emulator import EmulatorServer
+    in_process: bool = False,
+) -> EmulatorHandle:
+    """The emulator over HTTPS, in a process of its own (or, with ``in_process``, on
+    a thread of this one), with a fixed latency on every Graph request (a ``$batch``
+    envelope pays it once) and Outlook's 4-concurrent limit; ``budget`` requests per
+    (app, mailbox) in any ``window_seconds``, and a request log of ``log_limit``
+    entries (a $batch item is one). The room calendars start empty."""
+    if in_process:
+        if REPO_ROOT not in sys.path:
+            sys.path.insert(0, REPO_ROOT)
+        from tests.emulator import EmulatorServer
 
-    # The default scenario without its seeded meetings: the room calendars start
-    # empty, so every event counted is one of the bench's.
-    path = os.path.join(REPO_ROOT, "tests", "emulator", "scenarios", "default.json")
-    with open(path, encoding="utf-8") as handle:
-        scenario = json.load(handle)
-    scenario["events"] = []
-    server = EmulatorServer(
-        scenario=scenario,
-        latency=latency_s or None,
-        log_limit=log_limit,
-        throttle_options={
-            "budget": budget,
-            "max_concurrent": 4,
-            "window_seconds": window_seconds,
-        },
-    ).start()
+        server = EmulatorServer(
+            scenario=bench_scenario(),
+            latency=latency_s or None,
+            log_limit=log_limit,
+            throttle_options={
+                "budget": budget,
+                "max_concurrent": 4,
+                "window_seconds": window_seconds,
+            },
+        ).start()
+        emulator: EmulatorHandle = InProcessEmulator(server)
+    else:
+        emulator = EmulatorProcess(
+            latency_s=latency_s,
+            budget=budget,
+            window_seconds=window_seconds,
+            max_concurrent=4,
+            log_limit=log_limit,
+        )
     # requests lets these override Session.verify (graph_contract.md §8.6); the
     # bundle holds the system CAs too, so it can stand for the whole process.
-    os.environ["REQUESTS_CA_BUNDLE"] = server.ca_bundle_path
-    os.environ["CURL_CA_BUNDLE"] = server.ca_bundle_path
-    return server
+    os.environ["REQUESTS_CA_BUNDLE"] = emulator.ca_bundle_path
+    os.environ["CURL_CA_BUNDLE"] = emulator.ca_bundle_path
+    return emulator
 
 
-def bench_mailboxes(emulator, count: int) -> list[str]:
+def bench_mailboxes(emulator: EmulatorHandle, count: int) -> list[str]:
     """``count`` room mailboxes the app-only app may use: the default scenario's
     rooms, then rooms added with ``emulator.add_room`` (bench.room01@contoso.test...).
     The app's RBAC scope is lifted (None: every mailbox). Call it again after
     ``emulator.reset()``, which forgets added rooms."""
-    emulator.scenario.app(APP_ONLY_APP).rbac_scope = None
-    mailboxes = [room.email for room in emulator.scenario.rooms][:count]
+    emulator.set_rbac_scope(APP_ONLY_APP, None)
+    mailboxes = emulator.room_emails()[:count]
     for index in range(count - len(mailboxes)):
         email = f"bench.room{index + 1:02d}@contoso.test"
-        if not emulator.scenario.mailbox_exists(email):
+        if not emulator.mailbox_exists(email):
             emulator.add_room(email, f"Bench room {index + 1}")
         mailboxes.append(email)
     return mailboxes
 
 
-def mailbox_usage(emulator, mailbox: str, client_id: str = APP_ONLY_APP) -> dict:
+def mailbox_usage(
+    emulator: EmulatorHandle, mailbox: str, client_id: str = APP_ONLY_APP
+) -> dict:
     """The throttle's counters for (app, mailbox): requests (each $batch item counts,
     as Exchange counts them), throttled (429)."""
     key = f"{client_id.lower()}|{mailbox.lower()}"
-    return emulator.throttle.stats().get(key, {"requests": 0, "throttled": 0})
+    return emulator.throttle_stats().get(key, {"requests": 0, "throttled": 0})
 
 
 # -- measuring -------------------------------------------------------------------

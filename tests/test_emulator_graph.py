@@ -535,6 +535,60 @@ def test_admin_outlook_booking_processing_and_log(emulator):
     assert state["tenants"][0]["domain"] == TENANT
 
 
+def test_admin_added_room_and_rbac_scope(emulator):
+    admin = emulator.admin_url
+    added = requests.post(
+        f"{admin}/scenario/room",
+        json={"email": "bench.room01@contoso.test", "display_name": "Bench room 1"},
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["email"] == "bench.room01@contoso.test"
+    session = app_session(emulator)
+    room_url = f"{emulator.graph_url}/users/bench.room01@contoso.test/events"
+    assert session.get(room_url).status_code == 403  # outside the app's scope
+    lifted = requests.post(
+        f"{admin}/scenario/rbac-scope", json={"client_id": APP_ID, "rbac_scope": None}
+    )
+    assert lifted.json() == {"client_id": APP_ID, "rbac_scope": None}
+    assert session.get(room_url).status_code == 200
+    assert session.get(f"{emulator.graph_url}/users/{DUNE}/events").status_code == 200
+    narrowed = requests.post(
+        f"{admin}/scenario/rbac-scope",
+        json={"client_id": APP_ID, "rbac_scope": ["ROOM.DUNE@contoso.test"]},
+    )
+    assert narrowed.json()["rbac_scope"] == [DUNE]
+    assert session.get(room_url).status_code == 403
+    state = requests.get(f"{admin}/state").json()
+    app = next(a for a in state["apps"] if a["client_id"] == APP_ID)
+    assert app["rbac_scope"] == [DUNE]
+    for body, status in (
+        ({"client_id": APP_ID, "rbac_scope": ["nobody@contoso.test"]}, 400),
+        ({"client_id": APP_ID, "rbac_scope": DUNE}, 400),
+        ({"client_id": APP_ID}, 400),
+        (
+            {"client_id": "00000000-0000-0000-0000-000000000000", "rbac_scope": None},
+            404,
+        ),
+    ):
+        answer = requests.post(f"{admin}/scenario/rbac-scope", json=body)
+        assert answer.status_code == status, (body, answer.text)
+    state = requests.get(f"{admin}/state").json()
+    app = next(a for a in state["apps"] if a["client_id"] == APP_ID)
+    assert app["rbac_scope"] == [DUNE]  # unchanged by the refused calls
+    # Not reachable through Graph.
+    answer = session.post(
+        f"{emulator.graph_url}/_emulator/scenario/rbac-scope",
+        json={"client_id": APP_ID, "rbac_scope": None},
+    )
+    assert answer.status_code == 400
+    # A reset goes back to the scenario as loaded: the added room is forgotten.
+    assert requests.post(f"{admin}/reset").ok
+    state = requests.get(f"{admin}/state").json()
+    app = next(a for a in state["apps"] if a["client_id"] == APP_ID)
+    assert app["rbac_scope"] and DUNE not in app["rbac_scope"]
+    assert "bench.room01@contoso.test" not in [r["email"] for r in state["rooms"]]
+
+
 def test_outlook_private_and_occurrence(emulator):
     outlook = emulator.emulator
     series = outlook.book_room(
@@ -667,6 +721,55 @@ def test_cli_process_mode(monkeypatch):
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_cli_throttle_log_limit_and_stdin_eof():
+    """--throttle-* and --log-limit reach the Emulator; --stop-on-stdin-eof stops it
+    when its parent's end of the pipe closes."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulator", "--port", "0"]
+        + ["--throttle-budget", "2", "--throttle-window", "600"]
+        + ["--throttle-max-concurrent", "1", "--log-limit", "3"]
+        + ["--stop-on-stdin-eof"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = json.loads(process.stdout.readline())
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = ready["ca_bundle"]
+        token = session.post(
+            f"{ready['authority_url']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": APP_ID,
+                "client_secret": APP_SECRET,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": "Bearer " + token.json()["access_token"]}
+        url = f"{ready['graph_url']}/users/{ADAMS}/events"
+        statuses = [
+            session.get(url, headers=headers, timeout=10).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        log = session.get(f"{ready['admin_url']}/log", timeout=10).json()["value"]
+        assert [entry["status"] for entry in log] == [200, 200, 429]
+        stats = session.get(f"{ready['admin_url']}/counters", timeout=10).json()
+        assert stats["throttle"][f"{APP_ID}|{ADAMS}"]["throttled"] == 1
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_delta_partial_updates_switch(emulator):

@@ -39,6 +39,9 @@ Endpoints (``POST`` bodies are JSON objects; every answer is JSON)::
     POST   /_emulator/subscriptions/{id}/lifecycle  {"event": "reauthorizationRequired"}
     POST   /_emulator/subscriptions/flush   {"timeout"?}
     POST   /_emulator/scenario/room|user|share|app|certificate   (Scenario.add_* args)
+    POST   /_emulator/scenario/rbac-scope   {"client_id", "rbac_scope": [addresses] |
+                                             null} -> the app's scope afterwards
+                                             (null: every mailbox of the tenant)
 
 Errors: a bad argument answers ``400 {"error": "..."}``; a Graph error raised by a
 component keeps its status and Graph's error body.
@@ -54,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from .errors import GraphHttpError
+from .scenario import Room
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -108,6 +112,7 @@ class AdminApi:
             ("POST", "faults/random"): lambda b: self.emulator.faults.set_random(**b),
             ("POST", "faults/latency"): lambda b: self.emulator.faults.set_latency(**b),
             ("POST", "throttle"): self._throttle,
+            ("POST", "scenario/rbac-scope"): self._rbac_scope,
             ("POST", "identity/revoke"): lambda b: {
                 "revoked": self.emulator.identity.revoke_refresh_tokens(**b)
             },
@@ -184,6 +189,37 @@ class AdminApi:
         if options:
             self.emulator.throttle.configure(**options)
         return {"stats": self.emulator.throttle.stats()}
+
+    def _rbac_scope(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Set an application's RBAC for Applications scope (Exchange's management
+        scope: the mailboxes an app-only token may open), None for every mailbox."""
+        scenario = self.emulator.scenario
+        app = scenario.app(body.get("client_id"))
+        if app is None:
+            raise LookupError(f"app {body.get('client_id')!r}")
+        if "rbac_scope" not in body:
+            raise ValueError(
+                "'rbac_scope' is required: a list of mailbox addresses, or null for "
+                "every mailbox"
+            )
+        wanted = body["rbac_scope"]
+        if wanted is None:
+            app.rbac_scope = None
+        elif isinstance(wanted, list):
+            scope = []
+            for address in wanted:
+                mailbox = None
+                if isinstance(address, str):
+                    mailbox = scenario.mailbox(address)
+                if mailbox is None:
+                    raise ValueError(f"rbac_scope names unknown mailbox {address!r}")
+                scope.append(
+                    mailbox.email if isinstance(mailbox, Room) else mailbox.upn
+                )
+            app.rbac_scope = scope
+        else:
+            raise ValueError("'rbac_scope' must be a list of mailbox addresses or null")
+        return {"client_id": app.client_id, "rbac_scope": app.rbac_scope}
 
     def _scenario_addition(self, kind: str, body: dict[str, Any]) -> Any:
         emulator = self.emulator
