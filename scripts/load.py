@@ -22,20 +22,21 @@ type and --bookings-per-room future one-hour bookings per room, committed.
 Then two "cron workers" run: two OS processes (``scripts/load.py --worker``), each with
 its own registry and cursor, each calling ``env["room.exchange.calendar"]._cron_sync()``
 once per cycle, at the same time, with the product's real commits
-(``ir.cron._commit_progress`` commits after each room; ``_try_lock`` skips a room
-another worker holds). Cycle 1 is the initial export of every booking; the next ones
-have nothing to do (idle). Each worker reports the rooms it synced (``_sync`` calls),
-the rooms it found locked, and the SQL queries it ran (``cr.sql_log_count``: per
-``_sync`` call, and in all, with the lock, the search and the commits); Graph requests
+(``ir.cron._commit_progress`` commits after each group of rooms synced side by side;
+``_try_lock`` skips a room another worker holds). Cycle 1 is the initial export of every booking; the next ones
+have nothing to do (idle). Each worker reports the rooms it synced (``_sync_steps``
+rounds), the rooms it found locked, and the SQL queries it ran (``cr.sql_log_count``:
+in each room's own stretches of its round, and in all, with the lock, the search and
+the commits); Graph requests
 per mailbox come from the emulator's counters (a ``$batch`` item counts as one
 request of its mailbox).
 
-Columns: due = rooms ``_cron_sync`` had to process; synced = ``_sync`` calls (both
+Columns: due = rooms ``_cron_sync`` had to process; synced = rounds (both
 workers); twice = rooms synced more than once in the cycle; starved = due rooms synced
 by no worker; locked = ``_try_lock`` refusals; Graph/sync = Graph requests of the
-room mailboxes / ``_sync`` calls (token requests excluded), then per distinct room and
-the most one mailbox got; SQL/sync = queries inside ``_sync`` / ``_sync`` calls, and
-in brackets all the workers' queries (search, locks, commits too) / ``_sync`` calls.
+room mailboxes / rounds (token requests excluded), then per distinct room and
+the most one mailbox got; SQL/sync = queries of the rounds / rounds, and
+in brackets all the workers' queries (search, locks, commits too) / rounds.
 Budgets of the sync issue for an idle room: 1 Graph request and <= 10 SQL queries.
 Nothing is asserted: the exit status is 0 unless the script itself failed (1, e.g.
 "run make setup first").
@@ -301,35 +302,45 @@ def worker_main(args):
 
     registry = load_registry(args.db)
     Calendar = registry["room.exchange.calendar"]
-    original_sync, original_lock = Calendar._sync, Calendar._try_lock
+    original_sync, original_lock = Calendar._sync_steps, Calendar._try_lock
     record = {}
 
     def counting_sync(self, *a, **kw):
-        before = self.env.cr.sql_log_count
-        started = time.perf_counter()
+        """``_sync_steps``, counting the queries of this room's own stretches (the
+        cron runs rooms side by side: their stretches interleave)."""
+        steps = original_sync(self, *a, **kw)
+        queries, started = 0, time.perf_counter()
         thread = threading.current_thread()
         hooks = list(getattr(thread, "query_hooks", ()))
         texts = []
-        if args.details and not record["statements"]:
+        first = args.details and not record["statements"]
 
-            def hook(_cr, query, _params, _start, _delay):
-                text = query.decode() if isinstance(query, bytes) else str(query)
-                texts.append(" ".join(text.split())[:160])
+        def hook(_cr, query, _params, _start, _delay):
+            text = query.decode() if isinstance(query, bytes) else str(query)
+            texts.append(" ".join(text.split())[:160])
 
-            thread.query_hooks = [*hooks, hook]
+        value, error = None, None
         try:
-            return original_sync(self, *a, **kw)
+            while True:
+                before = self.env.cr.sql_log_count
+                if first:
+                    thread.query_hooks = [*hooks, hook]
+                try:
+                    work = steps.throw(error) if error else steps.send(value)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    thread.query_hooks = hooks
+                    queries += self.env.cr.sql_log_count - before
+                try:
+                    value, error = (yield work), None
+                except Exception as exc:  # noqa: BLE001 - handed to the round
+                    value, error = None, exc
         finally:
-            thread.query_hooks = hooks
             if texts:
                 record["statements"] = texts
             record["synced"].append(
-                [
-                    self.id,
-                    self.env.cr.sql_log_count - before,
-                    time.perf_counter() - started,
-                    self.state,
-                ]
+                [self.id, queries, time.perf_counter() - started, self.state]
             )
 
     def counting_lock(self):
@@ -338,7 +349,7 @@ def worker_main(args):
             record["refused"].append(self.id)
         return locked
 
-    Calendar._sync = counting_sync
+    Calendar._sync_steps = counting_sync
     Calendar._try_lock = counting_lock
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:

@@ -13,7 +13,10 @@ models read their records and pass plain values in. Public API:
   ``app_scopes``, ``GRAPH_DELEGATED_PERMISSIONS``;
 - :mod:`.client`: ``GraphClient``, ``BatchRequest``, ``BatchResult``, ``DeltaPage``,
   ``CalendarAccess``;
-- :mod:`.http`: ``make_session``, ``ExplicitHttpClient``;
+- :mod:`.http`: ``make_session``, ``shared_session``, ``ExplicitHttpClient``;
+- :mod:`.pacing`: ``MailboxBudget``;
+- :mod:`.steps`: ``run_inline``, ``run_side_by_side`` (several rooms' Graph work side
+  by side);
 - :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
   ``parse_event``, ``EventDataError``,
   ``MARKER_PROPERTY_ID``, ``PRIVACY_MODES``, ``TIME_ZONE_NAMES``;

@@ -1,5 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 import psycopg2
@@ -10,11 +11,16 @@ from odoo.tools import email_normalize
 
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphPermissionError
+from ..graph.steps import run_inline, run_side_by_side
 from .sync_round import SyncRound
 
 CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
 _logger = logging.getLogger(__name__)
+
+PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
+DEFAULT_ROOMS_SIDE_BY_SIDE = 8
+MAX_ROOMS_SIDE_BY_SIDE = 32
 
 STATES = [
     ("not_configured", "Not configured"),
@@ -386,7 +392,8 @@ class RoomExchangeCalendar(models.Model):
 
     @api.model
     def _cron_sync(self):
-        """Sync every room that is due, one room per committed step.
+        """Sync every room that is due, a group of rooms side by side (their Graph
+        round trips overlap) per committed step.
 
         Several Odoo workers may run this at once: a room locked by another worker is
         skipped, so no room is processed twice. A failing room never stops the others.
@@ -404,16 +411,22 @@ class RoomExchangeCalendar(models.Model):
         Cron = self.env["ir.cron"]
         rounds_before = {calendar.id: calendar.round_count for calendar in calendars}
         busy = False
-        for index, calendar in enumerate(calendars):
-            if calendar._try_lock():
+        group_size = self._rooms_side_by_side()
+        for offset in range(0, len(calendars), group_size):
+            group = calendars[offset : offset + group_size]
+            due = self.browse()
+            for calendar in group:
+                if not calendar._try_lock():
+                    busy = True
+                    continue
                 # Another worker may have synced it since the search; each commit
                 # below starts a fresh snapshot that shows it.
                 calendar.invalidate_recordset(["round_count"])
                 if calendar.round_count == rounds_before[calendar.id]:
-                    calendar._sync()
-            else:
-                busy = True
-            if not Cron._commit_progress(1, remaining=len(calendars) - index - 1):
+                    due |= calendar
+            run_side_by_side([calendar._sync_steps() for calendar in due], group_size)
+            remaining = len(calendars) - offset - len(group)
+            if not Cron._commit_progress(len(group), remaining=remaining):
                 break
         if busy:
             # A room another worker (or the export) holds is tried again soon rather
@@ -421,6 +434,21 @@ class RoomExchangeCalendar(models.Model):
             self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync")._trigger(
                 at=fields.Datetime.now() + timedelta(minutes=1)
             )
+
+    @api.model
+    def _rooms_side_by_side(self):
+        """How many rooms a cron step syncs at once (system parameter
+        ``room_exchange_sync.rooms_side_by_side``): Exchange's limits are per
+        mailbox, so this only bounds Odoo's own threads and connections."""
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(PARAM_ROOMS_SIDE_BY_SIDE, DEFAULT_ROOMS_SIDE_BY_SIDE)
+        )
+        try:
+            return min(max(int(value), 1), MAX_ROOMS_SIDE_BY_SIDE)
+        except ValueError:
+            return DEFAULT_ROOMS_SIDE_BY_SIDE
 
     def _try_lock(self):
         """Lock this room calendar for a round, or return False when another worker
@@ -434,53 +462,49 @@ class RoomExchangeCalendar(models.Model):
 
     def _sync(self, full=False, confirm_cancellations=False, **round_options):
         """Run one round and record its outcome on the room; never raises for Graph
-        or data problems (they are the room's state and last error).
+        or data problems (they are the room's state and last error). Returns the
+        engine's plan, or False when the round failed.
 
         ``round_options`` go to SyncRound (the bulk export's window_end, max_creates,
         budget, read_ahead, follow_up)."""
+        return run_inline(
+            self._sync_steps(full, confirm_cancellations, **round_options)
+        )
+
+    def _sync_steps(self, full=False, confirm_cancellations=False, **round_options):
+        """``_sync`` as a generator of Graph steps (graph/steps.py), for running
+        several rooms side by side. Each stretch of database work between two Graph
+        steps is one savepoint: a failure rolls that stretch back and ends the round
+        (what earlier stretches recorded stays true: bindings of events written)."""
         self.ensure_one()
-        try:
-            with self.env.cr.savepoint():
-                plan = SyncRound(
-                    self,
-                    full=full,
-                    confirm_cancellations=confirm_cancellations,
-                    **round_options,
-                ).run()
-        except GraphAuthError as error:
-            if error.reauthorization_needed:
-                self._mark_reauthorization_needed(error)
-            else:
-                self._record_round_failure(
-                    self.connection_id._graph_error_message(error)
-                )
-            return False
-        except GraphError as error:
-            self._record_round_failure(self.connection_id._graph_error_message(error))
-            return False
-        except StorageEmpty as error:
-            self._record_round_failure(
-                self.env._(
-                    "Exchange returned an empty calendar for %(mailbox)s although "
-                    "%(count)s bookings are linked to it. The sync of this room "
-                    "stopped so that nothing is cancelled by mistake: check the "
-                    "mailbox address and its permissions. If the calendar really is "
-                    "empty, confirm the cancellations.",
-                    mailbox=self.mailbox,
-                    count=error.bound_count,
-                )
-            )
-            return False
-        except Exception as error:  # noqa: BLE001 - one room never stops the others
-            _logger.exception("Exchange sync of room calendar %s crashed", self.id)
-            self._record_round_failure(
-                self.env._(
-                    "The sync stopped on an unexpected error (%(error)s); nothing of "
-                    "this round was kept, and it is tried again later.",
-                    error=type(error).__name__,
-                )
-            )
-            return False
+        sync_round = SyncRound(
+            self,
+            full=full,
+            confirm_cancellations=confirm_cancellations,
+            **round_options,
+        )
+        steps = sync_round.steps()
+        # A round whose Graph work is yielded reads Exchange before it writes
+        # anything: its first stretch needs no savepoint (an idle round stays cheap).
+        savepoint = not sync_round.graph_in_threads
+        value, error = None, None
+        while True:
+            try:
+                with self.env.cr.savepoint() if savepoint else nullcontext():
+                    try:
+                        work = steps.throw(error) if error else steps.send(value)
+                    except StopIteration as stop:
+                        plan = stop.value
+                        break
+            except Exception as failure:  # noqa: BLE001 - the room's outcome
+                steps.close()
+                self._record_round_error(failure)
+                return False
+            savepoint = True
+            try:
+                value, error = (yield work), None
+            except Exception as failure:  # noqa: BLE001 - thrown into the round
+                value, error = None, failure
         outcome = {
             "state": "syncing",
             "last_error": self._cancellation_warning(plan),
@@ -492,6 +516,38 @@ class RoomExchangeCalendar(models.Model):
         if changed:
             self.sudo().write(changed)
         return plan
+
+    def _record_round_error(self, error):
+        """Record why a round failed (nothing of the failing step was kept)."""
+        if isinstance(error, GraphAuthError) and error.reauthorization_needed:
+            self._mark_reauthorization_needed(error)
+        elif isinstance(error, GraphError):
+            self._record_round_failure(self.connection_id._graph_error_message(error))
+        elif isinstance(error, StorageEmpty):
+            self._record_round_failure(
+                self.env._(
+                    "Exchange returned an empty calendar for %(mailbox)s although "
+                    "%(count)s bookings are linked to it. The sync of this room "
+                    "stopped so that nothing is cancelled by mistake: check the "
+                    "mailbox address and its permissions. If the calendar really is "
+                    "empty, confirm the cancellations.",
+                    mailbox=self.mailbox,
+                    count=error.bound_count,
+                )
+            )
+        else:
+            _logger.error(
+                "Exchange sync of room calendar %s crashed",
+                self.id,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            self._record_round_failure(
+                self.env._(
+                    "The sync stopped on an unexpected error (%(error)s); nothing of "
+                    "this step was kept, and it is tried again later.",
+                    error=type(error).__name__,
+                )
+            )
 
     def _cancellation_warning(self, plan):
         if not plan.needs_confirmation:

@@ -22,6 +22,7 @@ from ..graph import (
     is_tenant_id,
     load_certificate_credential,
 )
+from ..graph.http import shared_session
 
 _logger = logging.getLogger(__name__)
 
@@ -536,6 +537,7 @@ class RoomExchangeConnection(models.Model):
         return GraphClient(
             graph_url=self._endpoints().graph_url,
             token_source=token_source,
+            session=shared_session(),
             verify=self._tls_verify(),
             timeout=GRAPH_TIMEOUT,
         )

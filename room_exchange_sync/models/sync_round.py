@@ -6,6 +6,7 @@ and carries out the actions: Graph writes in ``$batch`` requests, Odoo writes wi
 sync context. A failure of one item is recorded on its binding and never stops the room.
 """
 
+import functools
 import logging
 from datetime import datetime, time, timedelta
 
@@ -29,6 +30,7 @@ from ..graph import (
     parse_event,
 )
 from ..graph.client import BATCH_LIMIT
+from ..graph.steps import run_inline
 from .resource_booking import SYNC_CONTEXT
 
 _logger = logging.getLogger(__name__)
@@ -135,6 +137,9 @@ class SyncRound:
         # leaves reading the echoes of this round's writes to its next step.
         self.read_ahead = read_ahead
         self.follow_up = follow_up
+        # A person's sign-in (delegated) writes its rotated refresh token to the
+        # database whenever it takes a token: its Graph calls stay in this thread.
+        self.graph_in_threads = self.calendar.auth_mode == "application"
         self.page_size = delta_page_size(self.env)
         # Loaded once per round (_load_local): the room's bindings, and what the
         # payloads and the overlap check read of its bookings, {booking id: row}.
@@ -145,9 +150,16 @@ class SyncRound:
         self.live_binding_ids = None
 
     def run(self):
+        """The whole round in this thread; returns the engine's plan."""
+        return run_inline(self.steps())
+
+    def steps(self):
+        """The round as a generator of Graph steps (graph/steps.py): its Graph work
+        is yielded (run beside other rooms' by ``run_side_by_side``), its database
+        work done between the yields; returns the engine's plan."""
         client = self.calendar._graph_client()
         start, end = self._window()
-        plan = self._round(client, start, end)
+        plan = yield from self._round(client, start, end)
         if (
             self.follow_up
             and not self.dry_run
@@ -160,12 +172,22 @@ class SyncRound:
             # round, even deleting them, is reported then: Graph does not report an
             # item created and deleted between two delta rounds.
             self.full, self.remote_writes = False, 0
-            self._round(client, start, end, summary=plan)
+            yield from self._round(client, start, end, summary=plan)
         return plan
+
+    def _graph(self, work, *args):
+        """``work(*args)``, which talks to Graph and touches no record: yielded as a
+        step when it may run in a worker thread, else called here (a person's
+        sign-in saves its rotated refresh token in the database)."""
+        if self.graph_in_threads:
+            return (yield functools.partial(work, *args))
+        return work(*args)
 
     def _round(self, client, start, end, summary=None):
         self._load_local(start, end)
-        round_kind, remote, delta_link = self._read_exchange(client, start, end)
+        round_kind, remote, delta_link = yield from self._read_exchange(
+            client, start, end
+        )
         local = self._local_items(start, end)
         status = self._status_entries(start, end)
         options = engine.Options(
@@ -185,7 +207,7 @@ class SyncRound:
         plan.raise_for_fatal()
         if self.dry_run:
             return plan
-        self._execute(client, plan, remote)
+        yield from self._execute(client, plan, remote)
         self._write_history()
         if self.local_changed:
             self._load_local(start, end)
@@ -281,13 +303,17 @@ class SyncRound:
         delta_link = self._incremental_link(start, end)
         incremental = bool(delta_link)
         try:
-            events, removed, link = self._delta_round(client, start, end, delta_link)
+            events, removed, link = yield from self._graph(
+                self._delta_round, client, start, end, delta_link
+            )
         except SyncStateExpired:
             _logger.info(
                 "Room calendar %s: delta token expired, full round", calendar.id
             )
             incremental = False
-            events, removed, link = self._delta_round(client, start, end, None)
+            events, removed, link = yield from self._graph(
+                self._delta_round, client, start, end, None
+            )
         except GraphPermissionError:
             if calendar.auth_mode != "delegated":
                 raise
@@ -297,7 +323,7 @@ class SyncRound:
             _logger.warning(
                 "Room calendar %s: delta refused, listing the window", calendar.id
             )
-            events = list(client.iter_calendar_view(self.mailbox, start, end))
+            events = yield from self._graph(self._calendar_view, client, start, end)
             removed, link, incremental = [], False, False
         remote = {}
         for event in events:
@@ -308,6 +334,9 @@ class SyncRound:
             remote[event_id] = engine.RemoteItem.removal(event_id)
         kind = engine.RoundKind.INCREMENTAL if incremental else engine.RoundKind.FULL
         return kind, remote, link
+
+    def _calendar_view(self, client, start, end):
+        return list(client.iter_calendar_view(self.mailbox, start, end))
 
     def _delta_round(self, client, start, end, delta_link):
         events, removed, link = [], [], None
@@ -588,7 +617,9 @@ class SyncRound:
                 self._execute_local,
                 lambda action: action,
             )
-        self._execute_remote_paced(client, self._limit_creates(remote_actions))
+        yield from self._execute_remote_paced(
+            client, self._limit_creates(remote_actions)
+        )
 
     def _isolated(self, items, run_all, run_one, action_of):
         """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
@@ -813,8 +844,8 @@ class SyncRound:
         for index, action in enumerate(actions):
             request = self._batch_request(str(index), action)
             requests_by_id[request.id] = (request, action)
-        results = client.batch(
-            [request for request, _action in requests_by_id.values()]
+        results = yield from self._graph(
+            self._send, client, [request for request, _a in requests_by_id.values()]
         )
         answered = [(requests_by_id[result.id][1], result) for result in results]
         self._isolated(
@@ -823,6 +854,17 @@ class SyncRound:
             lambda pair: self._apply_remote_result(client, *pair),
             lambda pair: pair[0],
         )
+
+    def _send(self, client, requests):
+        """The $batch requests of a round's writes, once they fit in the mailbox's
+        ``budget`` (they count from when Microsoft has received them all)."""
+        if not self.budget:
+            return client.batch(requests)
+        budget, seconds = self.budget
+        with MAILBOX_BUDGET.spend(
+            self.mailbox or "", len(requests), budget=budget, seconds=seconds
+        ):
+            return client.batch(requests)
 
     def _limit_creates(self, actions):
         """Keep at most ``max_creates`` first creations in this run; the others wait
@@ -845,17 +887,13 @@ class SyncRound:
 
     def _execute_remote_paced(self, client, actions):
         """``_execute_remote`` in groups of as many $batch requests as may be in
-        flight, each sent once it fits in the mailbox's ``budget``."""
+        flight when the round has a ``budget`` (each group waits until it fits)."""
         if not self.budget:
-            return self._execute_remote(client, actions)
-        requests, seconds = self.budget
+            return (yield from self._execute_remote(client, actions))
+        requests, _seconds = self.budget
         group = max(min(BATCH_LIMIT * client.max_in_flight_per_mailbox, requests), 1)
         for offset in range(0, len(actions), group):
-            part = actions[offset : offset + group]
-            with MAILBOX_BUDGET.spend(
-                self.mailbox or "", len(part), budget=requests, seconds=seconds
-            ):
-                self._execute_remote(client, part)
+            yield from self._execute_remote(client, actions[offset : offset + group])
 
     def _batch_request(self, request_id, action):
         base = f"/users/{self.mailbox}"

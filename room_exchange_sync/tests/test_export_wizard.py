@@ -339,7 +339,7 @@ class TestExportWizard(RoomExchangeCase):
         calls = []
 
         def crash_on_second_chunk(round_, client, actions):
-            original(round_, client, actions)
+            yield from original(round_, client, actions)
             if actions:
                 calls.append(len(actions))
             if len(calls) == 2:

@@ -272,7 +272,7 @@ class TestTwoWaySync(RoomExchangeCase):
         original = sync_round.SyncRound._execute_remote
 
         def crash_after_graph(round_, client, actions):
-            original(round_, client, actions)
+            yield from original(round_, client, actions)
             raise RuntimeError("worker killed")
 
         sync_round.SyncRound._execute_remote = crash_after_graph

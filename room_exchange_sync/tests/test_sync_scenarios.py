@@ -8,6 +8,7 @@ sync runs (real cursors).
 """
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from zoneinfo import ZoneInfo
 from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import TransactionCase, tagged
 
+from .. import engine
+from ..models import sync_round
 from .common import ADELE, CLIENT, DELEGATED_APP, ROOM_ADAMS, TENANT, RoomExchangeCase
 
 _logger = logging.getLogger(__name__)
@@ -307,8 +310,6 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.sync()
         event_id = booking.exchange_binding_ids.external_id
         booking.write({"name": "Renamed in Odoo"})
-        from ..models import sync_round
-
         original = sync_round.SyncRound._execute_remote
 
         deleted = []
@@ -337,6 +338,35 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.sync()
         event = self.emulator.store.get_event(ROOM_ADAMS, event_id)
         self.assertEqual(booking.name, event["subject"])
+
+    def test_cron_syncs_rooms_side_by_side(self):
+        _baker, baker_calendar = self.add_room("Baker", ROOM_BAKER, self.connection)
+        adams_meeting = self.outlook_booking("Adams meeting")
+        baker_meeting = self.outlook_booking("Baker meeting", room=ROOM_BAKER)
+        # The first two delta reads wait for each other: run one room after the
+        # other, and the first read would wait in vain (its round then fails).
+        meeting_point = threading.Barrier(2, timeout=30)
+        readers = []
+        original = sync_round.SyncRound._delta_round
+
+        def read_together(round_, *args):
+            readers.append(threading.current_thread())
+            if len(readers) <= 2:
+                meeting_point.wait()
+            return original(round_, *args)
+
+        Cron = type(self.env["ir.cron"])
+        with (
+            patch.object(sync_round.SyncRound, "_delta_round", read_together),
+            patch.object(Cron, "_commit_progress", lambda *a, **kw: float("inf")),
+        ):
+            self.env["room.exchange.calendar"]._cron_sync()
+        self.assertFalse(meeting_point.broken)
+        self.assertNotIn(threading.main_thread(), readers)
+        for calendar in (self.calendar, baker_calendar):
+            self.assertIn(calendar.state, SYNCED_STATES, calendar.last_error)
+        self.assertTrue(self.imported(adams_meeting["id"]))
+        self.assertTrue(self.imported(baker_meeting["id"]))
 
     def test_outlook_change_during_a_binding_backoff_is_not_lost(self):
         meeting = self.outlook_booking("Planning")
@@ -679,7 +709,8 @@ class TestDelegatedSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         Cron = type(self.env["ir.cron"])
         with patch.object(Cron, "_commit_progress", no_commit):
             self.env["room.exchange.calendar"]._cron_sync()
-        self.assertEqual(len(commits), 2)
+        # One committed step: the two rooms were synced side by side.
+        self.assertEqual(commits, [0])
         self.assertEqual(self.calendar.state, "reauth_needed")
         self.assertIn("new sign-in", self.calendar.last_error)
         self.assertIn(self.manager, self.calendar.activity_ids.user_id)
@@ -690,7 +721,7 @@ class TestDelegatedSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         # The room waiting for a sign-in is left alone by the next cron runs.
         with patch.object(Cron, "_commit_progress", no_commit):
             self.env["room.exchange.calendar"]._cron_sync()
-        self.assertEqual(len(commits), 3)
+        self.assertEqual(len(commits), 2)
         self.assertEqual(self.calendar.activity_ids, activities)
         self.assertEqual(self.calendar.state, "reauth_needed")
 
@@ -757,6 +788,17 @@ class TestConcurrentSyncRuns(TransactionCase):
     def calendar_in(self, env):
         return env["room.exchange.calendar"].browse(self.row_ids[2])
 
+    @staticmethod
+    def recording_sync(synced):
+        """A stand-in for ``_sync_steps`` that records which rooms the cron syncs."""
+
+        def sync_steps(calendar, *args, **kwargs):
+            synced.extend(calendar.ids)
+            return False
+            yield  # a generator of Graph steps, as the real one
+
+        return sync_steps
+
     def test_second_cursor_cannot_lock_a_room_being_synced(self):
         first, second = self.real_env(), self.real_env()
         self.assertEqual(
@@ -772,9 +814,7 @@ class TestConcurrentSyncRuns(TransactionCase):
         self.assertTrue(self.calendar_in(first).try_lock_for_update())
         synced = []
         Calendar = type(second["room.exchange.calendar"])
-        with patch.object(
-            Calendar, "_sync", lambda calendar, **kw: synced.extend(calendar.ids)
-        ):
+        with patch.object(Calendar, "_sync_steps", self.recording_sync(synced)):
             second["room.exchange.calendar"]._cron_sync()
             self.assertNotIn(self.row_ids[2], synced)
             first.cr.rollback()
@@ -798,11 +838,7 @@ class TestConcurrentSyncRuns(TransactionCase):
 
         try:
             with (
-                patch.object(
-                    Calendar,
-                    "_sync",
-                    lambda calendar, **kw: synced.extend(calendar.ids),
-                ),
+                patch.object(Calendar, "_sync_steps", self.recording_sync(synced)),
                 patch.object(Calendar, "try_lock_for_update", lock_after_another_run),
             ):
                 second["room.exchange.calendar"]._cron_sync()

@@ -28,6 +28,7 @@ from odoo.exceptions import UserError
 from .. import engine
 from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
+from ..graph.steps import run_side_by_side
 from ..models import sync_round
 from ..models.sync_round import SyncRound
 
@@ -281,7 +282,9 @@ class RoomExchangeCalendar(models.Model):
 
     @api.model
     def _cron_export(self):
-        """Export the rooms marked for it, in passes of one committed step per room.
+        """Export the rooms marked for it, in passes of one step per room; a group of
+        rooms takes its steps side by side (their Graph round trips overlap), then
+        commits.
 
         Each pass reads the first delta page of all its app-only rooms in one $batch
         per connection; a step creates at most ``chunk`` events and leaves their
@@ -301,25 +304,43 @@ class RoomExchangeCalendar(models.Model):
         )
         chunk, budget = self._export_settings()
         Cron = self.env["ir.cron"]
+        group_size = self._rooms_side_by_side()
         for _pass in range(MAX_STEPS_PER_RUN):
             if not pending:
                 return
             read_ahead = pending._export_read_ahead(budget)
-            for calendar in pending:
-                if not calendar._export_try_lock():
-                    self.env.ref(CRON).sudo()._trigger(now + timedelta(minutes=1))
-                    pending -= calendar
-                    continue
-                finished = calendar._export_step(
-                    chunk, budget, read_ahead.get(calendar.id)
-                )
-                if finished:
-                    pending -= calendar
+            finished = self.browse()
+            for offset in range(0, len(pending), group_size):
+                group = pending[offset : offset + group_size]
+                finished |= group._export_steps_side_by_side(chunk, budget, read_ahead)
                 time_left = Cron._commit_progress(
-                    1 if finished else 0, remaining=len(pending)
+                    len(group & finished), remaining=len(pending - finished)
                 )
                 if not time_left:
                     return
+            pending -= finished
+
+    def _export_steps_side_by_side(self, chunk, budget, read_ahead):
+        """One export step of each room of ``self`` (their Graph round trips
+        overlap); returns the rooms finished for this run."""
+        locked = self.browse()
+        for calendar in self:
+            if calendar._export_try_lock():
+                locked |= calendar
+            else:
+                self.env.ref(CRON).sudo()._trigger(
+                    fields.Datetime.now() + timedelta(minutes=1)
+                )
+        finished = run_side_by_side(
+            [
+                calendar._export_step(chunk, budget, read_ahead.get(calendar.id))
+                for calendar in locked
+            ],
+            len(self),
+        )
+        return (self - locked) | self.browse(
+            [calendar.id for calendar, end in zip(locked, finished, strict=True) if end]
+        )
 
     def _export_read_ahead(self, budget=None):
         """{calendar id: (request, result)}: the first delta page of each room, read
@@ -375,8 +396,9 @@ class RoomExchangeCalendar(models.Model):
             return False
 
     def _export_step(self, chunk, budget, read_ahead=None):
-        """One sync round creating at most ``chunk`` events; True once this room is
-        finished for this run (done, failed, or waiting for a retry)."""
+        """One sync round creating at most ``chunk`` events, as a generator of Graph
+        steps (graph/steps.py); returns True once this room is finished for this run
+        (done, failed, or waiting for a retry)."""
         self.ensure_one()
         calendar = self.sudo()
         if calendar.export_state == "queued":
@@ -387,7 +409,7 @@ class RoomExchangeCalendar(models.Model):
             return True
         scope = calendar._export_scope(calendar.export_start, calendar.export_end)
         present_before, failed_before = calendar._export_counts(scope)
-        plan = calendar._sync(
+        plan = yield from calendar._sync_steps(
             window_end=calendar.export_horizon,
             max_creates=chunk,
             budget=budget,

@@ -1,0 +1,77 @@
+"""Several rooms' Graph work side by side, their database work one at a time.
+
+A sync round is written as a generator of *steps*: it yields a callable that only
+talks to Graph (no ORM, no cursor), is sent back that callable's result (or has its
+exception thrown in), and finally returns its outcome. ``run_inline`` drives one such
+generator in the calling thread. ``run_side_by_side`` drives several: each callable
+runs in a worker thread, and each generator resumes in the calling thread as soon as
+its callable is done, so that one room's database work overlaps the other rooms'
+round trips. Exchange's limits are per mailbox (graph_contract.md §5), so rooms
+(different mailboxes) do not slow each other down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
+Steps = Generator[Callable[[], Any], Any, Result]
+
+
+def _resume(steps: Steps, value: Any, error: BaseException | None) -> Any:
+    if error is not None:
+        return steps.throw(error)
+    return steps.send(value)
+
+
+def run_inline(steps: Steps[Result]) -> Result:
+    """Drive ``steps`` in this thread; returns what it returns."""
+    value, error = None, None
+    while True:
+        try:
+            work = _resume(steps, value, error)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value, error = work(), None
+        except Exception as exc:  # noqa: BLE001 - handed back to the generator
+            value, error = None, exc
+
+
+def run_side_by_side(
+    all_steps: Sequence[Steps[Result]], max_workers: int = 8
+) -> list[Result]:
+    """Drive every generator of ``all_steps``; their outcomes, in the same order.
+
+    The generators only ever run in this thread, one at a time; their yielded
+    callables run in up to ``max_workers`` worker threads. An exception a generator
+    raises stops everything and propagates (once the running callables are done).
+    """
+    outcomes: list[Any] = [None] * len(all_steps)
+    if not all_steps:
+        return outcomes
+    running: dict[Future[Any], int] = {}
+    with ThreadPoolExecutor(
+        max_workers=max(min(max_workers, len(all_steps)), 1),
+        thread_name_prefix="room_exchange_graph",
+    ) as pool:
+
+        def advance(index: int, value: Any, error: BaseException | None) -> None:
+            try:
+                work = _resume(all_steps[index], value, error)
+            except StopIteration as stop:
+                outcomes[index] = stop.value
+                return
+            running[pool.submit(work)] = index
+
+        for index in range(len(all_steps)):
+            advance(index, None, None)
+        while running:
+            done, _pending = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                error = future.exception()
+                advance(index, None if error else future.result(), error)
+    return outcomes
