@@ -8,11 +8,13 @@ import exchange_engine
 import pytest
 from exchange_graph import timezones
 from exchange_graph.events import (
+    FULL_EVENT_PROPERTIES,
     MARKER_PROPERTY_ID,
     BookingSnapshot,
     EventDataError,
     ImportedEvent,
     booking_payload,
+    is_partial_event,
     parse_event,
 )
 from hypothesis import given, settings
@@ -629,3 +631,22 @@ def test_payload_through_the_emulator(accept_iana, read_zone):
     assert imported.marker == marker
     assert imported.transaction_id == txn
     assert exchange_engine.parse_marker(imported.marker, DB_UUID) == 42
+
+
+def test_partial_delta_items_are_told_from_full_events_and_removals():
+    store = CalendarStore()
+    store.add_mailbox("room@contoso.test", display_name="Room")
+    event, _created = store.create_event(
+        "room@contoso.test",
+        {
+            "subject": "Planning",
+            "start": {"dateTime": "2026-03-02T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-02T10:00:00", "timeZone": "UTC"},
+        },
+    )
+    assert not is_partial_event(event)
+    for name in FULL_EVENT_PROPERTIES:
+        assert is_partial_event({k: v for k, v in event.items() if k != name}), name
+    assert is_partial_event({"id": event["id"], "subject": "Renamed"})
+    assert not is_partial_event({"id": event["id"], "@removed": {"reason": "deleted"}})
+    assert not is_partial_event("not an object")

@@ -18,7 +18,7 @@ models read their records and pass plain values in. Public API:
 - :mod:`.steps`: ``run_inline``, ``run_side_by_side`` (several rooms' Graph work side
   by side);
 - :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
-  ``parse_event``, ``EventDataError``,
+  ``parse_event``, ``is_partial_event``, ``EventDataError``,
   ``MARKER_PROPERTY_ID``, ``PRIVACY_MODES``, ``TIME_ZONE_NAMES``;
 - :mod:`.timezones`: ``WINDOWS_ZONES``, ``windows_zone``, ``to_zoneinfo``,
   ``is_windows_zone``.
@@ -77,5 +77,6 @@ from .events import (
     EventDataError,
     ImportedEvent,
     booking_payload,
+    is_partial_event,
     parse_event,
 )

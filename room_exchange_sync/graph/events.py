@@ -16,7 +16,9 @@ Public API:
 - ``ImportedEvent``: one Graph event (or ``@removed`` row) as plain values;
 - ``parse_event(event, *, room_time_zone, private_subject="Private meeting",
   empty_subject="(no subject)") -> ImportedEvent``;
-- ``EventDataError(field, reason)``: malformed event data from Graph.
+- ``EventDataError(field, reason)``: malformed event data from Graph;
+- ``FULL_EVENT_PROPERTIES``, ``is_partial_event(event) -> bool``: a delta item that
+  carries only some of an event's properties.
 
 Whether an event is one of ours (marker or ``transactionId``) is the engine's business
 (``engine.parse_marker`` / ``engine.parse_transaction_id``).
@@ -35,6 +37,19 @@ from .timezones import to_zoneinfo, windows_zone
 
 MARKER_PROPERTY_ID = (
     "String {2569efa3-d4f3-4549-b38d-88e1c73dccb4} Name RoomExchangeSyncMarker"
+)
+# Properties a full event object always has (Graph returns them without $select):
+# delta semantics allow an updated item to carry only its id and the properties that
+# changed (graph_contract.md §3.4; UNCONFIRMED for calendarView delta), and reading a
+# missing subject or sensitivity as empty would rename or unhide a meeting.
+FULL_EVENT_PROPERTIES = (
+    "subject",
+    "start",
+    "end",
+    "isAllDay",
+    "isCancelled",
+    "sensitivity",
+    "type",
 )
 PRIVACY_MODES = ("full", "subject", "busy")
 TIME_ZONE_NAMES = ("windows", "iana")
@@ -221,6 +236,16 @@ def _body_html(snapshot: BookingSnapshot, include_email: bool) -> str:
 
 
 # --- import ------------------------------------------------------------------------
+
+
+def is_partial_event(event: Any) -> bool:
+    """True for a delta item that is not a removal and lacks a property every full
+    event has."""
+    return (
+        isinstance(event, dict)
+        and "@removed" not in event
+        and any(name not in event for name in FULL_EVENT_PROPERTIES)
+    )
 
 
 def parse_event(

@@ -27,6 +27,7 @@ from ..graph import (
     MailboxBudget,
     SyncStateExpired,
     booking_payload,
+    is_partial_event,
     parse_event,
 )
 from ..graph.client import BATCH_LIMIT
@@ -65,11 +66,26 @@ REMOTE_KINDS = {
 }
 
 PARAM_DELTA_PAGE_SIZE = "room_exchange_sync.delta_page_size"
+PARAM_DELTA_REREAD_PARTIAL = "room_exchange_sync.delta_reread_partial"
 DEFAULT_DELTA_PAGE_SIZE = 200
 
 # What this process sent to each mailbox under a budget (SyncRound.budget holds
 # across rounds, e.g. the steps of an export).
 MAILBOX_BUDGET = MailboxBudget()
+
+
+def _partial_id(event):
+    """The id of a partial delta item (None for a full one, or one without an id)."""
+    if is_partial_event(event) and isinstance(event.get("id"), str):
+        return event["id"]
+    return None
+
+
+def reread_partial_events(env):
+    """Whether delta items that carry only some properties are read again in full
+    (graph_contract.md §3.4: UNCONFIRMED whether Outlook sends such items)."""
+    value = env["ir.config_parameter"].sudo().get_param(PARAM_DELTA_REREAD_PARTIAL)
+    return (value or "true").strip().lower() not in ("0", "false", "no", "off")
 
 
 def delta_page_size(env):
@@ -141,6 +157,7 @@ class SyncRound:
         # database whenever it takes a token: its Graph calls stay in this thread.
         self.graph_in_threads = self.calendar.auth_mode == "application"
         self.page_size = delta_page_size(self.env)
+        self.reread_partial = reread_partial_events(self.env)
         # Loaded once per round (_load_local): the room's bindings, and what the
         # payloads and the overlap check read of its bookings, {booking id: row}.
         self.bindings = None
@@ -325,6 +342,9 @@ class SyncRound:
             )
             events = yield from self._graph(self._calendar_view, client, start, end)
             removed, link, incremental = [], False, False
+        events, removed = yield from self._complete_partial_events(
+            client, events, removed
+        )
         remote = {}
         for event in events:
             item = self._remote_item(event)
@@ -334,6 +354,42 @@ class SyncRound:
             remote[event_id] = engine.RemoteItem.removal(event_id)
         kind = engine.RoundKind.INCREMENTAL if incremental else engine.RoundKind.FULL
         return kind, remote, link
+
+    def _complete_partial_events(self, client, events, removed):
+        """Delta items that carry only what changed are read again in full (one $batch
+        GET each; system parameter ``room_exchange_sync.delta_reread_partial``, on by
+        default). An event gone meanwhile is a removal; one that cannot be read now
+        is left to the next round, a full one (this round's delta link is dropped)."""
+        if not self.reread_partial:
+            return events, removed
+        partial_ids = {_partial_id(event) for event in events} - {None}
+        if not partial_ids:
+            return events, removed
+        _logger.info(
+            "Room calendar %s: %s partial delta items, read again",
+            self.calendar.id,
+            len(partial_ids),
+        )
+        results = yield from self._graph(self._read_events, client, sorted(partial_ids))
+        full = {}
+        for result in results:
+            if result.error is None and isinstance(result.body, dict):
+                full[result.id] = result.body
+            elif isinstance(result.error, GraphNotFound):
+                removed = [*removed, result.id]
+            else:
+                self.needs_full_round = True
+        kept = [event for event in events if _partial_id(event) is None]
+        return kept + list(full.values()), removed
+
+    def _read_events(self, client, event_ids):
+        base = f"/users/{self.mailbox}/events"
+        return client.batch(
+            [
+                BatchRequest(event_id, "GET", f"{base}/{event_id}")
+                for event_id in event_ids
+            ]
+        )
 
     def _calendar_view(self, client, start, end):
         return list(client.iter_calendar_view(self.mailbox, start, end))

@@ -368,6 +368,66 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.assertTrue(self.imported(adams_meeting["id"]))
         self.assertTrue(self.imported(baker_meeting["id"]))
 
+    def partial_delta_items(self):
+        # graph_contract.md §3.4: UNCONFIRMED whether Outlook sends delta items with
+        # only the properties that changed; the emulator does when asked.
+        self.emulator.set_switches(delta_partial_updates=True)
+        self.addCleanup(self.emulator.set_switches, delta_partial_updates=False)
+
+    def test_partial_delta_items_are_read_again_in_full(self):
+        meeting = self.outlook_booking("Planning", hour_utc=9)
+        self.sync()
+        booking = self.imported(meeting["id"])
+        start = booking.start
+        self.partial_delta_items()
+        self.emulator.update_booking(ROOM_ADAMS, meeting["id"], subject="Renamed")
+        self.emulator.clear_log()
+        plan = self.sync()
+        reads = [
+            entry
+            for entry in self.emulator.request_log
+            if entry["method"] == "GET" and meeting["id"] in entry["path"]
+        ]
+        self.assertEqual(len(reads), 1, "the partial item is read again, once")
+        self.assertEqual(plan.count(engine.ActionKind.UPDATE_LOCAL), 1)
+        self.assertEqual(booking.name, "Renamed")
+        self.assertEqual(booking.start, start)
+        self.assertTrue(booking.active)
+
+    def test_partial_delta_item_of_an_event_deleted_meanwhile_cancels_it(self):
+        meeting = self.outlook_booking("Planning", hour_utc=9)
+        self.sync()
+        booking = self.imported(meeting["id"])
+        self.partial_delta_items()
+        self.emulator.update_booking(ROOM_ADAMS, meeting["id"], subject="Renamed")
+        original = sync_round.SyncRound._read_events
+
+        def deleted_before_the_read(round_, client, event_ids):
+            self.emulator.store.delete_event(ROOM_ADAMS, meeting["id"])
+            return original(round_, client, event_ids)
+
+        with patch.object(
+            sync_round.SyncRound, "_read_events", deleted_before_the_read
+        ):
+            self.sync()
+        self.assertEqual(booking.state, "canceled")
+        self.assertFalse(booking.exchange_binding_ids)
+
+    def test_partial_delta_items_taken_as_they_come_when_switched_off(self):
+        meeting = self.outlook_booking("Planning", hour_utc=9)
+        self.sync()
+        booking = self.imported(meeting["id"])
+        self.env["ir.config_parameter"].set_param(
+            "room_exchange_sync.delta_reread_partial", "false"
+        )
+        self.partial_delta_items()
+        self.emulator.update_booking(ROOM_ADAMS, meeting["id"], subject="Renamed")
+        self.sync()
+        # Without the re-read, an item lacking its start is invalid: skipped, and
+        # the booking is left as it was rather than emptied.
+        self.assertEqual(booking.name, "Planning")
+        self.assertIn("invalid", self.calendar.last_sync_summary)
+
     def test_outlook_change_during_a_binding_backoff_is_not_lost(self):
         meeting = self.outlook_booking("Planning")
         self.sync()
