@@ -19,7 +19,7 @@ CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 _logger = logging.getLogger(__name__)
 
 PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
-DEFAULT_ROOMS_SIDE_BY_SIDE = 8
+DEFAULT_ROOMS_SIDE_BY_SIDE = 10
 MAX_ROOMS_SIDE_BY_SIDE = 32
 
 STATES = [
