@@ -370,24 +370,27 @@ class SyncRound:
             self.calendar.id,
             len(partial_ids),
         )
-        results = yield from self._graph(self._read_events, client, sorted(partial_ids))
-        full = {}
-        for result in results:
+        event_ids = sorted(partial_ids)
+        results = yield from self._graph(self._read_events, client, event_ids)
+        full = []
+        for event_id, result in zip(event_ids, results, strict=True):
             if result.error is None and isinstance(result.body, dict):
-                full[result.id] = result.body
+                full.append(result.body)
             elif isinstance(result.error, GraphNotFound):
-                removed = [*removed, result.id]
+                removed = [*removed, event_id]
             else:
                 self.needs_full_round = True
         kept = [event for event in events if _partial_id(event) is None]
-        return kept + list(full.values()), removed
+        return kept + full, removed
 
     def _read_events(self, client, event_ids):
+        """GET each event, in $batch requests; results in the same order (Graph's
+        ids are case-sensitive, a batch's request ids are not: numbered instead)."""
         base = f"/users/{self.mailbox}/events"
         return client.batch(
             [
-                BatchRequest(event_id, "GET", f"{base}/{event_id}")
-                for event_id in event_ids
+                BatchRequest(str(index), "GET", f"{base}/{event_id}")
+                for index, event_id in enumerate(event_ids)
             ]
         )
 
