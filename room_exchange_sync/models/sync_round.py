@@ -6,8 +6,11 @@ and carries out the actions: Graph writes in ``$batch`` requests, Odoo writes wi
 sync context. A failure of one item is recorded on its binding and never stops the room.
 """
 
+import collections
 import functools
+import hashlib
 import logging
+import threading
 from datetime import datetime, time, timedelta
 
 from markupsafe import Markup
@@ -68,6 +71,43 @@ REMOTE_KINDS = {
 PARAM_DELTA_PAGE_SIZE = "room_exchange_sync.delta_page_size"
 PARAM_DELTA_REREAD_PARTIAL = "room_exchange_sync.delta_reread_partial"
 DEFAULT_DELTA_PAGE_SIZE = 200
+
+# The columns of _load_local's rows an event's payload is made of (_row_payload).
+PAYLOAD_COLUMNS = (
+    "id",
+    "start",
+    "stop",
+    "name",
+    "description",
+    "location",
+    "user_name",
+    "user_email",
+    "privacy",
+)
+
+
+class _BoundedCache:
+    """A dict keeping its ``size`` most recently stored entries (thread-safe)."""
+
+    def __init__(self, size):
+        self.size = size
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key, value):
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+# (payload hash, subject, private) by the digest of a row and the room's settings.
+PAYLOAD_SUMMARIES = _BoundedCache(20000)
 
 # What this process sent to each mailbox under a budget (SyncRound.budget holds
 # across rounds, e.g. the steps of an export).
@@ -163,6 +203,7 @@ class SyncRound:
         self.bindings = None
         self.rows = {}
         self.room_tz = None
+        self.payload_settings = None
         self.local_changed = False
         self.live_binding_ids = None
 
@@ -530,6 +571,7 @@ class SyncRound:
         rows = self.env.cr.dictfetchall()
         self.room_tz = (rows[0]["tz"] if rows else None) or "UTC"
         self.rows = {row["id"]: row for row in rows if row["id"]}
+        self.payloads = {}
         self.local_changed = False
 
     def _in_round(self, binding, start, end):
@@ -547,8 +589,7 @@ class SyncRound:
             return True
         # Outside the window, a booking takes part only when it changed since its
         # event was written (moved out of the window in Odoo): the event follows it.
-        payload_hash = engine.payload_hash(self._row_payload(row))
-        return payload_hash != (binding.local_hash or "")
+        return self._row_summary(row)[0] != (binding.local_hash or "")
 
     def _round_bindings(self, start, end):
         return self.bindings.filtered(
@@ -574,21 +615,66 @@ class SyncRound:
         items = []
         for row in self._room_bookings(start, end):
             live = row["active"] and bool(row["start"]) and row["in_room"]
-            payload = self._row_payload(row)
-            self.payloads[row["id"]] = payload
+            payload_hash, subject, is_private = self._row_summary(row)
             items.append(
                 engine.LocalItem(
                     booking_id=row["id"],
-                    payload_hash=engine.payload_hash(payload),
+                    payload_hash=payload_hash,
                     start=row["start"] or None,
                     stop=row["stop"] or None,
-                    subject=payload.get("subject") or "",
-                    is_private=payload.get("sensitivity") == "private",
+                    subject=subject,
+                    is_private=is_private,
                     active=live,
                     origin=engine.Origin(row["exchange_origin"]),
                 )
             )
         return items
+
+    def _row_summary(self, row):
+        """(payload hash, subject, private) of a row's event, from the process's
+        cache when the row and the room's settings are what they were: a round looks
+        at every booking of its window, and most have not changed since the last."""
+        key = None
+        if row["name"] and row["start"] and row["stop"]:
+            values = (self._payload_settings(), *map(row.get, PAYLOAD_COLUMNS))
+            key = hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+            summary = PAYLOAD_SUMMARIES.get(key)
+            if summary is not None:
+                return summary
+        payload = self._payload_of(row["id"])
+        summary = (
+            engine.payload_hash(payload),
+            payload.get("subject") or "",
+            payload.get("sensitivity") == "private",
+        )
+        if key is not None:
+            PAYLOAD_SUMMARIES.put(key, summary)
+        return summary
+
+    def _payload_settings(self):
+        """What every payload of the round is made of besides its row."""
+        if self.payload_settings is None:
+            calendar = self.calendar
+            self.payload_settings = (
+                self._room_tz(),
+                calendar.privacy_mode,
+                calendar.include_organizer_email,
+                self.connection.time_zone_names,
+                self.database_uuid,
+            )
+        return self.payload_settings
+
+    def _payload_of(self, booking_id):
+        """The event JSON of a booking, computed once per round when needed."""
+        payload = self.payloads.get(booking_id)
+        if payload is None:
+            row = self.rows.get(booking_id)
+            if row is not None:
+                payload = self._row_payload(row)
+            else:
+                payload = self._payload(self.env["resource.booking"].browse(booking_id))
+            self.payloads[booking_id] = payload
+        return payload
 
     def _row_payload(self, row):
         """``_payload`` from a row of ``_load_local`` (no query, unless the booking
@@ -781,7 +867,10 @@ class SyncRound:
                 or binding.series_master_id,
             )
         booking = booking or binding.booking_id
-        if booking and booking.id in self.payloads:
+        if action.kind in REMOTE_KINDS and action.local is not None:
+            # What was written to Exchange is the booking as the round read it.
+            values["local_hash"] = action.local.payload_hash
+        elif booking and booking.id in self.payloads:
             values["local_hash"] = engine.payload_hash(self.payloads[booking.id])
         elif action.local is not None:
             values["local_hash"] = action.local.payload_hash
@@ -961,7 +1050,7 @@ class SyncRound:
             return BatchRequest(
                 request_id, "DELETE", f"{base}/events/{action.event_id}"
             )
-        payload = dict(self.payloads[action.booking_id])
+        payload = dict(self._payload_of(action.booking_id))
         if kind == engine.ActionKind.CREATE_REMOTE:
             payload["transactionId"] = action.transaction_id
             return BatchRequest(request_id, "POST", f"{base}/calendar/events", payload)
@@ -1033,7 +1122,12 @@ class SyncRound:
             series_master_id=event.get("seriesMasterId"),
         )
         return self._synced_values(
-            engine.Action(kind=action.kind, reason=action.reason, remote=remote),
+            engine.Action(
+                kind=action.kind,
+                reason=action.reason,
+                remote=remote,
+                local=action.local,
+            ),
             binding,
             booking,
         )
