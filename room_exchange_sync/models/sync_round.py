@@ -83,6 +83,7 @@ PAYLOAD_COLUMNS = (
     "user_name",
     "user_email",
     "privacy",
+    "exchange_origin",
 )
 
 
@@ -693,7 +694,8 @@ class SyncRound:
                 organizer_name=row["user_name"] or "",
                 organizer_email=row["user_email"] or "",
                 is_private=row["privacy"] == "private",
-            )
+            ),
+            row["exchange_origin"],
         )
 
     def _payload(self, booking):
@@ -708,15 +710,20 @@ class SyncRound:
                 organizer_name=booking.user_id.name or "",
                 organizer_email=booking.user_id.email or "",
                 is_private=booking.meeting_id.privacy == "private",
-            )
+            ),
+            booking.exchange_origin,
         )
 
-    def _snapshot_payload(self, snapshot):
+    def _snapshot_payload(self, snapshot, origin):
+        # What the room shows of the bookings made in Odoo (privacy mode, booker's
+        # e-mail) is no part of a meeting booked in Outlook: changing it must not
+        # rewrite those meetings.
+        own = origin != "exchange"
         return booking_payload(
             snapshot,
             room_time_zone=self._room_tz(),
-            privacy=self.calendar.privacy_mode,
-            include_organizer_email=self.calendar.include_organizer_email,
+            privacy=self.calendar.privacy_mode if own else "full",
+            include_organizer_email=own and self.calendar.include_organizer_email,
             time_zone_names=self.connection.time_zone_names,
             marker=engine.make_marker(self.database_uuid, snapshot.booking_id),
         )

@@ -7,6 +7,7 @@ from unittest.mock import patch
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from .. import engine
 from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
 MARKER_SUBJECT = "Odoo board review"
@@ -124,6 +125,35 @@ class TestTwoWaySync(RoomExchangeCase):
         self.sync()
         self.assertFalse(self.room_events(MARKER_SUBJECT))
         self.assertEqual(len(self.room_events("Busy")), 1)
+
+    def test_changing_what_the_room_shows_rewrites_only_odoo_events(self):
+        booking = self.book_in_odoo()
+        meeting = self.outlook_booking("Team lunch")
+        self.sync()
+        self.sync()
+        self.assertFalse(self.sync().actions, "nothing changed: an idle round")
+        change_key = self.emulator.store.get_event(ROOM_ADAMS, meeting["id"])[
+            "changeKey"
+        ]
+        self.calendar.privacy_mode = "busy"
+        plan = self.sync()
+        # The Odoo booking now shows as Busy; the meeting booked in Outlook (and the
+        # scenario's seeded ones) are not Odoo's to rewrite.
+        updates = [
+            action
+            for action in plan.actions
+            if action.kind == engine.ActionKind.UPDATE_REMOTE
+        ]
+        self.assertEqual([action.booking_id for action in updates], booking.ids)
+        self.assertEqual(len(self.room_events("Busy")), 1)
+        self.assertFalse(self.room_events(MARKER_SUBJECT))
+        outlook = self.emulator.store.get_event(ROOM_ADAMS, meeting["id"])
+        self.assertEqual(outlook["subject"], "Team lunch")
+        self.assertEqual(outlook["changeKey"], change_key)
+        self.calendar.privacy_mode = "full"
+        self.sync()
+        self.assertEqual(len(self.room_events(MARKER_SUBJECT)), 1)
+        self.assertEqual(booking.exchange_binding_ids.sync_state, "synced")
 
     # Exchange -> Odoo
 
