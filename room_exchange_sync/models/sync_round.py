@@ -266,13 +266,15 @@ class SyncRound:
         plan.raise_for_fatal()
         if self.dry_run:
             return plan
+        if self._skipped_events_changed(plan, status, remote):
+            self.needs_full_round = True
+        # Not kept while the writes wait for Microsoft (beside other rooms' rounds).
+        del local, status
         yield from self._execute(client, plan, remote)
         self._write_history()
         if self.local_changed:
             self._load_local(start, end)
         self._flag_overlaps(start, end)
-        if self._skipped_events_changed(plan, status, remote):
-            self.needs_full_round = True
         values = {
             "delta_link": False if self.needs_full_round else delta_link,
             "window_start": start,
