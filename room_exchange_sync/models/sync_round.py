@@ -203,6 +203,7 @@ class SyncRound:
         # payloads and the overlap check read of its bookings, {booking id: row}.
         self.bindings = None
         self.rows = {}
+        self.origins = {}
         self.room_tz = None
         self.payload_settings = None
         self.local_changed = False
@@ -771,9 +772,27 @@ class SyncRound:
                 self._execute_local,
                 lambda action: action,
             )
-        yield from self._execute_remote_paced(
-            client, self._limit_creates(remote_actions)
-        )
+        remote_actions = self._limit_creates(remote_actions)
+        if remote_actions and self.graph_in_threads:
+            self._release_window(remote_actions)
+        yield from self._execute_remote_paced(client, remote_actions)
+
+    def _release_window(self, actions):
+        """Keep only what ``actions`` need while they wait for Microsoft beside other
+        rooms' rounds (their payloads and origins), so that memory does not grow with
+        the rooms' sizes; the rest of the window is read again afterwards."""
+        for action in actions:
+            if action.kind != engine.ActionKind.DELETE_REMOTE and action.booking_id:
+                self._payload_of(action.booking_id)
+        self.origins = {
+            booking_id: self.rows[booking_id]["exchange_origin"]
+            for booking_id in self.payloads
+            if booking_id in self.rows
+        }
+        self.bindings.invalidate_recordset()
+        self.bindings = None
+        self.rows = {}
+        self.local_changed = True
 
     def _isolated(self, items, run_all, run_one, action_of):
         """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
@@ -1120,7 +1139,9 @@ class SyncRound:
     def _origin_of(self, booking):
         """Where a booking was made, from the round's rows (read with the others)."""
         row = self.rows.get(booking.id)
-        return row["exchange_origin"] if row else booking.exchange_origin
+        if row:
+            return row["exchange_origin"]
+        return self.origins.get(booking.id) or booking.exchange_origin
 
     def _remote_synced_values(self, action, result, binding, booking):
         event = result.body or {}

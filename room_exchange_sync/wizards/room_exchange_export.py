@@ -123,19 +123,25 @@ class RoomExchangeCalendar(models.Model):
         bindings = (
             self.env["room.exchange.binding"]
             .sudo()
-            .search(
+            .search_fetch(
                 [
                     ("calendar_id", "=", self.id),
                     ("booking_id", "in", scope.ids),
                     ("sync_state", "!=", "deleted_local"),
-                ]
+                ],
+                ["booking_id", "external_id", "sync_state"],
             )
         )
-        present = bindings.filtered("external_id").booking_id
-        failed = bindings.filtered(
-            lambda b: not b.external_id and b.sync_state == "error"
-        ).booking_id
-        return present, failed - present
+        present, failed = set(), set()
+        for binding in bindings:
+            if binding.external_id:
+                present.add(binding.booking_id.id)
+            elif binding.sync_state == "error":
+                failed.add(binding.booking_id.id)
+        # A large room's bindings need not stay in the transaction's cache.
+        bindings.invalidate_recordset()
+        Booking = self.env["resource.booking"]
+        return Booking.browse(sorted(present)), Booking.browse(sorted(failed - present))
 
     def _export_room_problem(self, states=("authorized", "syncing")):
         """Why this room's calendar cannot take an export now, or False."""
@@ -333,7 +339,7 @@ class RoomExchangeCalendar(models.Model):
                 )
         finished = run_side_by_side(
             [
-                calendar._export_step(chunk, budget, read_ahead.get(calendar.id))
+                calendar._export_step(chunk, budget, read_ahead.pop(calendar.id, None))
                 for calendar in locked
             ],
             len(self),
