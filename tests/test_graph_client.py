@@ -200,6 +200,13 @@ def test_first_delta_pages_of_several_rooms_in_one_batch(server):
     server.emulator.clear_log()
     answers = {result.id: result for result in client.batch(requests_)}
     assert len(graph_log(server, "POST", "/$batch")) == 1  # both rooms, one trip
+    # The item's own preference (the page size) is added to the client's ones.
+    for room in rooms:
+        applied = answers[room].headers.get("Preference-Applied", "")
+        assert "odata.maxpagesize=2" in applied, applied
+        assert len(answers[room].body["value"]) <= 2
+    prefer = client._batch_item(requests_[0])["headers"]["Prefer"]
+    assert 'IdType="ImmutableId"' in prefer and "outlook.timezone" in prefer
     for room in rooms:
         alone = list(client.iter_delta(room, start=WINDOW[0], end=WINDOW[1]))
         batched = list(

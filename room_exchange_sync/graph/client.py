@@ -651,10 +651,16 @@ class GraphClient:
         url = item.url
         if url.startswith(self.graph_url):
             url = url[len(self.graph_url) :]
-        headers = {
-            "Prefer": f'IdType="ImmutableId", outlook.timezone="{self.time_zone}"',
-            **(item.headers or {}),
-        }
+        prefer = ['IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"']
+        headers: dict[str, str] = {}
+        for key, value in (item.headers or {}).items():
+            if key.lower() == "prefer":
+                # Added to ours: an item's own preference (a delta page size) must
+                # not drop the immutable ids and the time zone.
+                prefer.append(value)
+            else:
+                headers[key] = value
+        headers["Prefer"] = ", ".join(prefer)
         entry: dict[str, Any] = {"id": item.id, "method": item.method.upper()}
         entry["url"] = url
         if item.body is not None:
