@@ -787,19 +787,7 @@ def report_export(args, results, peaks):
                 _ratio(base.round_trips, m.round_trips),
                 _ratio(base.wall, m.wall),
             ]
-        table.append(
-            [
-                m.label,
-                str(m.graph_requests),
-                f"{m.round_trips} [{m.auth_http}]",
-                str(m.throttled),
-                f"{m.wall:.2f}",
-                str(m.queries),
-                f"{m.queries / m.items:.1f}" if m.items else "",
-                "-" if m.peak_mb is None else f"{m.peak_mb:.1f}",
-                *ratios,
-            ]
-        )
+        table.append([*_measurement_cells(m), *ratios])
     print()
     print(
         f"room_exchange_sync bench, bulk export: {args.export_bookings} bookings in "
@@ -874,6 +862,20 @@ def report_export(args, results, peaks):
 # -- report ----------------------------------------------------------------------
 
 
+def _measurement_cells(m):
+    """A scenario's columns from Graph req to peak MB (the ratios follow)."""
+    return [
+        m.label,
+        str(m.graph_requests),
+        f"{m.round_trips} [{m.auth_http}]",
+        str(m.throttled),
+        f"{m.wall:.2f}",
+        str(m.queries),
+        f"{m.queries / m.items:.1f}" if m.items else "",
+        "-" if m.peak_mb is None else f"{m.peak_mb:.1f}",
+    ]
+
+
 def _ratio(a, b):
     if a is None or b is None:
         return "-"
@@ -915,19 +917,7 @@ def report(args, results):
                 _ratio(base.queries, m.queries),
                 _ratio(base.peak_mb, m.peak_mb),
             ]
-        table.append(
-            [
-                m.label,
-                str(m.graph_requests),
-                f"{m.round_trips} [{m.auth_http}]",
-                str(m.throttled),
-                f"{m.wall:.2f}",
-                str(m.queries),
-                f"{m.queries / m.items:.1f}" if m.items else "",
-                "-" if m.peak_mb is None else f"{m.peak_mb:.1f}",
-                *ratios,
-            ]
-        )
+        table.append([*_measurement_cells(m), *ratios])
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
 
     def line(cells):

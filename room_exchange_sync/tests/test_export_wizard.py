@@ -48,20 +48,8 @@ class TestExportWizard(RoomExchangeCase):
     # helpers
 
     def book(self, start, hours=1.0, name=SUBJECT, combination=None):
-        return (
-            self.env["resource.booking"]
-            .with_context(tracking_disable=True)
-            .create(
-                {
-                    "name": name,
-                    "type_id": self.booking_type.id,
-                    "combination_auto_assign": False,
-                    "combination_id": (combination or self.calendar.combination_id).id,
-                    "partner_ids": [Command.set(self.requester.ids)],
-                    "start": start,
-                    "duration": hours,
-                }
-            )
+        return self.book_in_odoo(
+            start=start, hours=hours, name=name, combination=combination
         )
 
     def at(self, hour, day=None):
