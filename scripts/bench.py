@@ -117,9 +117,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_support import (  # noqa: E402
     ADELE,
-    APP_ONLY_APP,
-    APP_ONLY_SECRET,
-    EMULATOR_TENANT,
     ROOM_ADAMS,
     TEMPLATE_DB,
     BenchSetupError,
@@ -129,6 +126,7 @@ from bench_support import (  # noqa: E402
     configure_odoo,
     load_registry,
     mailbox_usage,
+    set_up_connection,
     start_emulator,
     throwaway_database,
 )
@@ -239,27 +237,6 @@ def slot(index, first_day):
     return datetime.combine(day, datetime.min.time()) + timedelta(
         hours=7 + index % SLOTS_PER_DAY
     )
-
-
-def set_up_connection(env, emulator):
-    """A ready app-only connection to the emulator."""
-    connection = env["room.exchange.connection"].create(
-        {
-            "name": "Emulator (bench)",
-            "cloud": "custom",
-            "custom_authority_url": emulator.base_url,
-            "custom_graph_url": emulator.graph_url,
-            "custom_ca_bundle": emulator.ca_bundle_path,
-            "tenant_id": EMULATOR_TENANT,
-            "client_id": APP_ONLY_APP,
-            "client_secret_input": APP_ONLY_SECRET,
-            "auth_mode": "application",
-        }
-    )
-    connection.action_test_connection()
-    if connection.state != "ready":
-        raise BenchSetupError(f"connection test failed: {connection.last_error}")
-    return connection
 
 
 def set_up_bound_room(env, connection, mailbox, name="Bench room"):

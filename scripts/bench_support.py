@@ -505,6 +505,28 @@ def start_emulator(
     return emulator
 
 
+def set_up_connection(env, emulator, name="Emulator (bench)"):
+    """A ready app-only connection to the emulator (a handle of ``start_emulator``
+    or an ``EmulatorServer``: anything with its base, Graph and CA bundle addresses)."""
+    connection = env["room.exchange.connection"].create(
+        {
+            "name": name,
+            "cloud": "custom",
+            "custom_authority_url": emulator.base_url,
+            "custom_graph_url": emulator.graph_url,
+            "custom_ca_bundle": emulator.ca_bundle_path,
+            "tenant_id": EMULATOR_TENANT,
+            "client_id": APP_ONLY_APP,
+            "client_secret_input": APP_ONLY_SECRET,
+            "auth_mode": "application",
+        }
+    )
+    connection.action_test_connection()
+    if connection.state != "ready":
+        raise BenchSetupError(f"connection test failed: {connection.last_error}")
+    return connection
+
+
 def bench_mailboxes(emulator: EmulatorHandle, count: int) -> list[str]:
     """``count`` room mailboxes the app-only app may use: the default scenario's
     rooms, then rooms added with ``emulator.add_room`` (bench.room01@contoso.test...).

@@ -95,13 +95,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_support import (  # noqa: E402
     APP_ONLY_APP,
-    APP_ONLY_SECRET,
-    EMULATOR_TENANT,
     REPO_ROOT,
     TEMPLATE_DB,
     BenchSetupError,
     configure_odoo,
     load_registry,
+    set_up_connection,
     throwaway_database,
 )
 
@@ -204,22 +203,7 @@ def set_up(env, server, args):
     ids by mailbox."""
     from odoo import Command
 
-    connection = env["room.exchange.connection"].create(
-        {
-            "name": "Emulator (load)",
-            "cloud": "custom",
-            "custom_authority_url": server.base_url,
-            "custom_graph_url": server.graph_url,
-            "custom_ca_bundle": server.ca_bundle_path,
-            "tenant_id": EMULATOR_TENANT,
-            "client_id": APP_ONLY_APP,
-            "client_secret_input": APP_ONLY_SECRET,
-            "auth_mode": "application",
-        }
-    )
-    connection.action_test_connection()
-    if connection.state != "ready":
-        raise BenchSetupError(f"connection test failed: {connection.last_error}")
+    connection = set_up_connection(env, server, "Emulator (load)")
     working_time = env["resource.calendar"].create(
         {"name": "Load office hours", "tz": "UTC"}
     )
