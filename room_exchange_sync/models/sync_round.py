@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from odoo import fields
 from odoo.tools import SQL, html_sanitize
+from odoo.tools.mail import generate_tracking_message_id
 
 from .. import engine
 from ..graph import (
@@ -1431,15 +1432,58 @@ class SyncRound:
         return {key: list(texts) for key, texts in self.history.items()}
 
     def _write_history(self):
-        """One log note per booking this round touched, all in one ``create``."""
+        """One log note per booking this round touched, all in one INSERT."""
         if not self.history:
             return
         bookings = self.env["resource.booking"].browse(list(self.history)).exists()
         if bookings:
-            bookings._message_log_batch(
-                bodies={
-                    booking.id: Markup("<br/>").join(self.history[booking.id])
+            log_notes(
+                bookings,
+                {
+                    booking.id: Markup("<p>%s</p>")
+                    % Markup("<br/>").join(self.history[booking.id])
                     for booking in bookings
-                }
+                },
             )
         self.history = {}
+
+
+def log_notes(records, bodies):
+    """What ``records._message_log_batch(bodies)`` stores (internal notes that notify
+    nobody, by the current user), written with one INSERT: a bulk export notes
+    thousands of bookings, and ``mail.message.create`` spends about half a
+    millisecond on each in generic inverse-field and sanitizing code. ``bodies``
+    ({record id: Markup}) are our own texts, their parameters escaped."""
+    env = records.env
+    author_id, email_from = records._message_compute_author(None, None)
+    reply_to = env["mail.thread"]._notify_get_reply_to(
+        default=email_from, author_id=author_id
+    )[False]
+    now = env.cr.now()
+    env.cr.execute(
+        SQL(
+            """
+            INSERT INTO mail_message (
+                model, res_id, body, message_type, subtype_id, is_internal,
+                author_id, email_from, reply_to, message_id, email_add_signature,
+                date, create_uid, create_date, write_uid, write_date)
+            SELECT %(model)s, note.res_id, note.body, 'notification', %(subtype)s,
+                   TRUE, %(author)s, %(email_from)s, %(reply_to)s, %(message_id)s,
+                   FALSE, %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+              FROM unnest(%(res_ids)s::int[], %(bodies)s::text[]) AS note(res_id, body)
+            """,
+            model=records._name,
+            subtype=env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+            author=author_id or None,
+            email_from=email_from or None,
+            reply_to=reply_to or None,
+            message_id=generate_tracking_message_id("message-notify"),
+            now=now,
+            uid=env.uid,
+            res_ids=records.ids,
+            bodies=[str(bodies[record_id]) for record_id in records.ids],
+        )
+    )
+    records.invalidate_recordset(
+        ["message_ids", "message_needaction", "message_needaction_counter"]
+    )

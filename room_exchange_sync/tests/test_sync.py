@@ -4,6 +4,8 @@
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
+from markupsafe import Markup
+
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
@@ -255,6 +257,43 @@ class TestTwoWaySync(RoomExchangeCase):
         self.emulator.cancel_booking(ROOM_ADAMS, event["id"])
         self.sync()
         self.assertIn("Cancelled because", self.history(imported)[-1])
+
+    def test_sync_history_notes_read_as_odoo_log_notes(self):
+        """The history is written with one INSERT: its notes are what
+        _message_log_batch stores (internal notes by the running user), notify
+        nobody, and show in the booking's chatter at once."""
+        booking = self.book_in_odoo()
+        reference = booking._message_log_batch({booking.id: Markup("<p>Reference</p>")})
+        self.assertEqual(booking.message_ids[:1], reference)  # cached before the round
+        self.sync()
+        (note,) = booking.message_ids.filtered(
+            lambda message: "Added to the Exchange calendar" in (message.body or "")
+        )
+        compared = [
+            "model",
+            "res_id",
+            "message_type",
+            "subtype_id",
+            "is_internal",
+            "author_id",
+            "email_from",
+            "reply_to",
+            "record_company_id",
+            "email_add_signature",
+            "partner_ids",
+            "parent_id",
+        ]
+        expected = reference.read(compared)[0]
+        got = note.read(compared)[0]
+        del expected["id"], got["id"]
+        self.assertEqual(got, expected)
+        self.assertEqual(note.create_uid, self.env.user)
+        self.assertTrue(note.message_id)
+        self.assertFalse(
+            self.env["mail.notification"].search_count(
+                [("mail_message_id", "=", note.id)]
+            )
+        )
 
     def test_private_meeting_hides_its_subject(self):
         event = self.outlook_booking("Secret merger talk", sensitivity="private")
