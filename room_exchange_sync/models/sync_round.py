@@ -958,9 +958,7 @@ class SyncRound:
             self.payloads[booking.id] = self._payload(booking)
             vals_list.append(
                 {
-                    "calendar_id": self.calendar.id,
-                    "booking_id": booking.id,
-                    "origin": "exchange",
+                    **self._new_binding_values(booking.id, "exchange"),
                     **self._synced_values(action, Binding, booking),
                 }
             )
@@ -1128,14 +1126,22 @@ class SyncRound:
             booking = self.env["resource.booking"].browse(action.booking_id)
             values = self._remote_synced_values(action, result, Binding, booking)
             values.update(
-                calendar_id=self.calendar.id,
-                booking_id=booking.id,
-                origin=self._origin_of(booking),
+                self._new_binding_values(booking.id, self._origin_of(booking))
             )
             to_create.append(values)
             self._note_remote(action)
         if to_create:
             Binding.create(to_create)
+
+    def _new_binding_values(self, booking_id, origin):
+        """A new binding of this room (its company given: not recomputed with an
+        UPDATE after the INSERT)."""
+        return {
+            "calendar_id": self.calendar.id,
+            "company_id": self.calendar.company_id.id,
+            "booking_id": booking_id,
+            "origin": origin,
+        }
 
     def _origin_of(self, booking):
         """Where a booking was made, from the round's rows (read with the others)."""
@@ -1185,11 +1191,7 @@ class SyncRound:
                 ],
                 limit=1,
             ) or Binding.create(
-                {
-                    "calendar_id": self.calendar.id,
-                    "booking_id": booking.id,
-                    "origin": self._origin_of(booking),
-                }
+                self._new_binding_values(booking.id, self._origin_of(booking))
             )
         binding.write(self._remote_synced_values(action, result, binding, booking))
         self._note_remote(action)
@@ -1223,11 +1225,7 @@ class SyncRound:
             message = str(error)
         if not binding and action.booking_id:
             binding = Binding.create(
-                {
-                    "calendar_id": self.calendar.id,
-                    "booking_id": action.booking_id,
-                    "origin": "odoo",
-                }
+                self._new_binding_values(action.booking_id, "odoo")
             )
         if not binding:
             return
