@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from .. import engine
 from ..graph import GraphError
@@ -119,29 +120,33 @@ class RoomExchangeCalendar(models.Model):
         return self.env["resource.booking"].sudo().search(domain, order="start, id")
 
     def _export_counts(self, scope):
-        """(bookings whose event is in Exchange, bookings whose export failed)."""
-        bindings = (
-            self.env["room.exchange.binding"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("calendar_id", "=", self.id),
-                    ("booking_id", "in", scope.ids),
-                    ("sync_state", "!=", "deleted_local"),
-                ],
-                ["booking_id", "external_id", "sync_state"],
+        """(bookings whose event is in Exchange, bookings whose export failed), read
+        in one query that loads no binding into the cache (a large room's export
+        counts them after every step)."""
+        Binding = self.env["room.exchange.binding"]
+        Binding.flush_model(["calendar_id", "booking_id", "external_id", "sync_state"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT booking_id, bool_or(external_id IS NOT NULL),
+                       bool_or(sync_state = 'error')
+                  FROM room_exchange_binding
+                 WHERE calendar_id = %s AND booking_id = ANY(%s)
+                   AND sync_state != 'deleted_local'
+              GROUP BY booking_id
+                """,
+                self.id,
+                scope.ids,
             )
         )
-        present, failed = set(), set()
-        for binding in bindings:
-            if binding.external_id:
-                present.add(binding.booking_id.id)
-            elif binding.sync_state == "error":
-                failed.add(binding.booking_id.id)
-        # A large room's bindings need not stay in the transaction's cache.
-        bindings.invalidate_recordset()
+        present, failed = [], []
+        for booking_id, is_present, is_failed in self.env.cr.fetchall():
+            if is_present:
+                present.append(booking_id)
+            elif is_failed:
+                failed.append(booking_id)
         Booking = self.env["resource.booking"]
-        return Booking.browse(sorted(present)), Booking.browse(sorted(failed - present))
+        return Booking.browse(sorted(present)), Booking.browse(sorted(failed))
 
     def _export_room_problem(self, states=("authorized", "syncing")):
         """Why this room's calendar cannot take an export now, or False."""
@@ -456,8 +461,12 @@ class RoomExchangeCalendar(models.Model):
         self.ensure_one()
         scope = self._export_scope(self.export_start, self.export_end)
         present, failed = self._export_counts(scope)
-        flagged = scope.filtered("exchange_conflict")
-        left = scope - present - failed
+        flagged = (
+            self.env["resource.booking"]
+            .sudo()
+            .search_count([("id", "in", scope.ids), ("exchange_conflict", "=", True)])
+        )
+        left = len(scope) - len(present) - len(failed)
         lines = [
             self.env._(
                 "Export of room %(room)s to Exchange (bookings until %(end)s): "
@@ -467,7 +476,7 @@ class RoomExchangeCalendar(models.Model):
                 end=fields.Datetime.to_string(self.export_end),
                 done=max(len(present) - self.export_already, 0),
                 already=self.export_already,
-                overlaps=len(flagged),
+                overlaps=flagged,
                 failed=len(failed),
             )
         ]
@@ -478,7 +487,7 @@ class RoomExchangeCalendar(models.Model):
                 self.env._(
                     "%(count)s bookings were not exported (conflicts or bookings "
                     "waiting for a retry): see the Conflicts view.",
-                    count=len(left),
+                    count=left,
                 )
             )
         if failed:
