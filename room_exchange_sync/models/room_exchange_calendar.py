@@ -483,6 +483,7 @@ class RoomExchangeCalendar(models.Model):
             confirm_cancellations=confirm_cancellations,
             **round_options,
         )
+        del round_options  # a read ahead page is the round's to drop once read
         steps = sync_round.steps()
         # A round whose Graph work is yielded reads Exchange before it writes
         # anything: its first stretch needs no savepoint (an idle round stays cheap).

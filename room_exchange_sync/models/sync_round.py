@@ -7,6 +7,7 @@ sync context. A failure of one item is recorded on its binding and never stops t
 """
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -46,20 +47,25 @@ POLICIES = {
     "exchange": engine.ConflictPolicy.EXCHANGE,
 }
 
-# The binding fields a round reads (fetched with the bindings, in one query).
-STATUS_FIELDS = [
-    "booking_id",
-    "external_id",
-    "remote_etag",
-    "local_hash",
-    "origin",
-    "sync_state",
-    "ical_uid",
-    "series_master_id",
-    "sync_error",
-    "sync_attempts",
-    "next_retry_date",
-]
+# What a round reads of its room's bindings: plain rows of one query, not records (a
+# room's window may hold thousands, and a round looks at each of them).
+BindingRow = collections.namedtuple(
+    "BindingRow",
+    [
+        "id",
+        "booking_id",
+        "external_id",
+        "remote_etag",
+        "local_hash",
+        "origin",
+        "sync_state",
+        "ical_uid",
+        "series_master_id",
+        "sync_error",
+        "sync_attempts",
+        "next_retry_date",
+    ],
+)
 
 # Actions written to Exchange (the others are carried out in Odoo only).
 REMOTE_KINDS = {
@@ -200,8 +206,9 @@ class SyncRound:
         self.graph_in_threads = self.calendar.auth_mode == "application"
         self.page_size = delta_page_size(self.env)
         self.reread_partial = reread_partial_events(self.env)
-        # Loaded once per round (_load_local): the room's bindings, and what the
-        # payloads and the overlap check read of its bookings, {booking id: row}.
+        # Loaded once per round (_load_local): the room's bindings (BindingRow), and
+        # what the payloads and the overlap check read of its bookings, {booking id:
+        # row}.
         self.bindings = None
         self.rows = {}
         self.origins = {}
@@ -245,10 +252,12 @@ class SyncRound:
         return work(*args)
 
     def _round(self, client, start, end, summary=None):
-        self._load_local(start, end)
         round_kind, remote, delta_link = yield from self._read_exchange(
             client, start, end
         )
+        # Read after Exchange: rooms side by side do not each hold their window
+        # while their reads wait for Microsoft.
+        self._load_local(start, end)
         local = self._local_items(start, end)
         status = self._status_entries(start, end)
         options = engine.Options(
@@ -270,9 +279,12 @@ class SyncRound:
             return plan
         if self._skipped_events_changed(plan, status, remote):
             self.needs_full_round = True
-        # Not kept while the writes wait for Microsoft (beside other rooms' rounds).
-        del local, status
-        yield from self._execute(client, plan, remote)
+        # Not kept while the writes wait for Microsoft (beside other rooms' rounds):
+        # the items, and the creations an export step leaves for the next (its plan
+        # lists every booking still to export).
+        plan = self._limit_creates(plan)
+        del local, status, remote
+        yield from self._execute(client, plan)
         self._write_history()
         if self.local_changed:
             self._load_local(start, end)
@@ -532,10 +544,17 @@ class SyncRound:
         bindings, and the fields of its bookings (those in the window and the bound
         ones) that the payloads, the engine and the overlap check use."""
         self.env.flush_all()
-        self.bindings = self.env["room.exchange.binding"].search_fetch(
-            [("calendar_id", "=", self.calendar.id)], STATUS_FIELDS
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s FROM room_exchange_binding WHERE calendar_id = %s"
+                " ORDER BY id DESC",
+                SQL(", ").join(map(SQL.identifier, BindingRow._fields)),
+                self.calendar.id,
+            )
         )
-        bound_ids = [bid for bid in self.bindings.booking_id._ids if bid]
+        self.bindings = [BindingRow._make(row) for row in self.env.cr.fetchall()]
+        bound_ids = [binding.booking_id for binding in self.bindings]
+        bound_ids = [booking_id for booking_id in bound_ids if booking_id]
         rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
         in_room = SQL(
             "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
@@ -587,7 +606,7 @@ class SyncRound:
         without being removed. Tombstones and cancelled or unscheduled bookings
         always take part: their events must go.
         """
-        row = self.rows.get(binding.booking_id.id)
+        row = self.rows.get(binding.booking_id)
         if not row or not row["active"] or not row["start"]:
             return True
         if row["start"] < end and row["stop"] > start:
@@ -597,13 +616,13 @@ class SyncRound:
         return self._row_summary(row)[0] != (binding.local_hash or "")
 
     def _round_bindings(self, start, end):
-        return self.bindings.filtered(
-            lambda binding: self._in_round(binding, start, end)
-        )
+        return [
+            binding for binding in self.bindings if self._in_round(binding, start, end)
+        ]
 
     def _room_bookings(self, start, end):
         """The rows of the bookings that take part in the round."""
-        bound = set(self._round_bindings(start, end).booking_id._ids)
+        bound = {binding.booking_id for binding in self._round_bindings(start, end)}
         return [
             row
             for booking_id, row in self.rows.items()
@@ -738,7 +757,7 @@ class SyncRound:
             entries.append(
                 engine.StatusEntry(
                     binding_id=binding.id,
-                    booking_id=binding.booking_id.id or None,
+                    booking_id=binding.booking_id or None,
                     event_id=binding.external_id or None,
                     change_key=binding.remote_etag or None,
                     exported_hash=binding.local_hash or None,
@@ -747,7 +766,7 @@ class SyncRound:
                     ical_uid=binding.ical_uid or None,
                     series_master_id=binding.series_master_id or None,
                     error=binding.sync_error or None,
-                    attempts=binding.sync_attempts,
+                    attempts=binding.sync_attempts or 0,
                     next_retry=binding.next_retry_date or None,
                 )
             )
@@ -755,7 +774,7 @@ class SyncRound:
 
     # Executing the plan
 
-    def _execute(self, client, plan, remote):
+    def _execute(self, client, plan):
         remote_actions, local_actions = [], []
         for action in plan.actions:
             kind = action.kind
@@ -773,7 +792,6 @@ class SyncRound:
                 self._execute_local,
                 lambda action: action,
             )
-        remote_actions = self._limit_creates(remote_actions)
         if remote_actions and self.graph_in_threads:
             self._release_window(remote_actions)
         yield from self._execute_remote_paced(client, remote_actions)
@@ -790,7 +808,6 @@ class SyncRound:
             for booking_id in self.payloads
             if booking_id in self.rows
         }
-        self.bindings.invalidate_recordset()
         self.bindings = None
         self.rows = {}
         self.local_changed = True
@@ -1041,24 +1058,29 @@ class SyncRound:
         ):
             return client.batch(requests)
 
-    def _limit_creates(self, actions):
-        """Keep at most ``max_creates`` first creations in this run; the others wait
-        for the next run (their bookings stay unbound, so that it plans them again). A
-        re-creation is never deferred: an incremental round would not see again that
-        its event was removed."""
+    def _limit_creates(self, plan):
+        """The plan with at most ``max_creates`` first creations in this run; the
+        others wait for the next run (their bookings stay unbound, so that it plans
+        them again). A re-creation is never deferred: an incremental round would not
+        see again that its event was removed."""
         if self.max_creates is None:
-            return actions
-        kept = []
-        for action in actions:
+            return plan
+        kept, deferred = [], 0
+        for action in plan.actions:
             if action.kind == engine.ActionKind.CREATE_REMOTE and not (
                 action.status and action.status.event_id
             ):
                 if self.kept_creates >= self.max_creates:
                     self.deferred_creates.add(action.booking_id)
+                    deferred += 1
                     continue
                 self.kept_creates += 1
             kept.append(action)
-        return kept
+        if not deferred:
+            return plan
+        counts = dict(plan.counts)
+        counts[engine.ActionKind.CREATE_REMOTE] -= deferred
+        return dataclasses.replace(plan, actions=tuple(kept), counts=counts)
 
     def _execute_remote_paced(self, client, actions):
         """``_execute_remote`` in groups of as many $batch requests as may be in

@@ -329,6 +329,10 @@ class RoomExchangeCalendar(models.Model):
                 )
                 if not time_left:
                     return
+                # What the committed steps read and wrote need not stay in the
+                # transaction's cache: an export's memory must not grow with the
+                # number of bookings.
+                self.env.invalidate_all()
             pending -= finished
 
     def _export_steps_side_by_side(self, chunk, budget, read_ahead):
@@ -419,14 +423,16 @@ class RoomExchangeCalendar(models.Model):
             calendar._export_finish("failed", problem)
             return True
         scope = calendar._export_scope(calendar.export_start, calendar.export_end)
-        present_before, failed_before = calendar._export_counts(scope)
-        plan = yield from calendar._sync_steps(
+        present_before, failed_before = map(len, calendar._export_counts(scope))
+        steps = calendar._sync_steps(
             window_end=calendar.export_horizon,
             max_creates=chunk,
             budget=budget,
             read_ahead=read_ahead,
             follow_up=False,
         )
+        del read_ahead  # the round's to drop once read: a page of whole events
+        plan = yield from steps
         if plan is False:
             failures = calendar.export_round_failures + 1
             if failures >= MAX_ROUND_FAILURES:
@@ -451,7 +457,7 @@ class RoomExchangeCalendar(models.Model):
         )
         # Done after a step that changed nothing: everything is present and the
         # echoes of the last writes were read, or nothing more can be done now.
-        if len(present) == len(present_before) and len(failed) == len(failed_before):
+        if len(present) == present_before and len(failed) == failed_before:
             calendar._export_finish("done")
             return True
         return False
