@@ -1153,7 +1153,11 @@ class SyncRound:
             to_create.append(values)
             self._note_remote(action)
         if to_create:
-            Binding.create(to_create)
+            # Bindings created synced leave the room's health as it was (it counts
+            # those in error or conflict): not recomputed after every $batch.
+            calendar = self.calendar
+            with self.env.protecting([calendar._fields["health"]], calendar):
+                Binding.create(to_create)
 
     def _new_binding_values(self, booking_id, origin):
         """A new binding of this room (its company given: not recomputed with an

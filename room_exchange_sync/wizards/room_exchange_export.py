@@ -458,15 +458,19 @@ class RoomExchangeCalendar(models.Model):
         # Done after a step that changed nothing: everything is present and the
         # echoes of the last writes were read, or nothing more can be done now.
         if len(present) == present_before and len(failed) == failed_before:
-            calendar._export_finish("done")
+            calendar._export_finish("done", counted=(scope, present, failed))
             return True
         return False
 
-    def _export_finish(self, state, reason=None):
-        """Record the outcome, and tell the admin who started the export."""
+    def _export_finish(self, state, reason=None, counted=None):
+        """Record the outcome, and tell the admin who started the export.
+        ``counted``: (scope, present, failed) as the last step just read them."""
         self.ensure_one()
-        scope = self._export_scope(self.export_start, self.export_end)
-        present, failed = self._export_counts(scope)
+        if counted:
+            scope, present, failed = counted
+        else:
+            scope = self._export_scope(self.export_start, self.export_end)
+            present, failed = self._export_counts(scope)
         flagged = (
             self.env["resource.booking"]
             .sudo()
