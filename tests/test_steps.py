@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from exchange_graph.steps import run_inline, run_side_by_side
+from exchange_graph.steps import run_in_background, run_inline, run_side_by_side
 
 
 def room(name, log, waits=(0.05, 0.05), fail_at=None):
@@ -84,3 +84,37 @@ def test_no_rounds_and_rounds_without_graph_work():
 
     assert run_side_by_side([]) == []
     assert run_side_by_side([local_only(), local_only()]) == ["done", "done"]
+
+
+def test_background_jobs_run_in_order_in_one_other_thread():
+    started = threading.Event()
+    release = threading.Event()
+    ran = []
+
+    def job(name, fail=False):
+        def run():
+            ran.append((name, threading.current_thread().name))
+            if name == "first":
+                started.set()
+                assert release.wait(5)
+            if fail:
+                raise ConnectionError(name)
+            return name
+
+        return run
+
+    futures = run_in_background(
+        [job("first"), job("second", fail=True), job("third")]
+    )
+    # The caller goes on at once, while the first job still runs.
+    assert started.wait(5)
+    assert not futures[0].done()
+    release.set()
+    assert futures[0].result(5) == "first"
+    with pytest.raises(ConnectionError):
+        futures[1].result(5)
+    assert futures[2].result(5) == "third"
+    assert [name for name, _thread in ran] == ["first", "second", "third"]
+    threads = {thread for _name, thread in ran}
+    assert len(threads) == 1
+    assert threading.current_thread().name not in threads

@@ -12,6 +12,7 @@ round trips. Exchange's limits are per mailbox (graph_contract.md §5), so rooms
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
@@ -75,3 +76,21 @@ def run_side_by_side(
                 error = future.exception()
                 advance(index, None if error else future.result(), error)
     return outcomes
+
+
+def run_in_background(jobs: Sequence[Callable[[], Result]]) -> list[Future[Result]]:
+    """Run ``jobs`` one after the other in a thread of their own; returns a future of
+    each at once (a job's exception is its future's). For Graph work only: no ORM,
+    no cursor."""
+    futures: list[Future[Result]] = [Future() for _job in jobs]
+
+    def run() -> None:
+        for job, future in zip(jobs, futures, strict=True):
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="room_exchange_graph_ahead", daemon=True).start()
+    return futures

@@ -196,8 +196,9 @@ class SyncRound:
         self.budget = budget
         self.kept_creates = 0
         self.deferred_creates = set()
-        # The bulk export reads the first delta pages of its rooms in one $batch:
-        # ``read_ahead`` is (request, BatchResult) of this room; ``follow_up=False``
+        # The bulk export reads the first delta pages of its rooms in $batch
+        # requests: ``read_ahead`` is (request, a callable that waits for its
+        # BatchResult, or None) of this room; ``follow_up=False``
         # leaves reading the echoes of this round's writes to its next step.
         self.read_ahead = read_ahead
         self.follow_up = follow_up
@@ -476,7 +477,7 @@ class SyncRound:
         reads (another worker may have moved the delta link meanwhile)."""
         if self.read_ahead is None:
             return None
-        request, result = self.read_ahead
+        request, answer = self.read_ahead
         self.read_ahead = None
         wanted = client.delta_request(
             self.mailbox,
@@ -486,6 +487,9 @@ class SyncRound:
             page_size=self.page_size,
         )
         if request.url != wanted.url:
+            return None
+        result = answer()
+        if result is None:
             return None
         if result.error is not None:
             raise result.error

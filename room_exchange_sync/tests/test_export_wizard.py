@@ -401,6 +401,61 @@ class TestExportWizard(RoomExchangeCase):
         self.assert_exported_once(bookings)
         self.assertEqual(len(self.events()), 12)
 
+    def test_a_failed_read_ahead_envelope_leaves_its_rooms_to_read_on_their_own(self):
+        baker = self.env["resource.resource"].create(
+            {
+                "name": "Baker",
+                "resource_type": "material",
+                "calendar_id": self.around_the_clock.id,
+                "tz": "Europe/Brussels",
+            }
+        )
+        baker.write({"exchange_connection_id": self.connection.id})
+        baker.exchange_calendar_id._bind_mailbox(ROOM_BAKER)
+        baker_only = self.env["resource.booking.combination"].create(
+            {"resource_ids": [Command.set(baker.ids)]}
+        )
+        self.booking_type.combination_rel_ids = [
+            Command.create({"combination_id": baker_only.id})
+        ]
+        adams = self.book(self.at(9), name="Adams read on its own")
+        baker_booking = self.book(
+            self.at(9), name="Baker read ahead", combination=baker_only
+        )
+        wizard = (
+            self.env["room.exchange.export"]
+            .with_context(
+                active_model="resource.resource", active_ids=(self.room | baker).ids
+            )
+            .create({})
+        )
+        wizard.action_preview()
+        wizard.action_run()
+        self.emulator.clear_log()
+        # The rooms' first pages travel in two envelopes; the first one fails.
+        self.emulator.faults.add(
+            {
+                "kind": "status",
+                "status": 500,
+                "method": "POST",
+                "path": r"/\$batch$",
+                "times": 1,
+            }
+        )
+        self.run_cron()
+        self.assertEqual(self.emulator.faults.stats()["total"], 1)
+        self.assert_exported_once(adams)
+        self.assert_exported_once(baker_booking, mailbox=ROOM_BAKER)
+        self.assertEqual(set(wizard.line_ids.mapped("export_state")), {"done"})
+        own_reads = {
+            entry["mailbox"]
+            for entry in self.graph_log()
+            if entry["method"] == "GET"
+            and "delta" in entry["path"]
+            and not entry["batch"]
+        }
+        self.assertEqual(own_reads, {ROOM_ADAMS})
+
     def test_pacing_stays_under_the_mailbox_budget(self):
         bookings = self.env["resource.booking"]
         for index in range(45):

@@ -15,6 +15,7 @@ transactionId and marker.
   overlaps), then *Run the Export*, then progress and summaries.
 """
 
+import functools
 import logging
 from contextlib import ExitStack
 from datetime import datetime, time, timedelta
@@ -29,7 +30,7 @@ from odoo.tools import SQL
 from .. import engine
 from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
-from ..graph.steps import run_side_by_side
+from ..graph.steps import run_in_background, run_side_by_side
 from ..models import sync_round
 from ..models.sync_round import SyncRound
 
@@ -66,6 +67,34 @@ def _day_end(value):
     incremental."""
     day = datetime.combine(value.date(), time())
     return day if day == value else day + timedelta(days=1)
+
+
+def _read_ahead_envelope(client, requests, mailboxes, budget, connection_id):
+    """One $batch of first delta pages (in the background: no ORM); {request id:
+    result}, or None when it failed."""
+    try:
+        with ExitStack() as spending:
+            for mailbox in mailboxes if budget else ():
+                spending.enter_context(
+                    sync_round.MAILBOX_BUDGET.spend(
+                        mailbox, 1, budget=budget[0], seconds=budget[1]
+                    )
+                )
+            return {result.id: result for result in client.batch(requests)}
+    except GraphError as error:
+        # Each step then reads on its own, and reports what goes wrong.
+        _logger.info(
+            "Export of connection %s: read ahead failed (%s)",
+            connection_id,
+            type(error).__name__,
+        )
+        return None
+
+
+def _read_ahead_result(answer, request_id):
+    """A room's read ahead page, once its envelope is answered (None: read it)."""
+    results = answer.result()
+    return results.get(request_id) if results else None
 
 
 class RoomExchangeCalendar(models.Model):
@@ -359,46 +388,52 @@ class RoomExchangeCalendar(models.Model):
 
     def _export_read_ahead(self, budget=None):
         """{calendar id: (request, result)}: the first delta page of each room, read
-        in one $batch per app-only connection (rooms reached with a person's
-        sign-in each have their own token, and read on their own)."""
+        in $batch requests per app-only connection (rooms reached with a person's
+        sign-in each have their own token, and read on their own). The reads run in
+        the background, in two envelopes one after the other: the rooms of the
+        first start their steps while Graph prepares the pages of the second.
+        ``result`` is a callable that waits for the room's answer (None when its
+        envelope failed: the room then reads on its own)."""
         read_ahead = {}
         app_only = self.filtered(lambda calendar: calendar.auth_mode == "application")
         for connection, calendars in app_only.grouped("connection_id").items():
             try:
                 client = calendars[0]._graph_client()
-                requests = {
-                    str(calendar.id): (
-                        calendar,
-                        SyncRound(
-                            calendar, window_end=calendar.export_horizon
-                        ).first_read_request(client, str(calendar.id)),
-                    )
-                    for calendar in calendars
-                }
-                with ExitStack() as spending:
-                    for calendar in calendars if budget else ():
-                        spending.enter_context(
-                            sync_round.MAILBOX_BUDGET.spend(
-                                calendar.mailbox or "",
-                                1,
-                                budget=budget[0],
-                                seconds=budget[1],
-                            )
-                        )
-                    results = client.batch(
-                        [request for _c, request in requests.values()]
-                    )
             except GraphError as error:
-                # Each step then reads on its own, and reports what goes wrong.
                 _logger.info(
-                    "Export of connection %s: read ahead failed (%s)",
+                    "Export of connection %s: no read ahead (%s)",
                     connection.id,
                     type(error).__name__,
                 )
                 continue
-            for result in results:
-                calendar, request = requests[result.id]
-                read_ahead[calendar.id] = (request, result)
+            requests = {
+                calendar.id: SyncRound(
+                    calendar, window_end=calendar.export_horizon
+                ).first_read_request(client, str(calendar.id))
+                for calendar in calendars
+            }
+            half = -(-len(calendars) // 2)
+            envelopes = [part for part in (calendars[:half], calendars[half:]) if part]
+            answers = run_in_background(
+                [
+                    functools.partial(
+                        _read_ahead_envelope,
+                        client,
+                        [requests[calendar.id] for calendar in part],
+                        [calendar.mailbox or "" for calendar in part],
+                        budget,
+                        connection.id,
+                    )
+                    for part in envelopes
+                ]
+            )
+            for part, answer in zip(envelopes, answers, strict=True):
+                for calendar in part:
+                    request = requests[calendar.id]
+                    read_ahead[calendar.id] = (
+                        request,
+                        functools.partial(_read_ahead_result, answer, request.id),
+                    )
         return read_ahead
 
     def _export_try_lock(self):
