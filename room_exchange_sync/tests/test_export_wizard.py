@@ -72,6 +72,41 @@ class TestExportWizard(RoomExchangeCase):
             if "/v1.0/" in entry.get("path", "")
         ]
 
+    def bind_baker(self):
+        """A second room, bound to Baker's mailbox through the same connection."""
+        baker = self.env["resource.resource"].create(
+            {
+                "name": "Baker",
+                "resource_type": "material",
+                "calendar_id": self.around_the_clock.id,
+                "tz": "Europe/Brussels",
+            }
+        )
+        baker.write({"exchange_connection_id": self.connection.id})
+        baker.exchange_calendar_id._bind_mailbox(ROOM_BAKER)
+        return baker
+
+    def offer_combination(self, rooms):
+        """A combination of ``rooms`` that the booking type offers."""
+        combination = self.env["resource.booking.combination"].create(
+            {"resource_ids": [Command.set(rooms.ids)]}
+        )
+        self.booking_type.combination_rel_ids = [
+            Command.create({"combination_id": combination.id})
+        ]
+        return combination
+
+    def list_wizard(self, rooms):
+        """The wizard opened from the rooms' list view (the action's context),
+        its preview done."""
+        wizard = (
+            self.env["room.exchange.export"]
+            .with_context(active_model="resource.resource", active_ids=rooms.ids)
+            .create({})
+        )
+        wizard.action_preview()
+        return wizard
+
     def open_wizard(self, rooms=None):
         action = (rooms or self.room).action_exchange_run_export()
         self.assertEqual(action["res_model"], "room.exchange.export")
@@ -277,33 +312,11 @@ class TestExportWizard(RoomExchangeCase):
         self.assertEqual(action.binding_view_types, "list")
 
     def test_multi_room_booking_goes_to_both_rooms(self):
-        baker = self.env["resource.resource"].create(
-            {
-                "name": "Baker",
-                "resource_type": "material",
-                "calendar_id": self.around_the_clock.id,
-                "tz": "Europe/Brussels",
-            }
-        )
-        baker.write({"exchange_connection_id": self.connection.id})
-        baker.exchange_calendar_id._bind_mailbox(ROOM_BAKER)
-        both = self.env["resource.booking.combination"].create(
-            {"resource_ids": [Command.set((self.room | baker).ids)]}
-        )
-        self.booking_type.combination_rel_ids = [
-            Command.create({"combination_id": both.id})
-        ]
+        baker = self.bind_baker()
+        both = self.offer_combination(self.room | baker)
         shared = self.book(self.at(9), name="Both rooms", combination=both)
         alone = self.book(self.at(11), name="Adams only")
-        # From the rooms' list view: the action's context.
-        wizard = (
-            self.env["room.exchange.export"]
-            .with_context(
-                active_model="resource.resource", active_ids=(self.room | baker).ids
-            )
-            .create({})
-        )
-        wizard.action_preview()
+        wizard = self.list_wizard(self.room | baker)
         self.assertEqual(len(wizard.line_ids), 2)
         self.assertEqual(wizard.to_export_count, 3)
         wizard.action_run()
@@ -402,34 +415,13 @@ class TestExportWizard(RoomExchangeCase):
         self.assertEqual(len(self.events()), 12)
 
     def test_a_failed_read_ahead_envelope_leaves_its_rooms_to_read_on_their_own(self):
-        baker = self.env["resource.resource"].create(
-            {
-                "name": "Baker",
-                "resource_type": "material",
-                "calendar_id": self.around_the_clock.id,
-                "tz": "Europe/Brussels",
-            }
-        )
-        baker.write({"exchange_connection_id": self.connection.id})
-        baker.exchange_calendar_id._bind_mailbox(ROOM_BAKER)
-        baker_only = self.env["resource.booking.combination"].create(
-            {"resource_ids": [Command.set(baker.ids)]}
-        )
-        self.booking_type.combination_rel_ids = [
-            Command.create({"combination_id": baker_only.id})
-        ]
+        baker = self.bind_baker()
+        baker_only = self.offer_combination(baker)
         adams = self.book(self.at(9), name="Adams read on its own")
         baker_booking = self.book(
             self.at(9), name="Baker read ahead", combination=baker_only
         )
-        wizard = (
-            self.env["room.exchange.export"]
-            .with_context(
-                active_model="resource.resource", active_ids=(self.room | baker).ids
-            )
-            .create({})
-        )
-        wizard.action_preview()
+        wizard = self.list_wizard(self.room | baker)
         wizard.action_run()
         self.emulator.clear_log()
         # The rooms' first pages travel in two envelopes; the first one fails.
