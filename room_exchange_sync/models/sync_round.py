@@ -557,8 +557,7 @@ class SyncRound:
             )
         )
         self.bindings = [BindingRow._make(row) for row in self.env.cr.fetchall()]
-        bound_ids = [binding.booking_id for binding in self.bindings]
-        bound_ids = [booking_id for booking_id in bound_ids if booking_id]
+        bound_ids = [b.booking_id for b in self.bindings if b.booking_id]
         rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
         in_room = SQL(
             "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
