@@ -165,6 +165,7 @@ class SyncRound:
         budget=None,
         read_ahead=None,
         follow_up=True,
+        read_next=None,
     ):
         self.calendar = calendar.sudo().with_context(active_test=False, **SYNC_CONTEXT)
         self.env = self.calendar.env
@@ -202,6 +203,10 @@ class SyncRound:
         # leaves reading the echoes of this round's writes to its next step.
         self.read_ahead = read_ahead
         self.follow_up = follow_up
+        # ``read_next(request)`` is told, once this round's writes are answered, the
+        # request of the next round's first page (None: nothing to read ahead), so
+        # that the echoes can be read while the round finishes.
+        self.read_next = read_next
         # A person's sign-in (delegated) writes its rotated refresh token to the
         # database whenever it takes a token: its Graph calls stay in this thread.
         self.graph_in_threads = self.calendar.auth_mode == "application"
@@ -286,6 +291,8 @@ class SyncRound:
         plan = self._limit_creates(plan)
         del local, status, remote
         yield from self._execute(client, plan)
+        if self.read_next is not None:
+            self.read_next(self._next_read_request(client, start, end, delta_link))
         self._write_history()
         if self.local_changed:
             self._load_local(start, end)
@@ -360,6 +367,20 @@ class SyncRound:
         ):
             return calendar.delta_link
         return None
+
+    def _next_read_request(self, client, start, end, delta_link):
+        """The request of the next round's first delta page, which brings back this
+        round's writes (None: there were none, or the next round is a full one)."""
+        if not self.remote_writes or self.needs_full_round or not delta_link:
+            return None
+        return client.delta_request(
+            self.mailbox,
+            start=start,
+            end=end,
+            delta_link=delta_link,
+            page_size=self.page_size,
+            request_id=str(self.calendar.id),
+        )
 
     def first_read_request(self, client, request_id):
         """The request of this round's first delta page (for a read ahead)."""

@@ -97,6 +97,99 @@ def _read_ahead_result(answer, request_id):
     return results.get(request_id) if results else None
 
 
+class _ReadAhead:
+    """First delta pages of a group of app-only rooms, read in the background:
+    rooms report their request when it is known (for the next pass: once their
+    writes are answered, so that the echoes are read while the rounds finish), and
+    each connection's requests go in two $batch envelopes, one after the other: the
+    first once half of its rooms have reported, the second once all have (or at
+    ``flush()``). ``read_ahead``: {calendar id: (request, a callable that waits for
+    its result, None when its envelope failed)}. Rooms reached with a person's
+    sign-in each have their own token, and read on their own."""
+
+    def __init__(self, calendars, budget):
+        self.budget = budget
+        self.read_ahead = {}
+        self.clients = {}  # connection id: GraphClient
+        self.connection_of = {}  # calendar id: connection id
+        self.unreported = {}  # connection id: {calendar id}
+        self.sizes = {}  # connection id: how many rooms
+        self.ready = {}  # connection id: [(calendar id, request)]
+        self.first_sent = set()
+        self.previous = {}  # connection id: the future of its last envelope
+        app_only = calendars.filtered(lambda c: c.auth_mode == "application")
+        for connection, group in app_only.grouped("connection_id").items():
+            try:
+                self.clients[connection.id] = group[0]._graph_client()
+            except GraphError as error:
+                _logger.info(
+                    "Export of connection %s: no read ahead (%s)",
+                    connection.id,
+                    type(error).__name__,
+                )
+                continue
+            self.unreported[connection.id] = set(group.ids)
+            self.sizes[connection.id] = len(group)
+            self.ready[connection.id] = []
+            for calendar in group:
+                self.connection_of[calendar.id] = connection.id
+        self.mailboxes = {calendar.id: calendar.mailbox or "" for calendar in app_only}
+
+    def client(self, calendar_id):
+        return self.clients.get(self.connection_of.get(calendar_id))
+
+    def report(self, calendar_id, request):
+        """``request`` reads the room's first page next (None: nothing to read)."""
+        connection_id = self.connection_of.get(calendar_id)
+        unreported = self.unreported.get(connection_id)
+        if unreported is None or calendar_id not in unreported:
+            return
+        unreported.discard(calendar_id)
+        ready = self.ready[connection_id]
+        if request is not None:
+            ready.append((calendar_id, request))
+        reported = self.sizes[connection_id] - len(unreported)
+        if not unreported or (
+            connection_id not in self.first_sent
+            and ready
+            and 2 * reported >= self.sizes[connection_id]
+        ):
+            self._send(connection_id)
+
+    def flush(self):
+        for connection_id in self.ready:
+            self._send(connection_id)
+
+    def _send(self, connection_id):
+        ready, self.ready[connection_id] = self.ready[connection_id], []
+        if not ready:
+            return
+        self.first_sent.add(connection_id)
+        previous = self.previous.get(connection_id)
+        job = functools.partial(
+            _read_ahead_envelope,
+            self.clients[connection_id],
+            [request for _calendar_id, request in ready],
+            [self.mailboxes[calendar_id] for calendar_id, _request in ready],
+            self.budget,
+            connection_id,
+        )
+        # One envelope after the other: Graph prepares the first's pages first.
+        (answer,) = run_in_background([functools.partial(_after, previous, job)])
+        self.previous[connection_id] = answer
+        for calendar_id, request in ready:
+            self.read_ahead[calendar_id] = (
+                request,
+                functools.partial(_read_ahead_result, answer, request.id),
+            )
+
+
+def _after(previous, job):
+    if previous is not None:
+        previous.exception()  # waits for it, whatever its outcome
+    return job()
+
+
 class RoomExchangeCalendar(models.Model):
     _inherit = "room.exchange.calendar"
 
@@ -326,12 +419,13 @@ class RoomExchangeCalendar(models.Model):
         rooms takes its steps side by side (their Graph round trips overlap), then
         commits.
 
-        Each pass reads the first delta page of all its app-only rooms in one $batch
-        per connection; a step creates at most ``chunk`` events and leaves their
-        echoes to the room's next step, so a room is done after a step that found
-        nothing more to do. A room locked by another worker (its sync, or another
-        export run) is tried again a minute later; a stopped run is resumed by the
-        next one.
+        The first delta pages of the app-only rooms are read ahead in $batch
+        requests (``_ReadAhead``): before the first pass, then during each pass for
+        the next, as soon as a room's writes are answered. A step creates at most
+        ``chunk`` events and leaves their echoes to the room's next step, so a room
+        is done after a step that found nothing more to do. A room locked by
+        another worker (its sync, or another export run) is tried again a minute
+        later; a stopped run is resumed by the next one.
         """
         now = fields.Datetime.now()
         pending = self.search(
@@ -345,14 +439,17 @@ class RoomExchangeCalendar(models.Model):
         chunk, budget = self._export_settings()
         Cron = self.env["ir.cron"]
         group_size = self._rooms_side_by_side()
+        read_ahead = pending._export_read_ahead(budget)
         for _pass in range(MAX_STEPS_PER_RUN):
             if not pending:
                 return
-            read_ahead = pending._export_read_ahead(budget)
+            next_read_ahead = {}
             finished = self.browse()
             for offset in range(0, len(pending), group_size):
                 group = pending[offset : offset + group_size]
-                finished |= group._export_steps_side_by_side(chunk, budget, read_ahead)
+                finished |= group._export_steps_side_by_side(
+                    chunk, budget, read_ahead, next_read_ahead
+                )
                 time_left = Cron._commit_progress(
                     len(group & finished), remaining=len(pending - finished)
                 )
@@ -363,10 +460,15 @@ class RoomExchangeCalendar(models.Model):
                 # number of bookings.
                 self.env.invalidate_all()
             pending -= finished
+            unread = pending.browse(
+                [id_ for id_ in pending.ids if id_ not in next_read_ahead]
+            )
+            read_ahead = {**next_read_ahead, **unread._export_read_ahead(budget)}
 
-    def _export_steps_side_by_side(self, chunk, budget, read_ahead):
+    def _export_steps_side_by_side(self, chunk, budget, read_ahead, next_read_ahead):
         """One export step of each room of ``self`` (their Graph round trips
-        overlap); returns the rooms finished for this run."""
+        overlap); returns the rooms finished for this run. The first pages of their
+        next steps are read ahead into ``next_read_ahead``."""
         locked = self.browse()
         for calendar in self:
             if calendar._export_try_lock():
@@ -375,66 +477,38 @@ class RoomExchangeCalendar(models.Model):
                 self.env.ref(CRON).sudo()._trigger(
                     fields.Datetime.now() + timedelta(minutes=1)
                 )
+        ahead = _ReadAhead(locked, budget)
         finished = run_side_by_side(
             [
-                calendar._export_step(chunk, budget, read_ahead.pop(calendar.id, None))
+                calendar._export_step(
+                    chunk,
+                    budget,
+                    read_ahead.pop(calendar.id, None),
+                    functools.partial(ahead.report, calendar.id),
+                )
                 for calendar in locked
             ],
             len(self),
         )
+        ahead.flush()
+        next_read_ahead.update(ahead.read_ahead)
         return (self - locked) | self.browse(
             [calendar.id for calendar, end in zip(locked, finished, strict=True) if end]
         )
 
     def _export_read_ahead(self, budget=None):
-        """{calendar id: (request, result)}: the first delta page of each room, read
-        in $batch requests per app-only connection (rooms reached with a person's
-        sign-in each have their own token, and read on their own). The reads run in
-        the background, in two envelopes one after the other: the rooms of the
-        first start their steps while Graph prepares the pages of the second.
-        ``result`` is a callable that waits for the room's answer (None when its
-        envelope failed: the room then reads on its own)."""
-        read_ahead = {}
-        app_only = self.filtered(lambda calendar: calendar.auth_mode == "application")
-        for connection, calendars in app_only.grouped("connection_id").items():
-            try:
-                client = calendars[0]._graph_client()
-            except GraphError as error:
-                _logger.info(
-                    "Export of connection %s: no read ahead (%s)",
-                    connection.id,
-                    type(error).__name__,
-                )
-                continue
-            requests = {
-                calendar.id: SyncRound(
+        """{calendar id: (request, result)}: the first delta page of each app-only
+        room, read in the background (``_ReadAhead``)."""
+        ahead = _ReadAhead(self, budget)
+        for calendar in self.filtered(lambda c: ahead.client(c.id)):
+            ahead.report(
+                calendar.id,
+                SyncRound(
                     calendar, window_end=calendar.export_horizon
-                ).first_read_request(client, str(calendar.id))
-                for calendar in calendars
-            }
-            half = -(-len(calendars) // 2)
-            envelopes = [part for part in (calendars[:half], calendars[half:]) if part]
-            answers = run_in_background(
-                [
-                    functools.partial(
-                        _read_ahead_envelope,
-                        client,
-                        [requests[calendar.id] for calendar in part],
-                        [calendar.mailbox or "" for calendar in part],
-                        budget,
-                        connection.id,
-                    )
-                    for part in envelopes
-                ]
+                ).first_read_request(ahead.client(calendar.id), str(calendar.id)),
             )
-            for part, answer in zip(envelopes, answers, strict=True):
-                for calendar in part:
-                    request = requests[calendar.id]
-                    read_ahead[calendar.id] = (
-                        request,
-                        functools.partial(_read_ahead_result, answer, request.id),
-                    )
-        return read_ahead
+        ahead.flush()
+        return ahead.read_ahead
 
     def _export_try_lock(self):
         """Lock this room calendar for one export step, or return False when another
@@ -445,7 +519,7 @@ class RoomExchangeCalendar(models.Model):
         except psycopg2.errors.SerializationFailure:
             return False
 
-    def _export_step(self, chunk, budget, read_ahead=None):
+    def _export_step(self, chunk, budget, read_ahead=None, read_next=None):
         """One sync round creating at most ``chunk`` events, as a generator of Graph
         steps (graph/steps.py); returns True once this room is finished for this run
         (done, failed, or waiting for a retry)."""
@@ -465,6 +539,7 @@ class RoomExchangeCalendar(models.Model):
             budget=budget,
             read_ahead=read_ahead,
             follow_up=False,
+            read_next=read_next,
         )
         del read_ahead  # the round's to drop once read: a page of whole events
         plan = yield from steps
