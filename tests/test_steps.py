@@ -103,9 +103,7 @@ def test_background_jobs_run_in_order_in_one_other_thread():
 
         return run
 
-    futures = run_in_background(
-        [job("first"), job("second", fail=True), job("third")]
-    )
+    futures = run_in_background([job("first"), job("second", fail=True), job("third")])
     # The caller goes on at once, while the first job still runs.
     assert started.wait(5)
     assert not futures[0].done()
