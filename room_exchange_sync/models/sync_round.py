@@ -373,23 +373,22 @@ class SyncRound:
         round's writes (None: there were none, or the next round is a full one)."""
         if not self.remote_writes or self.needs_full_round or not delta_link:
             return None
+        request_id = str(self.calendar.id)
+        return self._delta_request(client, start, end, delta_link, request_id)
+
+    def first_read_request(self, client, request_id):
+        """The request of this round's first delta page (for a read ahead)."""
+        start, end = self._window()
+        link = self._incremental_link(start, end)
+        return self._delta_request(client, start, end, link, request_id)
+
+    def _delta_request(self, client, start, end, delta_link, request_id="delta"):
+        """The first delta page of the window (from ``delta_link``, or a full one)."""
         return client.delta_request(
             self.mailbox,
             start=start,
             end=end,
             delta_link=delta_link,
-            page_size=self.page_size,
-            request_id=str(self.calendar.id),
-        )
-
-    def first_read_request(self, client, request_id):
-        """The request of this round's first delta page (for a read ahead)."""
-        start, end = self._window()
-        return client.delta_request(
-            self.mailbox,
-            start=start,
-            end=end,
-            delta_link=self._incremental_link(start, end),
             page_size=self.page_size,
             request_id=request_id,
         )
@@ -500,13 +499,7 @@ class SyncRound:
             return None
         request, answer = self.read_ahead
         self.read_ahead = None
-        wanted = client.delta_request(
-            self.mailbox,
-            start=start,
-            end=end,
-            delta_link=delta_link,
-            page_size=self.page_size,
-        )
+        wanted = self._delta_request(client, start, end, delta_link)
         if request.url != wanted.url:
             return None
         result = answer()
