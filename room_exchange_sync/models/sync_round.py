@@ -264,8 +264,10 @@ class SyncRound:
         # Read after Exchange: rooms side by side do not each hold their window
         # while their reads wait for Microsoft.
         self._load_local(start, end)
-        local = self._local_items(start, end)
-        status = self._status_entries(start, end)
+        bindings = self._round_bindings(start, end)
+        local = self._local_items(start, end, bindings)
+        status = self._status_entries(bindings)
+        del bindings
         options = engine.Options(
             database_uuid=self.database_uuid,
             confirm_mass_cancel=self.confirm_cancellations,
@@ -637,9 +639,10 @@ class SyncRound:
             binding for binding in self.bindings if self._in_round(binding, start, end)
         ]
 
-    def _room_bookings(self, start, end):
-        """The rows of the bookings that take part in the round."""
-        bound = {binding.booking_id for binding in self._round_bindings(start, end)}
+    def _room_bookings(self, start, end, bindings):
+        """The rows of the bookings that take part in the round (``bindings``: the
+        round's, from ``_round_bindings``)."""
+        bound = {binding.booking_id for binding in bindings}
         return [
             row
             for booking_id, row in self.rows.items()
@@ -652,9 +655,9 @@ class SyncRound:
             )
         ]
 
-    def _local_items(self, start, end):
+    def _local_items(self, start, end, bindings):
         items = []
-        for row in self._room_bookings(start, end):
+        for row in self._room_bookings(start, end, bindings):
             live = row["active"] and bool(row["start"]) and row["in_room"]
             payload_hash, subject, is_private = self._row_summary(row)
             items.append(
@@ -768,9 +771,9 @@ class SyncRound:
             marker=engine.make_marker(self.database_uuid, snapshot.booking_id),
         )
 
-    def _status_entries(self, start, end):
+    def _status_entries(self, bindings):
         entries = []
-        for binding in self._round_bindings(start, end):
+        for binding in bindings:
             entries.append(
                 engine.StatusEntry(
                     binding_id=binding.id,
