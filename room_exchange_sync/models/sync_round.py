@@ -999,7 +999,7 @@ class SyncRound:
                     **self._synced_values(action, Binding, booking),
                 }
             )
-        Binding.create(vals_list)
+        self._create_synced_bindings(vals_list)
 
     def _update_booking(self, action, binding):
         booking = binding.booking_id
@@ -1173,11 +1173,14 @@ class SyncRound:
             to_create.append(values)
             self._note_remote(action)
         if to_create:
-            # Bindings created synced leave the room's health as it was (it counts
-            # those in error or conflict): not recomputed after every $batch.
-            calendar = self.calendar
-            with self.env.protecting([calendar._fields["health"]], calendar):
-                Binding.create(to_create)
+            self._create_synced_bindings(to_create)
+
+    def _create_synced_bindings(self, vals_list):
+        """Bindings created synced leave the room's health as it was (it counts
+        those in error or conflict): not recomputed after every batch of them."""
+        calendar = self.calendar
+        with self.env.protecting([calendar._fields["health"]], calendar):
+            self.env["room.exchange.binding"].create(vals_list)
 
     def _new_binding_values(self, booking_id, origin):
         """A new binding of this room (its company given: not recomputed with an
