@@ -116,3 +116,30 @@ def test_background_jobs_run_in_order_in_one_other_thread():
     threads = {thread for _name, thread in ran}
     assert len(threads) == 1
     assert threading.current_thread().name not in threads
+
+
+def test_a_background_job_can_wait_for_an_earlier_one():
+    release = threading.Event()
+    ran = []
+
+    def first():
+        assert release.wait(5)
+        ran.append("first")
+        raise ConnectionError("first")
+
+    def second():
+        ran.append("second")
+        return "second"
+
+    (earlier,) = run_in_background([first])
+    (later,) = run_in_background([second], after=earlier)
+    time.sleep(0.05)
+    # The later job waits for the earlier one, even though it runs in a thread of
+    # its own; the earlier one's failure does not stop it.
+    assert ran == []
+    assert not later.done()
+    release.set()
+    assert later.result(5) == "second"
+    assert ran == ["first", "second"]
+    with pytest.raises(ConnectionError):
+        earlier.result(5)

@@ -78,13 +78,18 @@ def run_side_by_side(
     return outcomes
 
 
-def run_in_background(jobs: Sequence[Callable[[], Result]]) -> list[Future[Result]]:
-    """Run ``jobs`` one after the other in a thread of their own; returns a future of
+def run_in_background(
+    jobs: Sequence[Callable[[], Result]], after: Future[Any] | None = None
+) -> list[Future[Result]]:
+    """Run ``jobs`` one after the other in a thread of their own, once ``after`` (an
+    earlier background job) is done, whatever its outcome; returns a future of
     each at once (a job's exception is its future's). For Graph work only: no ORM,
     no cursor."""
     futures: list[Future[Result]] = [Future() for _job in jobs]
 
     def run() -> None:
+        if after is not None:
+            wait([after])
         for job, future in zip(jobs, futures, strict=True):
             future.set_running_or_notify_cancel()
             try:

@@ -115,8 +115,7 @@ class _ReadAhead:
         self.unreported = {}  # connection id: {calendar id}
         self.sizes = {}  # connection id: how many rooms
         self.ready = {}  # connection id: [(calendar id, request)]
-        self.first_sent = set()
-        self.previous = {}  # connection id: the future of its last envelope
+        self.previous = {}  # connection id: the future of its last envelope sent
         app_only = calendars.filtered(lambda c: c.auth_mode == "application")
         for connection, group in app_only.grouped("connection_id").items():
             try:
@@ -150,7 +149,7 @@ class _ReadAhead:
             ready.append((calendar_id, request))
         reported = self.sizes[connection_id] - len(unreported)
         if not unreported or (
-            connection_id not in self.first_sent
+            connection_id not in self.previous
             and ready
             and 2 * reported >= self.sizes[connection_id]
         ):
@@ -164,8 +163,6 @@ class _ReadAhead:
         ready, self.ready[connection_id] = self.ready[connection_id], []
         if not ready:
             return
-        self.first_sent.add(connection_id)
-        previous = self.previous.get(connection_id)
         job = functools.partial(
             _read_ahead_envelope,
             self.clients[connection_id],
@@ -175,19 +172,13 @@ class _ReadAhead:
             connection_id,
         )
         # One envelope after the other: Graph prepares the first's pages first.
-        (answer,) = run_in_background([functools.partial(_after, previous, job)])
+        (answer,) = run_in_background([job], after=self.previous.get(connection_id))
         self.previous[connection_id] = answer
         for calendar_id, request in ready:
             self.read_ahead[calendar_id] = (
                 request,
                 functools.partial(_read_ahead_result, answer, request.id),
             )
-
-
-def _after(previous, job):
-    if previous is not None:
-        previous.exception()  # waits for it, whatever its outcome
-    return job()
 
 
 class RoomExchangeCalendar(models.Model):
