@@ -231,7 +231,10 @@ class ResourceResource(models.Model):
                 and calendar.state in ("authorized", "syncing", "error")
             )
 
-    def _exchange_calendar(self):
+    def _exchange_calendar(self, access="write"):
+        """The room's Exchange calendar, once the user's ``access`` to it is
+        checked: every button of the tab works on it, and only Exchange sync
+        managers may change it (users of the Exchange sync User group read it)."""
         self.ensure_one()
         calendar = self.exchange_calendar_ids[:1]
         if not calendar:
@@ -242,10 +245,10 @@ class ResourceResource(models.Model):
                     room=self.display_name,
                 )
             )
+        calendar.check_access(access)
         return calendar
 
-    def action_exchange_authorize(self):
-        self.ensure_one()
+    def action_exchange_authorize(self) -> dict:
         calendar = self._exchange_calendar()
         problem = calendar._sign_in_problem()
         if problem:
@@ -257,39 +260,32 @@ class ResourceResource(models.Model):
         }
 
     def action_exchange_load_choices(self):
-        self.ensure_one()
         return self._exchange_calendar().action_load_choices()
 
     def action_exchange_save(self):
-        self.ensure_one()
         return self._exchange_calendar().action_save_calendar()
 
-    def action_exchange_remove_authorization(self):
-        self.ensure_one()
+    def action_exchange_remove_authorization(self) -> None:
         self._exchange_calendar()._remove_authorization()
 
-    def action_exchange_sync_now(self):
-        self.ensure_one()
+    def action_exchange_sync_now(self) -> dict:
         return self._exchange_calendar().action_sync_now()
 
-    def action_exchange_full_resync(self):
-        self.ensure_one()
+    def action_exchange_full_resync(self) -> dict:
         return self._exchange_calendar().action_full_resync()
 
-    def action_exchange_confirm_cancellations(self):
-        self.ensure_one()
+    def action_exchange_confirm_cancellations(self) -> dict:
         return self._exchange_calendar().action_confirm_cancellations()
 
-    def action_exchange_open_settings(self):
-        self.ensure_one()
+    def action_exchange_open_settings(self) -> dict:
         return {
             "type": "ir.actions.act_window",
             "res_model": "room.exchange.calendar",
-            "res_id": self._exchange_calendar().id,
+            "res_id": self._exchange_calendar(access="read").id,
             "view_mode": "form",
         }
 
-    def action_exchange_run_export(self):
+    def action_exchange_run_export(self) -> dict:
         """Open the bulk export wizard (wizards/room_exchange_export.py)."""
         return self.env["room.exchange.export"]._action_open(self)
 

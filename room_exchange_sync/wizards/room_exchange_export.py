@@ -24,7 +24,7 @@ import psycopg2
 from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .. import engine
@@ -742,11 +742,19 @@ class RoomExchangeExport(models.TransientModel):
             "context": {"dialog_size": "large"},
         }
 
-    def _check_manager(self):
+    def _check_manager(self) -> None:
+        """Only Exchange sync managers export, each from a wizard of their own, and
+        only rooms they may configure (their companies' rooms)."""
         if not self.env.user.has_group(MANAGER):
-            raise UserError(
+            raise AccessError(
                 self.env._("Only Exchange sync managers can export bookings.")
             )
+        if not self.env.su and self.sudo().create_uid != self.env.user:
+            raise AccessError(
+                self.env._("This export was prepared by another user: open your own.")
+            )
+        self.room_ids.check_access("read")
+        self.room_ids.exchange_calendar_ids.check_access("write")
 
     def _horizon_end(self):
         self.ensure_one()
@@ -865,8 +873,9 @@ class RoomExchangeExport(models.TransientModel):
         self.state = "running"
         return self._reopen()
 
-    def action_refresh(self):
+    def action_refresh(self) -> dict:
         self.ensure_one()
+        self._check_manager()
         return self._reopen()
 
 
