@@ -1,5 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 SYNC_STATES = [
     ("pending", "Pending"),
@@ -20,6 +21,7 @@ class RoomExchangeBinding(models.Model):
     _name = "room.exchange.binding"
     _description = "Exchange event binding"
     _order = "id desc"
+    _check_company_auto = True
 
     calendar_id = fields.Many2one(
         "room.exchange.calendar", required=True, ondelete="cascade", index=True
@@ -55,6 +57,21 @@ class RoomExchangeBinding(models.Model):
     sync_attempts = fields.Integer(copy=False, readonly=True)
     next_retry_date = fields.Datetime(copy=False, readonly=True)
     room_id = fields.Many2one(related="calendar_id.room_id")
+
+    @api.constrains("booking_id", "calendar_id")
+    def _check_booking_company(self):
+        """A booking belongs to the company of its type (resource_booking's rule):
+        it is bound only to the Exchange calendar of a room of that company."""
+        for binding in self.sudo():
+            booking_company = binding.booking_id.type_id.company_id
+            if booking_company and booking_company != binding.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "A booking of another company cannot be linked to the "
+                        "Exchange calendar of room %(room)s.",
+                        room=binding.room_id.display_name,
+                    )
+                )
 
     _calendar_external_uniq = models.Constraint(
         "UNIQUE(calendar_id, external_id)",

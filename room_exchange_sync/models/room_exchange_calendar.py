@@ -7,7 +7,7 @@ import psycopg2
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import email_normalize
+from odoo.tools import SQL, email_normalize
 
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphPermissionError
@@ -39,6 +39,7 @@ class RoomExchangeCalendar(models.Model):
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "room_id"
     _rec_name = "room_id"
+    _check_company_auto = True
 
     room_id = fields.Many2one(
         "resource.resource",
@@ -66,6 +67,7 @@ class RoomExchangeCalendar(models.Model):
         ondelete="set null",
         index=True,
         help="The Microsoft account that signed in for this room (delegated mode).",
+        check_company=True,
     )
     choice_ids = fields.One2many("room.exchange.calendar.choice", "calendar_id")
     choice_id = fields.Many2one(
@@ -74,6 +76,7 @@ class RoomExchangeCalendar(models.Model):
         domain="[('calendar_id', '=', id)]",
         copy=False,
         help="Room calendars this account (or the app) can write to.",
+        check_company=True,
     )
     mailbox = fields.Char(
         string="Room mailbox",
@@ -143,6 +146,7 @@ class RoomExchangeCalendar(models.Model):
         readonly=True,
         copy=False,
         help="The booking type given to meetings imported from Exchange.",
+        check_company=True,
     )
     partner_id = fields.Many2one(
         "res.partner",
@@ -151,6 +155,7 @@ class RoomExchangeCalendar(models.Model):
         copy=False,
         help="Requester of imported meetings. It has no e-mail address, so Odoo never "
         "sends invitations for them.",
+        check_company=True,
     )
     binding_ids = fields.One2many("room.exchange.binding", "calendar_id")
     binding_count = fields.Integer(
@@ -206,13 +211,19 @@ class RoomExchangeCalendar(models.Model):
                 limit=1,
             )
             if twin:
+                # Another company's room is not named to this user.
+                room = (
+                    twin.room_id.display_name
+                    if twin.company_id in self.env.companies
+                    else self.env._("of another company")
+                )
                 raise ValidationError(
                     self.env._(
                         "The room mailbox %(mailbox)s is already used by room "
                         "%(room)s: two Odoo rooms cannot sync with the same Exchange "
                         "calendar.",
                         mailbox=calendar.mailbox,
-                        room=twin.room_id.display_name,
+                        room=room,
                     )
                 )
 
@@ -228,6 +239,81 @@ class RoomExchangeCalendar(models.Model):
                         problems="\n".join(f"- {problem}" for problem in problems),
                     )
                 )
+
+    @api.constrains(
+        "account_id",
+        "connection_id",
+        "combination_id",
+        "booking_type_id",
+        "partner_id",
+        "room_id",
+    )
+    def _check_company_consistency(self):
+        problems = self._company_problems()
+        if problems:
+            raise ValidationError("\n".join(problems.values()))
+
+    def _company_problems(self):
+        """{calendar id: why} for these rooms whose records disagree: an account
+        signed in through another connection, or a connection, booking type,
+        technical requester or booking combination room of another company. One
+        query for any number of rooms: checked on every write, and again before
+        rounds (the cron checks a group of rooms at once) for records written
+        before these checks."""
+        if not self:
+            return {}
+        self.flush_model()
+        rel = self.env["resource.booking.combination"]._fields["resource_ids"]
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT cal.id,
+                       acc.id IS NOT NULL
+                       AND acc.connection_id IS DISTINCT FROM cal.connection_id
+                  FROM room_exchange_calendar cal
+             LEFT JOIN room_exchange_connection con ON con.id = cal.connection_id
+             LEFT JOIN room_exchange_account acc ON acc.id = cal.account_id
+             LEFT JOIN resource_booking_type type ON type.id = cal.booking_type_id
+             LEFT JOIN res_partner partner ON partner.id = cal.partner_id
+                 WHERE cal.id = ANY(%(ids)s)
+                   AND (
+                        (acc.id IS NOT NULL
+                         AND acc.connection_id IS DISTINCT FROM cal.connection_id)
+                     OR (cal.company_id IS NOT NULL AND (
+                            con.company_id != cal.company_id
+                         OR type.company_id != cal.company_id
+                         OR partner.company_id != cal.company_id
+                         OR EXISTS(
+                            SELECT 1 FROM %(rel)s rel
+                              JOIN resource_resource room ON room.id = rel.%(room)s
+                             WHERE rel.%(combination)s = cal.combination_id
+                               AND room.company_id != cal.company_id)))
+                   )
+                """,
+                ids=self.ids,
+                rel=SQL.identifier(rel.relation),
+                room=SQL.identifier(rel.column2),
+                combination=SQL.identifier(rel.column1),
+            )
+        )
+        problems = {}
+        for calendar_id, foreign_account in self.env.cr.fetchall():
+            room = self.browse(calendar_id).sudo().room_id.display_name
+            problems[calendar_id] = (
+                self.env._(
+                    "Room %(room)s: its Microsoft account signed in through another "
+                    "connection; authorize the room again.",
+                    room=room,
+                )
+                if foreign_account
+                else self.env._(
+                    "Room %(room)s uses records of another company (its connection, "
+                    "booking type, requester or booking combination): the room and "
+                    "its Exchange settings must belong to one company.",
+                    room=room,
+                )
+            )
+        return problems
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -424,6 +510,9 @@ class RoomExchangeCalendar(models.Model):
                 calendar.invalidate_recordset(["round_count"])
                 if calendar.round_count == rounds_before[calendar.id]:
                     due |= calendar
+            for calendar_id, problem in due._company_problems().items():
+                due -= self.browse(calendar_id)
+                self.browse(calendar_id)._record_round_failure(problem)
             run_side_by_side([calendar._sync_steps() for calendar in due], group_size)
             remaining = len(calendars) - offset - len(group)
             if not Cron._commit_progress(len(group), remaining=remaining):
@@ -598,6 +687,10 @@ class RoomExchangeCalendar(models.Model):
                     room=self.room_id.display_name,
                 )
             )
+        problem = self._company_problems().get(self.id)
+        if problem:
+            self._record_round_failure(problem)
+            return False
         return self._sync(**options)
 
     def _sync_notification(self, plan):
@@ -820,12 +913,15 @@ class RoomExchangeCalendar(models.Model):
             room=self.room_id.display_name,
             detail=error.message,
         )
-        users = self._alert_recipients()
         today = fields.Date.context_today(self)
         for calendar in self.sudo():
             calendar.write({"state": "reauth_needed", "last_error": message})
             self._health_set_alert(
-                calendar, calendar._reauthorization_summary(), message, users, today
+                calendar,
+                calendar._reauthorization_summary(),
+                message,
+                self._alert_recipients(calendar.company_id),
+                today,
             )
         _logger.warning("Room calendars %s need a new Microsoft sign-in", self.ids)
 
@@ -846,12 +942,18 @@ class RoomExchangeCalendar(models.Model):
             )
 
     @api.model
-    def _alert_recipients(self):
-        """The people Exchange alerts go to: the active Exchange sync managers."""
+    def _alert_recipients(self, company=None):
+        """The people Exchange alerts about a record of ``company`` go to: the
+        active Exchange sync managers who work in that company (all of them for a
+        record shared by every company)."""
         return (
             self.env.ref("room_exchange_sync.room_exchange_sync_group_manager")
             .sudo()
-            .all_user_ids.filtered(lambda user: not user.share and user.active)
+            .all_user_ids.filtered(
+                lambda user: not user.share
+                and user.active
+                and (not company or company in user.company_ids)
+            )
         ) - self.env.ref("base.user_root")
 
     # Sync health cockpit and alerts (issue 8) ------------------------------------
@@ -1151,7 +1253,6 @@ class RoomExchangeCalendar(models.Model):
         calendars = self.sudo().search([])
         self.env.add_to_compute(self._fields["health"], calendars)
         calendars.flush_recordset(["health"])
-        users = self._alert_recipients()
         connections = (
             self.env["room.exchange.connection"]
             .sudo()
@@ -1160,10 +1261,22 @@ class RoomExchangeCalendar(models.Model):
         )
         for connection in connections:
             for summary, note, deadline in connection._health_problems():
-                self._health_set_alert(connection, summary, note, users, deadline)
+                self._health_set_alert(
+                    connection,
+                    summary,
+                    note,
+                    self._alert_recipients(connection.company_id),
+                    deadline,
+                )
         for calendar in calendars:
             for summary, note, deadline in calendar._health_problems():
-                self._health_set_alert(calendar, summary, note, users, deadline)
+                self._health_set_alert(
+                    calendar,
+                    summary,
+                    note,
+                    self._alert_recipients(calendar.company_id),
+                    deadline,
+                )
 
     def _health_problems(self):
         """(summary, note or False, deadline) of each problem the health check

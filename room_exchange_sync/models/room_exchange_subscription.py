@@ -45,6 +45,7 @@ class RoomExchangeSubscription(models.Model):
             [("sync_enabled", "=", True), ("state", "in", ("authorized", "syncing"))]
         )
         wanted = calendars.filtered(lambda c: c.connection_id._notification_base_url())
+        wanted -= wanted.browse(list(wanted._company_problems()))
         (self.search([]).filtered(lambda s: s.calendar_id not in wanted))._drop()
         for calendar in wanted:
             try:

@@ -271,6 +271,9 @@ class RoomExchangeCalendar(models.Model):
                 "its connection and mailbox on its Exchange tab first.",
                 room=room,
             )
+        company_problem = self._company_problems().get(self.id)
+        if company_problem:
+            return company_problem
         if not self.sync_enabled or self.state not in states:
             state = dict(self._fields["state"]._description_selection(self.env))
             return self.env._(
