@@ -609,3 +609,47 @@ def test_requests_carry_prefer_and_client_request_id(server):
     assert 'IdType="ImmutableId"' in headers["Prefer"]
     assert 'outlook.timezone="Pacific Standard Time"' in headers["Prefer"]
     assert uuid.UUID(headers["client-request-id"])
+
+
+def test_links_to_another_host_are_never_followed():
+    """A nextLink (or a stored delta link) naming another host would carry the
+    bearer token there: the client refuses it before any byte is sent."""
+    from exchange_graph import GraphError, same_origin
+
+    from tests.capturing_listener import CapturingListener
+
+    with CapturingListener() as graph, CapturingListener() as elsewhere:
+        bundle = graph.bundle_with()
+        with open(bundle, "a") as pem:
+            pem.write("\n" + elsewhere.ca_cert_pem)
+        graph.payloads["/calendarView"] = {
+            "value": [],
+            "@odata.nextLink": f"{elsewhere.url}/v1.0/users/{ADAMS}/calendarView"
+            "?$skiptoken=x",
+        }
+        client = GraphClient(
+            graph_url=graph.url + "/v1.0",
+            token_source=lambda: "access-token-do-not-leak",
+            verify=bundle,
+            sleep=Sleeps(),
+        )
+        with pytest.raises(GraphError) as refusal:
+            list(client.iter_calendar_view(ADAMS, *WINDOW))
+        assert refusal.value.code == "foreignHost"
+        link = f"{elsewhere.url}/v1.0/users/{ADAMS}/calendarView/delta?$deltatoken=x"
+        with pytest.raises(GraphError):
+            list(client.iter_delta(ADAMS, delta_link=link))
+        with pytest.raises(GraphError):
+            client.batch([BatchRequest("1", "GET", link)])
+        assert len(graph.requests) == 1, "only the first page, from Graph itself"
+        assert elsewhere.requests == []
+        assert "access-token-do-not-leak" not in elsewhere.text()
+    base = "https://graph.example.test/v1.0"
+    assert same_origin(f"{base}/users/a/calendarView/delta?$deltatoken=1", base)
+    assert same_origin("https://GRAPH.example.test:443/v1.0/me", base)
+    assert same_origin("/users/a/events", base)
+    assert not same_origin("https://graph.example.test.evil/v1.0/me", base)
+    assert not same_origin("https://graph.example.test:8443/v1.0/me", base)
+    assert not same_origin("http://graph.example.test/v1.0/me", base)
+    assert not same_origin("https://graph.example.test/beta/me", base)
+    assert not same_origin("https://user@evil.test/v1.0/me", base)

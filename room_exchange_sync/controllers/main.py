@@ -4,6 +4,7 @@ import logging
 from werkzeug.exceptions import Forbidden, NotFound
 
 from odoo import http
+from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..graph import AuthFlowError, ExchangeSyncError
@@ -87,7 +88,15 @@ class RoomExchangeOAuthController(http.Controller):
             return self._error_page(
                 calendar.connection_id._graph_error_message(error), calendar
             )
-        calendar._after_sign_in()
+        try:
+            calendar._after_sign_in()
+        except (ExchangeSyncError, UserError) as error:
+            message = (
+                calendar.connection_id._graph_error_message(error)
+                if isinstance(error, ExchangeSyncError)
+                else str(error)
+            )
+            return self._error_page(message, calendar)
         return request.redirect(calendar._room_form_url())
 
     def _error_page(self, message, calendar=None):

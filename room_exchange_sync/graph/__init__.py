@@ -65,6 +65,7 @@ from .client import (
     DeltaPage,
     GraphClient,
     TokenSource,
+    same_origin,
 )
 from .http import ExplicitHttpClient, make_session
 from .pacing import MailboxBudget

@@ -7,6 +7,8 @@ Public API:
   ``create_event``, ``update_event``, ``delete_event``, ``find_events_by_property``,
   ``iter_calendar_view``, ``iter_delta`` and ``batch``;
 - value types ``BatchRequest``, ``BatchResult``, ``DeltaPage``, ``CalendarAccess``;
+- ``same_origin(url, base_url)``: whether a link stays on the Graph endpoint (the
+  client refuses to send its token anywhere else);
 - ``TokenSource``: what the client calls for a bearer token.
 
 Every failure is a ``GraphError`` subclass (``errors.py``); HTTP answers become errors
@@ -108,6 +110,28 @@ def _user_path(user: str) -> str:
     return "/me" if user.lower() == "me" else f"/users/{quote(user, safe='@')}"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Whether ``url`` goes to the same scheme, host and port as ``base_url`` (and,
+    for an absolute URL, under its path, e.g. ``/v1.0``)."""
+    if not url.startswith(("https://", "http://")):
+        return True
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = urlsplit(url).path
+    return _origin(url) == _origin(base_url) and (
+        path == base_path or path.startswith(base_path + "/")
+    )
+
+
 def _has_transaction_id(body: Any) -> bool:
     return isinstance(body, dict) and bool(body.get("transactionId"))
 
@@ -176,8 +200,19 @@ class GraphClient:
 
     def _url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("https://", "http://")):
+            self._check_own_host(path_or_url)
             return path_or_url
         return self.graph_url + path_or_url
+
+    def _check_own_host(self, url: str) -> None:
+        """Refuse a link (a stored delta link, a ``nextLink``) to another host than
+        this client's Graph endpoint: the bearer token goes wherever it points."""
+        if not same_origin(url, self.graph_url):
+            raise GraphError(
+                f"Refused a link to {urlsplit(url).hostname or '?'}, which is not "
+                f"this connection's Graph host {urlsplit(self.graph_url).hostname}",
+                code="foreignHost",
+            )
 
     def _template(self, url: str) -> str:
         path = urlsplit(url).path
@@ -649,8 +684,12 @@ class GraphClient:
 
     def _batch_item(self, item: BatchRequest) -> dict[str, Any]:
         url = item.url
-        if url.startswith(self.graph_url):
-            url = url[len(self.graph_url) :]
+        if url.startswith(("https://", "http://")):
+            self._check_own_host(url)
+            parts = urlsplit(url)
+            base_path = urlsplit(self.graph_url).path.rstrip("/")
+            query = f"?{parts.query}" if parts.query else ""
+            url = parts.path[len(base_path) :] + query
         prefer = ['IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"']
         headers: dict[str, str] = {}
         for key, value in (item.headers or {}).items():

@@ -489,6 +489,7 @@ class RoomExchangeCalendar(models.Model):
             [
                 ("sync_enabled", "=", True),
                 ("state", "in", ("authorized", "syncing", "error")),
+                ("connection_id.state", "=", "ready"),
                 "|",
                 ("next_attempt_date", "=", False),
                 ("next_attempt_date", "<=", now),
@@ -611,6 +612,8 @@ class RoomExchangeCalendar(models.Model):
         """Record why a round failed (nothing of the failing step was kept)."""
         if isinstance(error, GraphAuthError) and error.reauthorization_needed:
             self._mark_reauthorization_needed(error)
+        elif isinstance(error, UserError):
+            self._record_round_failure(str(error))
         elif isinstance(error, GraphError):
             self._record_round_failure(self.connection_id._graph_error_message(error))
         elif isinstance(error, StorageEmpty):
@@ -726,9 +729,12 @@ class RoomExchangeCalendar(models.Model):
         return False
 
     def _graph_client(self):
-        """A Graph client acting as this room's account, or as the app."""
+        """A Graph client acting as this room's account, or as the app.
+
+        Raises ConnectionNotReady (a UserError) unless the connection is Ready."""
         self.ensure_one()
         connection = self.connection_id
+        connection._check_ready()
         if connection.auth_mode == "application":
             return connection._app_graph_client()
         account = self.account_id

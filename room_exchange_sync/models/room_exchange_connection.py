@@ -4,7 +4,7 @@ import hashlib
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..graph import (
     CredentialError,
@@ -33,6 +33,24 @@ _APP_TOKEN_PROVIDERS = {}
 # One number rather than a (connect, read) pair: Odoo's test harness, which wraps
 # requests during tests, compares the timeout with an int.
 GRAPH_TIMEOUT = 60.0
+# Where the credentials go: changing one of these sends them to another host.
+ENDPOINT_FIELDS = frozenset({"cloud", "custom_authority_url", "custom_graph_url"})
+# Settings whose change puts a Ready connection back to Draft, to be tested again.
+DRAFT_ON_CHANGE = ENDPOINT_FIELDS | {
+    "custom_ca_bundle",
+    "tenant_id",
+    "client_id",
+    "auth_mode",
+    "credential_type",
+    "client_secret_input",
+    "private_key_input",
+    "certificate_pem",
+    "certificate_thumbprint",
+}
+
+
+class ConnectionNotReady(UserError):
+    """A connection that is not Ready was asked to reach Microsoft."""
 
 
 class RoomExchangeConnection(models.Model):
@@ -425,23 +443,61 @@ class RoomExchangeConnection(models.Model):
             )
 
     def write(self, vals):
+        moved = self._endpoints_moved_by_non_admin(vals)
         result = super().write(vals)
-        settings = {
-            "cloud",
-            "custom_authority_url",
-            "custom_graph_url",
-            "tenant_id",
-            "client_id",
-            "auth_mode",
-            "credential_type",
-            "client_secret_input",
-            "private_key_input",
-            "certificate_pem",
-            "certificate_thumbprint",
-        }
-        if settings & set(vals) and "state" not in vals:
+        if moved:
+            moved._forget_credentials(keep_pasted=vals)
+        if DRAFT_ON_CHANGE & set(vals) and "state" not in vals:
             self.filtered(lambda c: c.state == "ready").write({"state": "draft"})
         return result
+
+    def _endpoints_moved_by_non_admin(self, vals):
+        """The connections whose endpoints ``vals`` moves, when the writer may not
+        read their secret: whoever points a secret at a new host must paste it."""
+        if self.env.su or self.env.user.has_group(SECRET_GROUP):
+            return self.browse()
+        changed = ENDPOINT_FIELDS & set(vals)
+        return self.filtered(
+            lambda connection: any(
+                connection._fields[name].convert_to_cache(vals[name], connection)
+                != connection[name]
+                for name in changed
+            )
+        )
+
+    def _forget_credentials(self, keep_pasted=()):
+        """Delete the stored client secret and private key (unless ``keep_pasted``
+        holds new ones) and the signed-in accounts' tokens of these connections."""
+        values = {}
+        if not keep_pasted or "client_secret_input" not in keep_pasted:
+            values["client_secret"] = False
+        if not keep_pasted or "private_key_input" not in keep_pasted:
+            values["private_key"] = False
+        sudo = self.sudo()
+        sudo.write(values)
+        accounts = sudo.env["room.exchange.account"].search(
+            [("connection_id", "in", self.ids)]
+        )
+        accounts.write({"token_cache": False})
+        for connection in self:
+            _APP_TOKEN_PROVIDERS.pop((self.env.cr.dbname, connection.id), None)
+        _logger.info(
+            "Exchange connections %s: endpoints changed, stored credentials deleted",
+            self.ids,
+        )
+
+    def _check_ready(self) -> None:
+        """Refuse to reach Microsoft through a connection that is not Ready: its
+        endpoints or credentials changed since its last successful test."""
+        for connection in self:
+            if connection.state != "ready":
+                raise ConnectionNotReady(
+                    self.env._(
+                        "Connection %(name)s is not ready: open it and click Test "
+                        "connection.",
+                        name=connection.name,
+                    )
+                )
 
     def action_test_connection(self):
         self.ensure_one()

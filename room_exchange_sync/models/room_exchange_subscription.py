@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import consteq
 
 from ..graph import GraphError, GraphNotFound
@@ -150,7 +151,9 @@ class RoomExchangeSubscription(models.Model):
                 subscription.calendar_id._graph_client().delete_subscription(
                     subscription.external_id
                 )
-            except GraphError as error:
+            except (GraphError, UserError) as error:
+                # A connection that is not Ready is never used (its endpoints may
+                # have moved): the subscription expires at Microsoft by itself.
                 _logger.info(
                     "Subscription %s not deleted at Microsoft (%s)",
                     subscription.id,

@@ -34,6 +34,7 @@ from ..graph import (
     booking_payload,
     is_partial_event,
     parse_event,
+    same_origin,
 )
 from ..graph.client import BATCH_LIMIT
 from ..graph.steps import run_inline
@@ -366,6 +367,8 @@ class SyncRound:
             and calendar.delta_link
             and calendar.window_start == start
             and calendar.window_end == end
+            # A link stored before the Graph URL changed is never followed.
+            and same_origin(calendar.delta_link, self.connection.graph_url or "")
         ):
             return calendar.delta_link
         return None

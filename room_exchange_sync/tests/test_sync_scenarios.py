@@ -804,7 +804,12 @@ class TestConcurrentSyncRuns(TransactionCase):
         super().setUp()
         env = self.real_env()
         connection = env["room.exchange.connection"].create(
-            {"name": "Concurrency test", "tenant_id": TENANT, "client_id": CLIENT}
+            {
+                "name": "Concurrency test",
+                "tenant_id": TENANT,
+                "client_id": CLIENT,
+                "state": "ready",
+            }
         )
         room = env["resource.resource"].create(
             {

@@ -120,7 +120,7 @@ class _ReadAhead:
         for connection, group in app_only.grouped("connection_id").items():
             try:
                 self.clients[connection.id] = group[0]._graph_client()
-            except GraphError as error:
+            except (GraphError, UserError) as error:
                 _logger.info(
                     "Export of connection %s: no read ahead (%s)",
                     connection.id,
@@ -274,6 +274,13 @@ class RoomExchangeCalendar(models.Model):
         company_problem = self._company_problems().get(self.id)
         if company_problem:
             return company_problem
+        if self.connection_id.state != "ready":
+            return self.env._(
+                "Room %(room)s: connection %(name)s is not ready; open it and click "
+                "Test connection.",
+                room=room,
+                name=self.connection_id.name,
+            )
         if not self.sync_enabled or self.state not in states:
             state = dict(self._fields["state"]._description_selection(self.env))
             return self.env._(
