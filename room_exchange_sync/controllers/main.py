@@ -1,5 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import logging
+import re
 
 from werkzeug.exceptions import Forbidden, NotFound
 
@@ -8,8 +9,34 @@ from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..graph import AuthFlowError, ExchangeSyncError
+from ..models.room_exchange_connection import CALLBACK_PATH
 
 _logger = logging.getLogger(__name__)
+_QUERY_OF_CALLBACK = re.compile(re.escape(CALLBACK_PATH) + r"\?[^\s\"]*")
+
+
+class _RedactCallbackQuery(logging.Filter):
+    """Keeps the query string of a request to the OAuth callback (a code, should
+    anyone send it there with a GET) out of the HTTP access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _QUERY_OF_CALLBACK.sub(CALLBACK_PATH + "?[redacted]", arg)
+                if isinstance(arg, str)
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _install_access_log_filter() -> None:
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _RedactCallbackQuery) for f in werkzeug_logger.filters):
+        werkzeug_logger.addFilter(_RedactCallbackQuery())
+
+
+_install_access_log_filter()
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 CALLBACK_FIELDS = ("code", "state", "error", "error_description", "client_info")
@@ -48,12 +75,14 @@ class RoomExchangeOAuthController(http.Controller):
         "/room_exchange_sync/oauth/callback",
         type="http",
         auth="public",
-        methods=["GET", "POST"],
+        methods=["POST"],
         csrf=False,
         sitemap=False,
     )
     def oauth_callback(self, **params):
-        """The redirect URI registered in Azure (response_mode=form_post)."""
+        """The redirect URI registered in Azure. The sign-in asks Microsoft for
+        ``response_mode=form_post``: the code travels in a POST body, never in a URL
+        that proxies and access logs keep; a GET is refused (405)."""
         fields = {key: params[key] for key in CALLBACK_FIELDS if key in params}
         if not request.session.uid:
             if request.httprequest.method == "POST" and not params.get("resubmitted"):

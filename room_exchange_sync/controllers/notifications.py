@@ -35,8 +35,11 @@ class RoomExchangeNotificationController(http.Controller):
             )
         try:
             notifications = json.loads(request.httprequest.get_data() or b"{}")["value"]
-            assert isinstance(notifications, list)
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except (ValueError, KeyError, TypeError):
+            return request.make_response("", status=400)
+        if not isinstance(notifications, list) or not all(
+            isinstance(notification, dict) for notification in notifications
+        ):
             return request.make_response("", status=400)
         request.env["room.exchange.subscription"].sudo()._receive(notifications)
         return request.make_response("", status=202)

@@ -116,16 +116,23 @@ class RoomExchangeSubscription(models.Model):
             )
         }
         to_sync = self.env["room.exchange.calendar"]
+        ignored = 0
         for notification in notifications:
             subscription = by_id.get(str(notification.get("subscriptionId")))
             given = str(notification.get("clientState") or "")
             if not subscription or not consteq(given, subscription.client_state or ""):
-                _logger.warning(
-                    "Graph notification ignored: unknown or bad clientState"
-                )
+                ignored += 1
                 continue
             subscription.last_notification_date = fields.Datetime.now()
             to_sync |= subscription._lifecycle(notification.get("lifecycleEvent"))
+        if ignored:
+            # One line per request, however many notifications it carried.
+            _logger.warning(
+                "Graph notifications ignored: %s of %s with an unknown subscription "
+                "or a wrong clientState",
+                ignored,
+                len(notifications),
+            )
         to_sync._request_sync()
 
     def _lifecycle(self, event):

@@ -177,8 +177,10 @@ class TestMicrosoftSignIn(RoomExchangeCase, HttpCase):
     def test_callback_without_odoo_session(self):
         browser = self.browser_without_odoo_session()
         with self.allow_requests(all_requests=True):
-            answer = browser.get(
-                self.base_url() + CALLBACK_PATH, params={"state": "1.2.3"}, timeout=30
+            answer = browser.post(
+                self.base_url() + CALLBACK_PATH,
+                data={"state": "1.2.3", "resubmitted": "1"},
+                timeout=30,
             )
         self.assertEqual(answer.status_code, 200, answer.text[:800])
         self.assertIn("not signed in to Odoo", answer.text)

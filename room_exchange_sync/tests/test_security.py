@@ -474,6 +474,27 @@ class TestSecurityOAuth(RoomExchangeCase, HttpCase):
         self.assertFalse(self.calendar.account_id)
         self.assertFalse(self.env["room.exchange.account"].search([]))
 
+    def test_callback_refuses_a_get_and_keeps_the_code_out_of_the_logs(self):
+        code = "authorization-code-do-not-log"
+        handler = RecordingHandler()
+        loggers = [logging.getLogger(name) for name in ("werkzeug", "odoo")]
+        for logger in loggers:
+            logger.addHandler(handler)
+            self.addCleanup(logger.removeHandler, handler)
+        werkzeug_logger = loggers[0]
+        self.addCleanup(werkzeug_logger.setLevel, werkzeug_logger.level)
+        werkzeug_logger.setLevel(logging.INFO)
+        answer = self.url_open(
+            f"{CALLBACK_PATH}?code={code}&state=1.2.3", allow_redirects=False
+        )
+        self.assertEqual(answer.status_code, 405)
+        self.assert_nothing_stored()
+        self.assertTrue(
+            any(CALLBACK_PATH in record for record in handler.records),
+            "the access log line is written",
+        )
+        self.assertNotIn(code, handler.text())
+
     def test_state_variants_are_refused(self):
         url, fields = self.sign_in(self.start_sign_in())
         flow_id, expiry, signature = fields["state"].split(".")
@@ -770,6 +791,50 @@ class TestSecurityWebhooks(RoomExchangeCase, HttpCase):
         self.assertEqual(self.sync_triggers(), before)
         self.assertFalse(self.subscription.last_notification_date)
         self.assertEqual(self.calendar.sudo().delta_link, DELTA_LINK)
+
+    def test_malformed_payloads_get_a_4xx_not_a_traceback(self):
+        bodies = {
+            "value of strings": {"value": ["x", "y"]},
+            "value of numbers": {"value": [1, 2.5]},
+            "value of lists": {"value": [[], [{}]]},
+            "null items": {"value": [None]},
+            "mixed": {"value": [{"subscriptionId": "x"}, "x"]},
+            "value not a list": {"value": {"subscriptionId": "x"}},
+            "no value": {"values": []},
+            "not an object": ["value"],
+        }
+        for name, body in bodies.items():
+            with self.subTest(name):
+                answer = self.url_open(
+                    NOTIFICATION_PATH,
+                    data=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                )
+                self.assertEqual(answer.status_code, 400)
+                self.assertNotIn("Traceback", answer.text)
+
+    def test_one_request_of_many_bad_notifications_logs_one_line(self):
+        handler = RecordingHandler()
+        logger = logging.getLogger("odoo.addons.room_exchange_sync")
+        logger.addHandler(handler)
+        self.addCleanup(logger.removeHandler, handler)
+        # pytest-odoo runs Odoo's loggers at CRITICAL.
+        self.addCleanup(logger.setLevel, logger.level)
+        logger.setLevel(logging.DEBUG)
+        bad = [
+            {"subscriptionId": self.subscription.external_id, "clientState": "x"}
+        ] * 1000
+        answer = self.url_open(
+            NOTIFICATION_PATH,
+            data=json.dumps({"value": bad}),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(answer.status_code, 202)
+        warnings_logged = [
+            record for record in handler.records if " WARNING " in record
+        ]
+        self.assertEqual(len(warnings_logged), 1, warnings_logged[:3])
+        self.assertIn("1000 of 1000", warnings_logged[0])
 
     def test_forged_validation_only_echoes(self):
         before = self.sync_triggers()
