@@ -816,3 +816,80 @@ def test_delta_partial_updates_switch(emulator):
         assert full["subject"] == "Again" and full["start"] == booked["start"]
     finally:
         outlook.set_switches(delta_partial_updates=False)
+
+
+def _book(session, server, subject, hour):
+    return session.post(
+        f"{server.graph_url}/users/{ADAMS}/calendar/events",
+        json={
+            "subject": subject,
+            "start": {"dateTime": f"2026-12-10T{hour:02d}:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": f"2026-12-10T{hour:02d}:30:00", "timeZone": "UTC"},
+        },
+        timeout=10,
+    ).json()
+
+
+def test_seeded_ids_replay(emulator):
+    """store.seed_ids(seed): the same requests get the same event ids again."""
+    runs = []
+    for _run in range(2):
+        emulator.emulator.store.seed_ids(7)
+        emulator.emulator.reset()
+        session = app_session(emulator)
+        runs.append([_book(session, emulator, f"Seeded {h}", h) for h in (8, 9)])
+    emulator.emulator.store.seed_ids(None)
+    assert [e["id"] for e in runs[0]] == [e["id"] for e in runs[1]]
+    assert [e["iCalUId"] for e in runs[0]] == [e["iCalUId"] for e in runs[1]]
+    assert runs[0][0]["id"] != runs[0][1]["id"]
+    emulator.emulator.reset()
+    session = app_session(emulator)
+    assert _book(session, emulator, "Unseeded", 8)["id"] != runs[0][0]["id"]
+
+
+def test_batch_items_one_at_a_time_in_request_order(emulator):
+    """batch_max_parallel=1: the items of a $batch run in request order (events
+    created in that order), a schedule Graph may also use."""
+    session = app_session(emulator)
+    emulator.emulator.set_switches(batch_max_parallel=1)
+    try:
+        requests_ = [
+            {
+                "id": str(index),
+                "method": "POST",
+                "url": f"/users/{ADAMS}/calendar/events",
+                "headers": {"Content-Type": "application/json"},
+                "body": {
+                    "subject": f"Ordered {index}",
+                    "start": {"dateTime": "2026-12-11T09:00:00", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-12-11T10:00:00", "timeZone": "UTC"},
+                },
+            }
+            for index in range(8)
+        ]
+        emulator.emulator.clear_log()
+        answer = session.post(
+            f"{emulator.graph_url}/$batch", json={"requests": requests_}, timeout=30
+        )
+        assert answer.status_code == 200
+        created = [
+            entry["status"]
+            for entry in emulator.emulator.request_log
+            if entry["batch"] and entry["method"] == "POST"
+        ]
+        assert created == [201] * 8
+        subjects = [
+            e["subject"]
+            for e in emulator.emulator.store.snapshot(ADAMS)
+            if e["subject"].startswith("Ordered")
+        ]
+        assert sorted(subjects) == [f"Ordered {i}" for i in range(8)]
+        created_at = {
+            e["subject"]: e["createdDateTime"]
+            for e in emulator.emulator.store.snapshot(ADAMS)
+            if e["subject"].startswith("Ordered")
+        }
+        assert list(created_at.values()) == sorted(created_at.values())
+    finally:
+        emulator.emulator.set_switches(batch_max_parallel=4)
+

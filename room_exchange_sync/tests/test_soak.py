@@ -38,22 +38,38 @@ Time is simulated where the add-on waits for it: before a sync the driver someti
 the room's ``next_attempt_date`` back-off (the cron honours it). The Graph client's
 sleeps (Retry-After, back-off) are recorded but not slept, so a run takes seconds.
 
-CI runs the default (150 operations, a fixed seed, < 1 minute). Long mode, on demand::
+A seed replays exactly: the same operations, the same faults on the same requests,
+the same event ids. Everything the run does is one sequence of requests (the rounds
+run one room at a time, in this thread), the emulator draws its faults from one
+generator seeded by the run and its event ids from another (``store.seed_ids``), it
+serves a ``$batch``'s items one at a time in request order (a schedule Graph may
+also choose; ``batch_max_parallel=1``) and its real-time throttle is off (the soak
+injects its own seeded 429s). Each run prints a fingerprint of its operations and
+requests: two runs of a seed print the same one, and ``test_a_seed_replays_exactly``
+checks it.
+
+CI runs the default (150 operations, a fixed seed). On demand, one seed, longer::
 
     ROOM_SOAK_SEED=4242 ROOM_SOAK_OPERATIONS=20000 python3 -m pytest -p pytest_odoo \\
         --odoo-database=<db> --odoo-addons-path=<odoo>/addons,<repo> \\
-        room_exchange_sync/tests/test_soak.py -q -s -k soak
+        room_exchange_sync/tests/test_soak.py -q -s -k test_chaos_soak
+
+or wide, many seeds (``A-B`` or a comma list) in one run, each rolled back after it,
+ending with a one-line summary (``scripts/soak.py`` runs it for you)::
+
+    ROOM_SOAK_SEEDS=1-200 ROOM_SOAK_OPERATIONS=300 python3 -m pytest ... \\
+        room_exchange_sync/tests/test_soak.py -q -s -k test_chaos_soak
 
 ``ROOM_SOAK_FAULT_RATE`` (default 0.25) sets the share of Graph requests that fail.
-A failing run prints its seed and the command that reproduces it. Random faults are
-reproducible only for single-threaded request sequences: ``$batch`` items run four at
-a time in the emulator, so a seed replays the same operations but not always
-exactly the same faults.
+A failing run prints its seed and the command that reproduces it.
 """
 
+import hashlib
+import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -63,6 +79,7 @@ from unittest.mock import patch
 from odoo import Command, fields
 from odoo.tests import tagged
 
+from ..models import room_exchange_connection
 from .common import ADELE, ALEX, MEGAN, ROOM_ADAMS, RoomExchangeCase
 
 _logger = logging.getLogger(__name__)
@@ -135,6 +152,7 @@ class SoakDriver:
         self.rooms = case.rooms
         self.day0 = datetime.combine(fields.Date.today(), datetime.min.time())
         self.counts = Counter()
+        self.trace = []
         self.sync_outcomes = Counter()
         self.failures_seen = Counter()
         self.silent = []
@@ -524,10 +542,24 @@ class SoakDriver:
             if getattr(self, kind)() is False:
                 continue
             self.log_op(kind)
+            self.trace.append(kind)
             self.done += 1
         self.fault_stats = self.emulator.faults.stats()
         self.requests = self.emulator.counters().get("total", 0)
+        self.fingerprint = self.replay_fingerprint()
         self.emulator.faults.clear()
+
+    def replay_fingerprint(self):
+        """What must be the same when a seed is run again: the operations, and each
+        Graph request with its path (event ids included, query left out: delta
+        tokens carry a salt), status and dropped connection."""
+        requests = [
+            (e["method"], e["path"].split("?")[0], e["status"], e.get("dropped"))
+            for e in self.emulator.request_log
+            if e["route"] != "identity"
+        ]
+        text = json.dumps([self.trace, requests], default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def converge(self):
         """Faults off: authorize removed rooms, then sync until nothing is planned."""
@@ -564,7 +596,7 @@ class SoakDriver:
             f"{dict(self.sync_outcomes)}; failures made visible "
             f"{sum(self.failures_seen.values())} "
             f"({len(self.failures_seen)} distinct); "
-            f"converged in {self.cycles} cycle(s)."
+            f"converged in {self.cycles} cycle(s); replay {self.fingerprint}."
         )
 
     # invariants
@@ -844,6 +876,10 @@ class TestChaosSoak(RoomExchangeCase):
     def setUp(self):
         super().setUp()
         self.emulator.reset()
+        # Replayable runs: a $batch's items one at a time, in request order.
+        self.emulator.set_switches(batch_max_parallel=1)
+        self.addCleanup(self.emulator.set_switches, batch_max_parallel=4)
+        self.addCleanup(self.emulator.store.seed_ids, None)
         connection = self.ready_connection("application")
         self.rooms = []
         combinations = []
@@ -923,17 +959,17 @@ class TestChaosSoak(RoomExchangeCase):
 
         return patch.object(Connection, "_graph_client", graph_client)
 
-    def test_chaos_soak(self):
-        seed = int(os.environ.get("ROOM_SOAK_SEED") or DEFAULT_SEED)
-        operations = int(os.environ.get("ROOM_SOAK_OPERATIONS") or DEFAULT_OPERATIONS)
-        rate = float(os.environ.get("ROOM_SOAK_FAULT_RATE") or 0.25)
+    def run_soak(self, seed, operations, rate):
+        """One soak run from the state setUp left, replayable by its seed; returns
+        (report, problems)."""
+        self.emulator.store.seed_ids(seed)
+        self.emulator.reset()
+        self.emulator.throttle.configure(enabled=False)
+        # Tokens of an earlier run were issued by the emulator before its reset.
+        room_exchange_connection._APP_TOKEN_PROVIDERS.clear()
+        for room in self.rooms:
+            room.removed, room.back_after = False, 0
         driver = self.new_driver(seed, operations, rate)
-        rerun = (
-            f"ROOM_SOAK_SEED={seed} ROOM_SOAK_OPERATIONS={operations} "
-            f"python3 -m pytest -p pytest_odoo --odoo-database=<db> "
-            f"--odoo-addons-path=<odoo>/addons,<repo> "
-            f"room_exchange_sync/tests/test_soak.py -q -s -k soak"
-        )
         began = time.monotonic()
         try:
             with self.graph_client_recording_sleeps(driver):
@@ -942,20 +978,109 @@ class TestChaosSoak(RoomExchangeCase):
         except Exception as error:
             self.emulator.faults.clear()
             raise AssertionError(
-                f"soak crashed ({type(error).__name__}: {error}); reproduce: {rerun}"
+                f"soak crashed ({type(error).__name__}: {error}); reproduce: "
+                f"{rerun_command(seed, operations)}"
             ) from error
         problems = driver.check()
         if not converged:
             problems.insert(0, f"no convergence within {CONVERGENCE_CYCLES} cycles")
         report = driver.report() + f" {time.monotonic() - began:.1f}s."
+        return report, problems
+
+    def run_soak_rolled_back(self, seed, operations, rate):
+        """``run_soak``, then the database back to where it was."""
+        outcome = []
+        try:
+            with self.env.cr.savepoint():
+                outcome.append(self.run_soak(seed, operations, rate))
+                raise _RollBack()
+        except _RollBack:
+            pass
+        finally:
+            self.env.invalidate_all()
+        return outcome[0]
+
+    def test_chaos_soak(self):
+        operations = int(os.environ.get("ROOM_SOAK_OPERATIONS") or DEFAULT_OPERATIONS)
+        rate = float(os.environ.get("ROOM_SOAK_FAULT_RATE") or 0.25)
+        seeds = os.environ.get("ROOM_SOAK_SEEDS")
+        if seeds:
+            self.run_wide(parse_seeds(seeds), operations, rate)
+            return
+        seed = int(os.environ.get("ROOM_SOAK_SEED") or DEFAULT_SEED)
+        report, problems = self.run_soak(seed, operations, rate)
         sys.stdout.write(report + "\n")
         _logger.info("%s", report)
         if problems:
             self.fail(
                 f"{report}\n{len(problems)} problem(s):\n- "
                 + "\n- ".join(problems[:40])
-                + f"\nReproduce: {rerun}"
+                + f"\nReproduce: {rerun_command(seed, operations)}"
             )
+
+    def run_wide(self, seeds, operations, rate):
+        """Every seed, each rolled back after it; one line sums them up."""
+        began = time.monotonic()
+        failed = {}
+        for seed in seeds:
+            report, problems = self.run_soak_rolled_back(seed, operations, rate)
+            _logger.info("%s", report)
+            if problems:
+                failed[seed] = problems
+                sys.stdout.write(
+                    f"{report}\n{len(problems)} problem(s):\n- "
+                    + "\n- ".join(problems[:20])
+                    + f"\nReproduce: {rerun_command(seed, operations)}\n"
+                )
+        summary = (
+            f"Soak wide: {len(seeds)} seeds x {operations} operations "
+            f"(fault rate {rate}): {len(seeds) - len(failed)} passed, {len(failed)} "
+            f"failed{' (seeds ' + ', '.join(map(str, failed)) + ')' if failed else ''}"
+            f" in {time.monotonic() - began:.0f}s."
+        )
+        sys.stdout.write(summary + "\n")
+        self.assertFalse(failed, summary)
+
+    def test_a_seed_replays_exactly(self):
+        """Two runs of one seed: the same operations, the same requests with the
+        same faults and answers, the same outcome."""
+        first, first_problems = self.run_soak_rolled_back(DEFAULT_SEED, 60, 0.25)
+        second, second_problems = self.run_soak_rolled_back(DEFAULT_SEED, 60, 0.25)
+        fingerprint = re.compile(r"replay (\w+)")
+        self.assertEqual(
+            fingerprint.search(first).group(1), fingerprint.search(second).group(1)
+        )
+        # Operations, requests and faults (the client's back-off jitter aside).
+        self.assertEqual(
+            first.split("; client waits")[0], second.split("; client waits")[0]
+        )
+        numbers = re.compile(r"\d+")
+        self.assertEqual(
+            [numbers.sub("#", problem) for problem in first_problems],
+            [numbers.sub("#", problem) for problem in second_problems],
+        )
+
+
+class _RollBack(Exception):
+    """Leaves a savepoint without keeping what was done in it."""
+
+
+def parse_seeds(text):
+    """``"1-200"`` or ``"3,7,11"`` as a list of seeds."""
+    seeds = []
+    for part in text.split(","):
+        low, _dash, high = part.strip().partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def rerun_command(seed, operations):
+    return (
+        f"ROOM_SOAK_SEED={seed} ROOM_SOAK_OPERATIONS={operations} "
+        f"python3 -m pytest -p pytest_odoo --odoo-database=<db> "
+        f"--odoo-addons-path=<odoo>/addons,<repo> "
+        f"room_exchange_sync/tests/test_soak.py -q -s -k test_chaos_soak"
+    )
 
 
 @tagged("post_install", "-at_install")
@@ -963,6 +1088,9 @@ class TestSoakReductions(TestChaosSoak):
     """Minimal deterministic reproductions of what the soak found."""
 
     def test_chaos_soak(self):
+        """Run by TestChaosSoak only."""
+
+    def test_a_seed_replays_exactly(self):
         """Run by TestChaosSoak only."""
 
     def at(self, days, hour):

@@ -90,6 +90,7 @@ class Emulator:
         enforce_user_read: bool = True,
         batch_max_requests: int = 20,
         batch_order_seed: int | None = None,
+        batch_max_parallel: int = 4,
         log_limit: int = 20000,
         store_options: dict[str, Any] | None = None,
         identity_options: dict[str, Any] | None = None,
@@ -107,6 +108,7 @@ class Emulator:
         self.enforce_user_read = enforce_user_read
         self.batch_max_requests = batch_max_requests
         self.batch_order_seed = batch_order_seed
+        self.batch_max_parallel = batch_max_parallel
         self.base_url = "https://127.0.0.1"
         self.store = CalendarStore(clock=clock, **(store_options or {}))
         if delta_partial_updates:
@@ -561,6 +563,7 @@ class Emulator:
         "enforce_user_read",
         "batch_max_requests",
         "batch_order_seed",
+        "batch_max_parallel",
     )
 
     @property

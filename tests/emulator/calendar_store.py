@@ -28,6 +28,7 @@ Public API::
         .delta_page(address, *, start=None, end=None, token=None, page_size=None,
                     time_zone=None) -> DeltaPage(value, next_token, delta_token)
         .expire_delta_tokens(address=None)
+        .seed_ids(seed)                  # replayable event ids (None: random)
         .add_listener(callback)        # callback(address, change_type, event_id)
         .snapshot(address) -> list[dict]
         .is_valid_time_zone(name) -> bool
@@ -83,6 +84,7 @@ import copy
 import hashlib
 import html
 import logging
+import random
 import re
 import secrets
 import threading
@@ -772,6 +774,14 @@ class CalendarStore:
         self._salt = secrets.token_hex(4)
         self._change_prefix = secrets.token_bytes(16)
         self._change_counter = 0
+        self._ids = random.Random()
+
+    def seed_ids(self, seed: int | None) -> None:
+        """Draw new events' ids and iCalUIds from ``random.Random(seed)``, so that a
+        test replaying the same requests in the same order gets the same ids (and
+        the same orderings by id); ``None`` draws them at random again."""
+        with self._lock:
+            self._ids = random.Random(seed)
 
     # ----------------------------------------------------------------- mailboxes
 
@@ -1265,7 +1275,7 @@ class CalendarStore:
             _apply_processing(mailbox.options, fields, organizer_address)
         now = self.clock()
         digest = hashlib.sha256(mailbox.address.casefold().encode("utf-8")).digest()
-        raw = _EVENT_ID_PREFIX + digest[:8] + uuid.uuid4().bytes + b"\x00"
+        raw = _EVENT_ID_PREFIX + digest[:8] + self._ids.randbytes(16) + b"\x00"
         return _Event(
             id=_encode_id(raw),
             start=start,
@@ -1279,7 +1289,10 @@ class CalendarStore:
             change_key=self._next_change_key(),
             created=now,
             modified=now,
-            ical_uid=_ICAL_PREFIX + "00000000" + "0" * 16 + uuid.uuid4().hex.upper(),
+            ical_uid=_ICAL_PREFIX
+            + "00000000"
+            + "0" * 16
+            + self._ids.randbytes(16).hex().upper(),
         )
 
     def _resolve(self, mailbox: _Mailbox, event_id: str) -> _Instance:

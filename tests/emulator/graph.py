@@ -1041,6 +1041,7 @@ class GraphApi:
             dispatch,
             max_requests=self.emulator.batch_max_requests,
             order_seed=self.emulator.batch_order_seed,
+            max_parallel=self.emulator.batch_max_parallel,
         )
         return GraphResult(200, body=envelope)
 
