@@ -286,7 +286,12 @@ class SyncRound:
         plan.raise_for_fatal()
         if self.dry_run:
             return plan
-        if self._skipped_events_changed(plan, status, remote):
+        if self._skipped_events_changed(plan, status, remote) or (
+            plan.needs_confirmation
+        ):
+            # The delta link must not move past what this round leaves undone: a
+            # change waiting for its retry, or removals held for a manager (the next
+            # round, a full one, finds them again; the room keeps counting them).
             self.needs_full_round = True
         # Not kept while the writes wait for Microsoft (beside other rooms' rounds):
         # the items, and the creations an export step leaves for the next (its plan
@@ -1400,7 +1405,9 @@ class SyncRound:
             (plan.count(kinds.UPDATE_LOCAL), self.env._("%(n)s updated from Outlook")),
             (
                 plan.count(kinds.CANCEL_LOCAL),
-                self.env._("%(n)s cancelled from Outlook"),
+                self.env._("%(n)s cancellations from Outlook wait for confirmation")
+                if plan.needs_confirmation
+                else self.env._("%(n)s cancelled from Outlook"),
             ),
             (plan.count(kinds.CONFLICT), self.env._("%(n)s conflicts")),
             (len(plan.skipped), self.env._("%(n)s waiting for a retry")),
@@ -1411,8 +1418,6 @@ class SyncRound:
             (self.invalid_events, self.env._("%(n)s invalid events skipped")),
         ]
         parts = [text % {"n": number} for number, text in counted if number]
-        if plan.needs_confirmation:
-            parts.append(self.env._("cancellations wait for confirmation"))
         return (", ".join(parts) or self.env._("Nothing to do"))[:250]
 
     def _change_labels(self, action):

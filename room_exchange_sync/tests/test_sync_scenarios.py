@@ -552,9 +552,19 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.assertEqual(
             len(self.env["resource.booking"].concat(*bookings).exchange_binding_ids), 6
         )
-        # A plain round later keeps waiting (the cancellations were read already).
-        self.sync()
-        self.assertTrue(all(b.active for b in bookings))
+        self.assertIn(
+            "5 cancellations from Outlook wait for confirmation",
+            self.calendar.last_sync_summary,
+        )
+        self.assertNotIn("cancelled from Outlook", self.calendar.last_sync_summary)
+        # Later rounds keep them waiting, and counted where the manager looks: the
+        # delta link did not move past them (it used to, and they were lost).
+        for _round in range(2):
+            plan = self.sync()
+            self.assertTrue(plan.needs_confirmation)
+            self.assertTrue(all(b.active for b in bookings))
+            self.assertEqual(self.calendar.cancellation_pending, 5)
+            self.assertEqual(self.room.exchange_cancellation_pending, 5)
         self.calendar.action_confirm_cancellations()
         self.assertEqual([b.active for b in bookings], [False] * 5 + [True])
         self.assertEqual(self.calendar.cancellation_pending, 0)
