@@ -893,3 +893,22 @@ def test_batch_items_one_at_a_time_in_request_order(emulator):
     finally:
         emulator.emulator.set_switches(batch_max_parallel=4)
 
+
+def test_forgotten_sync_states_answer_400(emulator):
+    """forget_delta_tokens(): a token the store no longer knows gets 400
+    ErrorInvalidRequest "The sync state token is malformed or unknown." (an expired
+    one gets 410 SyncStateNotFound)."""
+    session = app_session(emulator)
+    url = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    while True:
+        page = session.get(url, timeout=10).json()
+        url = page.get("@odata.nextLink")
+        if not url:
+            break
+    delta_link = page["@odata.deltaLink"]
+    emulator.emulator.store.forget_delta_tokens()
+    answer = session.get(delta_link, timeout=10)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "ErrorInvalidRequest"
+    assert error["message"] == "The sync state token is malformed or unknown."

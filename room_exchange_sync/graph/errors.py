@@ -14,7 +14,8 @@ Hierarchy::
      │    ├── GraphConflict             # 409, 412 (etag / changeKey moved)
      │    ├── GraphRetryableError       # 503, 504, connection errors, timeouts
      │    │    └── GraphThrottled       # 429
-     │    └── SyncStateExpired          # 410, syncStateNotFound, resyncRequired, ...
+     │    └── SyncStateExpired          # 410, syncStateNotFound, resyncRequired,
+     │                                  # a 400 about the sync state token, ...
      └── AuthFlowError(reason)          # sign-in flow: state mismatch, missing code,
                                         # nonce mismatch, flow expired
 
@@ -43,6 +44,10 @@ SYNC_STATE_CODES = frozenset(
     {"syncstatenotfound", "resyncrequired", "fullsyncrequired", "syncstateinvalid"}
 )
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
+# Exchange may also answer a delta token it no longer knows with a 400 whose only
+# clue is the message ("The sync state token is malformed or unknown."), where an
+# expired one gets 410: both mean "start the delta again".
+_SYNC_STATE_LOST = re.compile(r"sync ?state", re.IGNORECASE)
 
 # AADSTS codes after which only a new interactive sign-in helps.
 REAUTHORIZATION_CODES = frozenset(
@@ -224,7 +229,11 @@ def error_from_status(
         "request_id": request_id,
         "retry_after": parse_retry_after(_header(headers, "Retry-After")),
     }
-    if status == 410 or (code and code.lower() in SYNC_STATE_CODES):
+    if (
+        status == 410
+        or (code and code.lower() in SYNC_STATE_CODES)
+        or (status == 400 and _SYNC_STATE_LOST.search(message))
+    ):
         return SyncStateExpired(message, **kwargs)
     if status == 401:
         return GraphAuthError(message, **kwargs)

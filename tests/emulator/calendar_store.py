@@ -28,6 +28,7 @@ Public API::
         .delta_page(address, *, start=None, end=None, token=None, page_size=None,
                     time_zone=None) -> DeltaPage(value, next_token, delta_token)
         .expire_delta_tokens(address=None)
+        .forget_delta_tokens()           # tokens become unknown: 400, not 410
         .seed_ids(seed)                  # replayable event ids (None: random)
         .add_listener(callback)        # callback(address, change_type, event_id)
         .snapshot(address) -> list[dict]
@@ -88,7 +89,6 @@ import random
 import re
 import secrets
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -1069,6 +1069,15 @@ class CalendarStore:
             baseline, current = self._window_state(mailbox, low, high, state.baseline)
             changes = _changes(state.baseline, current, self.delta_partial_updates)
             return self._emit(key, changes, baseline, size, time_zone)
+
+    def forget_delta_tokens(self) -> None:
+        """Fault injection: Exchange lost its sync states (a mailbox move, a
+        restore): every token issued so far is unknown and answers 400
+        ``ErrorInvalidRequest`` "The sync state token is malformed or unknown.",
+        not the 410 of an expired one."""
+        with self._lock:
+            self._salt = secrets.token_hex(4)
+            self._windows.clear()
 
     def expire_delta_tokens(self, address: str | None = None) -> None:
         """Fault injection: every token issued so far (for ``address``) answers 410."""
