@@ -4,6 +4,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 import psycopg2
+from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -12,7 +13,8 @@ from odoo.tools import SQL, email_normalize
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphPermissionError
 from ..graph.steps import run_inline, run_side_by_side
-from .sync_round import SyncRound
+from .resource_booking import SYNC_CONTEXT
+from .sync_round import SyncRound, log_notes
 
 CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
@@ -85,6 +87,13 @@ class RoomExchangeCalendar(models.Model):
     )
     calendar_name = fields.Char(readonly=True, copy=False)
     calendar_external_id = fields.Char(string="Calendar ID", readonly=True, copy=False)
+    previous_mailbox = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The mailbox the room synced with before its mailbox or connection "
+        "changed, until Save checks the new calendar.",
+    )
+    previous_calendar_external_id = fields.Char(readonly=True, copy=False)
     sync_enabled = fields.Boolean(
         help="When enabled, bookings of this room are kept in sync with its room "
         "mailbox calendar."
@@ -322,10 +331,126 @@ class RoomExchangeCalendar(models.Model):
         return calendars
 
     def write(self, vals):
+        moves = self._calendar_moves(vals)
         result = super().write(vals)
         if vals.get("sync_enabled") or "room_id" in vals:
             self.filtered("sync_enabled")._prepare_booking_setup()
+        for calendar, (old_mailbox, old_calendar_id, new_calendar) in moves.items():
+            calendar._read_afresh(old_mailbox, old_calendar_id, new_calendar, vals)
         return result
+
+    def _calendar_moves(self, vals):
+        """{calendar: (old mailbox, old calendar id, whether the calendar may be
+        another)} for the rooms whose mailbox, connection or account ``vals``
+        change: each must start reading afresh."""
+        moves = {}
+        mailbox = vals.get("mailbox")
+        for calendar in self:
+            other_mailbox = (
+                "mailbox" in vals
+                and (mailbox or "").strip().lower()
+                != (calendar.mailbox or "").strip().lower()
+            )
+            other_connection = (
+                "connection_id" in vals
+                and vals["connection_id"] != calendar.connection_id.id
+            )
+            other_account = (
+                "account_id" in vals and vals["account_id"] != calendar.account_id.id
+            )
+            # Save checking the calendar of a mailbox changed before.
+            checked = "calendar_external_id" in vals and bool(
+                calendar.previous_calendar_external_id
+            )
+            if other_mailbox or other_connection or other_account or checked:
+                moves[calendar] = (
+                    calendar.previous_mailbox or calendar.mailbox,
+                    calendar.previous_calendar_external_id
+                    or calendar.calendar_external_id,
+                    bool(other_mailbox or other_connection or checked),
+                )
+        return moves
+
+    def _read_afresh(self, old_mailbox, old_calendar_id, new_calendar, vals) -> None:
+        """After a change of mailbox, connection or account: forget the delta link
+        (the next round lists the whole window of the calendar now configured). When
+        the Exchange calendar may be another one, whether it is one is known once
+        Save checks the new one (its calendar id): until then the room waits for
+        that check; then, if it is another calendar, the room leaves the old one."""
+        values = {"delta_link": False, "window_start": False, "window_end": False}
+        if new_calendar:
+            if "calendar_external_id" in vals:
+                values.update(
+                    previous_mailbox=False, previous_calendar_external_id=False
+                )
+                if old_calendar_id and old_calendar_id != self.calendar_external_id:
+                    self._leave_calendar(old_mailbox)
+            elif old_calendar_id:
+                values.update(
+                    previous_mailbox=old_mailbox,
+                    previous_calendar_external_id=old_calendar_id,
+                    calendar_external_id=False,
+                    calendar_name=False,
+                )
+                if self.state in ("authorized", "syncing", "error"):
+                    values.update(
+                        state="not_configured",
+                        last_error=self.env._(
+                            "The room's mailbox or connection changed: click Save to "
+                            "check access to its calendar before it syncs again."
+                        ),
+                    )
+        self.sudo().write(values)
+
+    def _leave_calendar(self, old_mailbox) -> None:
+        """This room's Exchange calendar is another one now. Its links to the old
+        calendar's events go: the events Odoo wrote there stay in it (Odoo no
+        longer changes them) and its bookings are written to the new calendar at
+        the next round; the meetings imported from the old calendar no longer hold
+        this room, so their bookings are cancelled. The room's chatter says so."""
+        self.ensure_one()
+        bindings = self.sudo().binding_ids
+        imported = bindings.filtered(lambda b: b.origin == "exchange").booking_id
+        imported = imported.filtered("active")
+        written = bindings.filtered(
+            lambda b: b.origin == "odoo" and b.external_id and b.booking_id
+        )
+        bindings.unlink()
+        if imported:
+            imported.with_context(**SYNC_CONTEXT).action_cancel()
+            log_notes(
+                imported,
+                dict.fromkeys(
+                    imported.ids,
+                    Markup("<p>%s</p>")
+                    % self.env._(
+                        "Cancelled: this meeting was booked in Outlook in the calendar "
+                        "of %(old)s, which is no longer the Exchange calendar of room "
+                        "%(room)s.",
+                        old=old_mailbox,
+                        room=self.room_id.display_name,
+                    ),
+                ),
+            )
+        self.message_post(
+            body=self.env._(
+                "The room's Exchange calendar changed from %(old)s to %(new)s. "
+                "%(written)s events Odoo wrote into %(old)s stay there (Odoo no longer "
+                "changes them; remove them in Outlook if they should go); the room's "
+                "bookings are written to %(new)s at the next sync. %(imported)s "
+                "bookings of meetings booked in %(old)s were cancelled in Odoo.",
+                old=old_mailbox,
+                new=self.mailbox,
+                written=len(written),
+                imported=len(imported),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info(
+            "Room calendar %s moved to another calendar: %s links dropped",
+            self.id,
+            len(bindings),
+        )
 
     def _sync_requirement_problems(self):
         """Sentences naming what this room lacks before it can sync."""
