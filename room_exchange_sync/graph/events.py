@@ -68,6 +68,9 @@ _DATE_TIME = re.compile(
     r"(Z|[+-]\d{2}:\d{2})?"
 )
 _PROPERTY_ID = re.compile(r"(\S+) \{([0-9A-Fa-f-]{36})\} Name (.+)")
+# What PostgreSQL cannot store in a text column: NUL, and lone surrogates (JSON may
+# escape them, UTF-8 cannot encode them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +276,8 @@ def parse_event(
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise EventDataError("id", "missing or not a string")
+    if _UNSTORABLE.search(event_id):
+        raise EventDataError("id", "holds characters a database cannot store")
     if "@removed" in event:
         return ImportedEvent(event_id=event_id, removed=True)
 
@@ -318,12 +323,13 @@ def parse_event(
 
 
 def _str(data: dict[str, Any], key: str, field: str | None = None) -> str:
+    """A string of the event, without what a database cannot store."""
     value = data.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise EventDataError(field or key, f"{key} is not a string")
-    return value
+    return _UNSTORABLE.sub("", value)
 
 
 def _bool(data: dict[str, Any], key: str) -> bool:

@@ -90,6 +90,11 @@ class ResourceResource(models.Model):
     exchange_last_sync_summary = fields.Char(
         string="Last sync", compute="_compute_exchange_status", groups=USER
     )
+    exchange_item_problem_text = fields.Text(
+        string="Outlook items not synced",
+        compute="_compute_exchange_status",
+        groups=USER,
+    )
     exchange_cancellation_pending = fields.Integer(
         string="Cancellations to confirm",
         compute="_compute_exchange_status",
@@ -186,6 +191,7 @@ class ResourceResource(models.Model):
         "exchange_calendar_ids.account_id.username",
         "exchange_calendar_ids.last_sync_summary",
         "exchange_calendar_ids.cancellation_pending",
+        "exchange_calendar_ids.item_problems",
     )
     def _compute_exchange_status(self):
         for room in self:
@@ -201,6 +207,7 @@ class ResourceResource(models.Model):
             room.exchange_last_sync_summary = calendar.last_sync_summary
             room.exchange_cancellation_pending = calendar.cancellation_pending
             room.exchange_account_name = calendar.account_id.username
+            room.exchange_item_problem_text = calendar.item_problem_text
 
     @api.depends_context("company")
     def _compute_exchange_oauth_ready(self):

@@ -166,6 +166,22 @@ class RoomExchangeCalendar(models.Model):
         "sends invitations for them.",
         check_company=True,
     )
+    item_problems = fields.Json(
+        readonly=True,
+        copy=False,
+        help="The items of the room's Exchange calendar that cannot be synced, and "
+        "why (models/sync_problems.py): {event id: {kind, reason}}.",
+    )
+    item_problem_count = fields.Integer(
+        string="Outlook items not synced", compute="_compute_item_problem_text"
+    )
+    item_problem_text = fields.Text(
+        string="Outlook items not synced",
+        compute="_compute_item_problem_text",
+        help="Meetings of the room's Exchange calendar that Odoo cannot read, cannot "
+        "mirror, or could not import yet. They never cancel or change a booking; "
+        "each is listed until it syncs.",
+    )
     binding_ids = fields.One2many("room.exchange.binding", "calendar_id")
     binding_count = fields.Integer(
         string="Linked bookings", compute="_compute_binding_counts"
@@ -177,6 +193,20 @@ class RoomExchangeCalendar(models.Model):
     _room_uniq = models.Constraint(
         "UNIQUE(room_id)", "A room has at most one Exchange calendar."
     )
+
+    @api.depends("item_problems")
+    def _compute_item_problem_text(self):
+        for calendar in self:
+            problems = calendar.item_problems or {}
+            calendar.item_problem_count = len(problems)
+            calendar.item_problem_text = "\n".join(
+                self.env._(
+                    "- An Outlook item (%(id)s): %(reason)s.",
+                    id=key if not key.startswith("#") else self.env._("without an id"),
+                    reason=problem.get("reason") or "?",
+                )
+                for key, problem in sorted(problems.items())
+            )
 
     def _compute_binding_counts(self):
         domain = [("calendar_id", "in", self.ids)]

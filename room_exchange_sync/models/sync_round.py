@@ -17,6 +17,7 @@ from datetime import datetime, time, timedelta
 from markupsafe import Markup
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tools import SQL, html_sanitize
 from odoo.tools.mail import generate_tracking_message_id
 
@@ -39,6 +40,7 @@ from ..graph import (
 from ..graph.client import BATCH_LIMIT
 from ..graph.steps import run_inline
 from .resource_booking import SYNC_CONTEXT
+from .sync_problems import NO_LENGTH, NOT_IMPORTED, UNREADABLE, ItemProblems
 
 _logger = logging.getLogger(__name__)
 
@@ -179,7 +181,14 @@ class SyncRound:
         self.database_uuid = (
             self.env["ir.config_parameter"].get_param("database.uuid") or ""
         )
-        self.invalid_events = 0
+        # What this round (and its follow-up) did, to report only that: actions done
+        # by kind, the ids of actions not done, and failures recorded on bindings.
+        self.done = collections.Counter()
+        self.undone = set()
+        self.failures = 0
+        # The room's problem items as this round sees them (sync_problems.py).
+        self.problems = None
+        self.following_up = False
         self.remote_writes = 0
         self.needs_full_round = False
         self.imported = {}
@@ -246,7 +255,7 @@ class SyncRound:
             # delta link past them, so that what Outlook does to them before the next
             # round, even deleting them, is reported then: Graph does not report an
             # item created and deleted between two delta rounds.
-            self.full, self.remote_writes = False, 0
+            self.full, self.remote_writes, self.following_up = False, 0, True
             yield from self._round(client, start, end, summary=plan)
         return plan
 
@@ -265,10 +274,19 @@ class SyncRound:
         # Read after Exchange: rooms side by side do not each hold their window
         # while their reads wait for Microsoft.
         self._load_local(start, end)
-        bindings = self._round_bindings(start, end)
-        local = self._local_items(start, end, bindings)
+        sitting_out = self._sit_out(self.problems.sitting_out())
+        bindings = [
+            binding
+            for binding in self._round_bindings(start, end)
+            if binding.id not in sitting_out
+        ]
+        local = self._local_items(start, end, bindings, set(sitting_out.values()))
         status = self._status_entries(bindings)
         del bindings
+        if self.problems.absences_are_unknown():
+            # An item without a usable id is one of the linked events, or not:
+            # what this full round does not list is not taken for removed.
+            round_kind = engine.RoundKind.INCREMENTAL
         options = engine.Options(
             database_uuid=self.database_uuid,
             confirm_mass_cancel=self.confirm_cancellations,
@@ -311,13 +329,14 @@ class SyncRound:
             "window_end": end,
             "last_sync_date": self.now,
             "last_sync_summary": self._summary(summary or plan),
+            "item_problems": self.problems.kept(),
             "cancellation_pending": (
                 plan.count(engine.ActionKind.CANCEL_LOCAL)
                 if plan.needs_confirmation
                 else 0
             ),
         }
-        if round_kind == engine.RoundKind.FULL:
+        if self.problems.full:
             values["last_full_sync_date"] = self.now
         calendar = self.calendar
         changed = {
@@ -431,6 +450,7 @@ class SyncRound:
             )
             events = yield from self._graph(self._calendar_view, client, start, end)
             removed, link, incremental = [], False, False
+        self.problems = ItemProblems(calendar.item_problems, full=not incremental)
         events, removed = yield from self._complete_partial_events(
             client, events, removed
         )
@@ -440,6 +460,7 @@ class SyncRound:
             if item is not None:
                 remote[item.event_id] = item
         for event_id in removed:
+            self.problems.readable(event_id)
             remote[event_id] = engine.RemoteItem.removal(event_id)
         kind = engine.RoundKind.INCREMENTAL if incremental else engine.RoundKind.FULL
         return kind, remote, link
@@ -447,19 +468,33 @@ class SyncRound:
     def _complete_partial_events(self, client, events, removed):
         """Delta items that carry only what changed are read again in full (one $batch
         GET each; system parameter ``room_exchange_sync.delta_reread_partial``, on by
-        default). An event gone meanwhile is a removal; one that cannot be read now
-        is left to the next round, a full one (this round's delta link is dropped)."""
-        if not self.reread_partial:
-            return events, removed
-        partial_ids = {_partial_id(event) for event in events} - {None}
-        if not partial_ids:
+        default), and so are the meetings an earlier round could not import (the
+        delta does not list them again). An event gone meanwhile is a removal; one
+        that cannot be read now is left to the next round, a full one (this round's
+        delta link is dropped)."""
+        partial_ids = set()
+        if self.reread_partial:
+            partial_ids = {_partial_id(event) for event in events} - {None}
+        retry_ids = set()
+        if not self.following_up:
+            listed = {
+                event["id"]
+                for event in events
+                if isinstance(event, dict)
+                and isinstance(event.get("id"), str)
+                and _partial_id(event) is None
+            }
+            retry_ids = self.problems.retry_ids() - listed - set(removed)
+        if not partial_ids and not retry_ids:
             return events, removed
         _logger.info(
-            "Room calendar %s: %s partial delta items, read again",
+            "Room calendar %s: %s partial delta items and %s meetings not imported "
+            "yet, read again",
             self.calendar.id,
             len(partial_ids),
+            len(retry_ids),
         )
-        event_ids = sorted(partial_ids)
+        event_ids = sorted(partial_ids | retry_ids)
         results = yield from self._graph(self._read_events, client, event_ids)
         full = []
         for event_id, result in zip(event_ids, results, strict=True):
@@ -469,7 +504,11 @@ class SyncRound:
                 removed = [*removed, event_id]
             else:
                 self.needs_full_round = True
-        kept = [event for event in events if _partial_id(event) is None]
+        kept = [
+            event
+            for event in events
+            if not (self.reread_partial and _partial_id(event) is not None)
+        ]
         return kept + full, removed
 
     def _read_events(self, client, event_ids):
@@ -520,13 +559,11 @@ class SyncRound:
         return result.body
 
     def _remote_item(self, event):
+        """The engine's item of a Graph event; None for an event that cannot be
+        read or mirrored (recorded on the room with the reason: it never cancels or
+        changes anything) and for series masters (their occurrences are listed)."""
         if not isinstance(event, dict):
-            # Untrusted input: a malformed delta item is skipped, not fatal.
-            self.invalid_events += 1
-            _logger.warning(
-                "Room calendar %s: Exchange item skipped, not an object",
-                self.calendar.id,
-            )
+            self._unreadable(None, self.env._("it is not an object"))
             return None
         if event.get("type") == "seriesMaster":
             return None
@@ -537,14 +574,30 @@ class SyncRound:
                 private_subject=self.env._("Private meeting"),
             )
         except EventDataError as error:
-            self.invalid_events += 1
-            _logger.warning(
-                "Room calendar %s: Exchange event skipped, %s is invalid (%s)",
-                self.calendar.id,
-                error.field,
-                error.reason,
+            event_id = event.get("id") if error.field != "id" else None
+            self._unreadable(
+                event_id,
+                self.env._(
+                    "its %(field)s cannot be read (%(reason)s)",
+                    field=error.field,
+                    reason=error.reason,
+                ),
             )
             return None
+        if imported.start == imported.stop and not imported.is_cancelled:
+            # A booking cannot last no time (resource_booking gives it its type's
+            # duration): the meeting is listed on the room, its booking unchanged.
+            self.problems.add(
+                imported.event_id,
+                NO_LENGTH,
+                self.env._(
+                    "the meeting lasts no time in Outlook (%(start)s): a booking "
+                    "cannot, so Odoo keeps it as it was",
+                    start=fields.Datetime.to_string(imported.start),
+                ),
+            )
+            return None
+        self.problems.readable(imported.event_id)
         self.imported[imported.event_id] = imported
         return engine.RemoteItem(
             event_id=imported.event_id,
@@ -559,6 +612,36 @@ class SyncRound:
             transaction_id=imported.transaction_id or None,
             marker=imported.marker or None,
         )
+
+    def _unreadable(self, event_id, reason):
+        self.problems.add(event_id, UNREADABLE, reason)
+        _logger.warning(
+            "Room calendar %s: Exchange item %s cannot be read (%s)",
+            self.calendar.id,
+            "with an id" if event_id else "without an id",
+            reason,
+        )
+
+    def _sit_out(self, event_ids):
+        """{binding id: booking id} of the links whose events are listed on the room
+        as problems (not readable, no length): they sit out the round, nothing is
+        planned for them, and each says why (state Error) until its event is
+        readable again."""
+        if not event_ids:
+            return {}
+        sitting = [b for b in self.bindings if b.external_id in event_ids]
+        kept = self.problems.kept()
+        Binding = self.env["room.exchange.binding"]
+        for binding in sitting:
+            message = self.env._(
+                "The event in Exchange cannot be synced: %(reason)s.",
+                reason=kept[binding.external_id]["reason"],
+            )
+            if binding.sync_state != "error" or binding.sync_error != message:
+                Binding.browse(binding.id).write(
+                    {"sync_state": "error", "sync_error": message}
+                )
+        return {binding.id: binding.booking_id for binding in sitting}
 
     # The Odoo side
 
@@ -647,25 +730,27 @@ class SyncRound:
             binding for binding in self.bindings if self._in_round(binding, start, end)
         ]
 
-    def _room_bookings(self, start, end, bindings):
+    def _room_bookings(self, start, end, bindings, sitting_out=()):
         """The rows of the bookings that take part in the round (``bindings``: the
-        round's, from ``_round_bindings``)."""
+        round's, from ``_round_bindings``; ``sitting_out``: bookings whose links
+        sit the round out)."""
         bound = {binding.booking_id for binding in bindings}
         return [
             row
             for booking_id, row in self.rows.items()
             if booking_id in bound
             or (
-                row["in_room"]
+                booking_id not in sitting_out
+                and row["in_room"]
                 and row["start"]
                 and row["start"] < end
                 and row["stop"] > start
             )
         ]
 
-    def _local_items(self, start, end, bindings):
+    def _local_items(self, start, end, bindings, sitting_out=()):
         items = []
-        for row in self._room_bookings(start, end, bindings):
+        for row in self._room_bookings(start, end, bindings, sitting_out):
             live = row["active"] and bool(row["start"]) and row["in_room"]
             payload_hash, subject, is_private = self._row_summary(row)
             items.append(
@@ -843,30 +928,33 @@ class SyncRound:
     def _isolated(self, items, run_all, run_one, action_of):
         """Carry out ``items`` in one savepoint with ``run_all``; should that fail,
         again one by one (``run_one``), each in its own savepoint, so that a failing
-        item is recorded on its binding and never stops the others."""
-        history = self._history_snapshot()
+        item is recorded on its binding and never stops the others. What is done is
+        counted once its savepoint is released."""
+        before = self._snapshot()
         try:
             with self.env.cr.savepoint():
                 run_all(items)
-            return
         except Exception as error:  # noqa: BLE001 - retried item by item below
-            self.history = history
+            self._restore(before)
             _logger.info(
                 "Room calendar %s: %s items at once failed (%s), one by one now",
                 self.calendar.id,
                 len(items),
                 type(error).__name__,
             )
+        else:
+            self._count_done(action_of(item) for item in items)
+            return
         finally:
             self.live_binding_ids = None
         for item in items:
             action = action_of(item)
-            history = self._history_snapshot()
+            before = self._snapshot()
             try:
                 with self.env.cr.savepoint():
                     run_one(item)
             except Exception as error:  # noqa: BLE001 - recorded on the binding
-                self.history = history
+                self._restore(before)
                 _logger.warning(
                     "Room calendar %s: %s failed: %s",
                     self.calendar.id,
@@ -874,6 +962,13 @@ class SyncRound:
                     type(error).__name__,
                 )
                 self._record_failure(action, error)
+            else:
+                self._count_done([action])
+
+    def _count_done(self, actions):
+        for action in actions:
+            if id(action) not in self.undone:
+                self.done[action.kind] += 1
 
     def _prefetch_bindings(self, actions):
         """Which bindings of ``actions`` still exist, in one query."""
@@ -1260,13 +1355,18 @@ class SyncRound:
         if action.kind == engine.ActionKind.DELETE_REMOTE:
             binding.unlink()
             return
+        self.undone.add(id(action))
         binding.write(
             {"external_id": False, "remote_etag": False, "sync_state": "pending"}
         )
         self.calendar._request_sync()
 
     def _record_failure(self, action, error):
-        """A failed item waits for its retry; nothing else of the room is affected."""
+        """A failed item waits for its retry, visibly (its binding in error, or the
+        room's list of meetings not imported); nothing else of the room is
+        affected. A change read from Exchange that could not be applied is read
+        again by the next round, a full one."""
+        self.undone.add(id(action))
         Binding = self.env["room.exchange.binding"]
         binding = (
             Binding.browse(action.binding_id).exists() if action.status else Binding
@@ -1278,8 +1378,24 @@ class SyncRound:
             )
         elif isinstance(error, GraphError):
             message = self.connection._graph_error_message(error)
-        else:
+        elif isinstance(error, UserError):
             message = str(error)
+        else:
+            message = self.env._(
+                "Odoo could not record it (%(error)s).", error=type(error).__name__
+            )
+        if action.kind not in REMOTE_KINDS:
+            self.needs_full_round = True
+        if action.kind == engine.ActionKind.CREATE_LOCAL:
+            self.problems.add(
+                action.remote.event_id,
+                NOT_IMPORTED,
+                self.env._(
+                    "the meeting could not be imported: %(error)s", error=message
+                ),
+            )
+            return
+        self.failures += 1
         if not binding and action.booking_id:
             binding = Binding.create(
                 self._new_binding_values(action.booking_id, "odoo")
@@ -1388,34 +1504,46 @@ class SyncRound:
 
     def _summary(self, plan):
         """The round in a line an admin can read (translated; the engine's own
-        summary goes to the log)."""
+        summary goes to the log): what was done, not what was planned."""
         kinds = engine.ActionKind
+        done = self.done
+        held = plan.count(kinds.CANCEL_LOCAL) if plan.needs_confirmation else 0
+        problems = collections.Counter(
+            problem["kind"] for problem in self.problems.kept().values()
+        )
         counted = [
-            (plan.count(kinds.CREATE_REMOTE), self.env._("%(n)s added to Exchange")),
-            (plan.count(kinds.UPDATE_REMOTE), self.env._("%(n)s changed in Exchange")),
+            (done[kinds.CREATE_REMOTE], self.env._("%(n)s added to Exchange")),
+            (done[kinds.UPDATE_REMOTE], self.env._("%(n)s changed in Exchange")),
             (
-                plan.count(kinds.ADOPT_REMOTE),
+                done[kinds.ADOPT_REMOTE],
                 self.env._("%(n)s linked to existing events"),
             ),
+            (done[kinds.DELETE_REMOTE], self.env._("%(n)s removed from Exchange")),
+            (done[kinds.CREATE_LOCAL], self.env._("%(n)s imported from Outlook")),
+            (done[kinds.UPDATE_LOCAL], self.env._("%(n)s updated from Outlook")),
+            (done[kinds.CANCEL_LOCAL], self.env._("%(n)s cancelled from Outlook")),
             (
-                plan.count(kinds.DELETE_REMOTE),
-                self.env._("%(n)s removed from Exchange"),
+                held,
+                self.env._("%(n)s cancellations from Outlook wait for confirmation"),
             ),
-            (plan.count(kinds.CREATE_LOCAL), self.env._("%(n)s imported from Outlook")),
-            (plan.count(kinds.UPDATE_LOCAL), self.env._("%(n)s updated from Outlook")),
+            (done[kinds.CONFLICT], self.env._("%(n)s conflicts")),
             (
-                plan.count(kinds.CANCEL_LOCAL),
-                self.env._("%(n)s cancellations from Outlook wait for confirmation")
-                if plan.needs_confirmation
-                else self.env._("%(n)s cancelled from Outlook"),
+                self.failures,
+                self.env._("%(n)s could not be synced (tried again later)"),
             ),
-            (plan.count(kinds.CONFLICT), self.env._("%(n)s conflicts")),
             (len(plan.skipped), self.env._("%(n)s waiting for a retry")),
             (
                 len(self.deferred_creates),
                 self.env._("%(n)s left for the next export step"),
             ),
-            (self.invalid_events, self.env._("%(n)s invalid events skipped")),
+            (
+                problems[NOT_IMPORTED],
+                self.env._("%(n)s Outlook meetings not imported yet (see the room)"),
+            ),
+            (
+                problems[UNREADABLE] + problems[NO_LENGTH],
+                self.env._("%(n)s Outlook items cannot be synced (see the room)"),
+            ),
         ]
         parts = [text % {"n": number} for number, text in counted if number]
         return (", ".join(parts) or self.env._("Nothing to do"))[:250]
@@ -1482,9 +1610,21 @@ class SyncRound:
             ),
         }
 
-    def _history_snapshot(self):
-        """The history so far, to restore when a savepoint rolls its items back."""
-        return {key: list(texts) for key, texts in self.history.items()}
+    def _snapshot(self):
+        """What a stretch of items adds to the round's own bookkeeping (history,
+        what was not done, failures, problem items), to restore when its savepoint
+        rolls them back."""
+        return (
+            {key: list(texts) for key, texts in self.history.items()},
+            set(self.undone),
+            self.failures,
+            dict(self.problems.seen),
+        )
+
+    def _restore(self, snapshot):
+        history, undone, failures, seen = snapshot
+        self.history, self.undone, self.failures = history, undone, failures
+        self.problems.seen = seen
 
     def _write_history(self):
         """One log note per booking this round touched, all in one INSERT."""

@@ -3,7 +3,13 @@
 a forgotten sync state, a changed mailbox, unreadable items, counts of what was
 done, meetings booked in Outlook, zero-length meetings and cancelled bookings."""
 
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+
+from tests.emulator.calendar_store import GARBLE_DROP
 
 from .. import engine
 from .common import ROOM_ADAMS, RoomExchangeCase
@@ -94,3 +100,186 @@ class TestIntegrity(SyncScenarioMixin, RoomExchangeCase):
         self.sync()
         self.assertEqual(booking.exchange_binding_ids, binding)
         self.assertEqual(len(self.room_events(SUBJECT)), 1)
+
+
+# Every way an item of the room's calendar can be unreadable (or not mirrorable),
+# as the emulator serves it (CalendarStore.garble), over HTTPS.
+def unreadable_variants(event):
+    start = event["start"]["dateTime"][:19]
+    before = (datetime.fromisoformat(start) - timedelta(hours=1)).isoformat()
+    return {
+        "end before start": {"end.dateTime": before},
+        "unknown time zone": {"start.timeZone": "Mars/Olympus Mons"},
+        "unreadable date": {"start.dateTime": "tomorrow at noon"},
+        "date out of range": {"end.dateTime": "0001-01-01T00:00:00"},
+        "date of a wrong type": {"start.dateTime": 1700000000},
+        "start not an object": {"start": "2027-01-01T09:00:00"},
+        "subject of a wrong type": {"subject": 12345},
+        "flag of a wrong type": {"isAllDay": "yes"},
+        "organizer of a wrong type": {"organizer": ["x"]},
+        "body of a wrong type": {"body": "<p>not an object</p>"},
+        "no length": {"end.dateTime": start},
+        "no id": {"id": GARBLE_DROP},
+        "id of a wrong type": {"id": ["not", "a", "string"]},
+        "id a database cannot store": {"id": event["id"] + "\x00"},
+        "not an object": {"": "an event"},
+    }
+
+
+@tagged("post_install", "-at_install")
+class TestUnreadableItems(SyncScenarioMixin, RoomExchangeCase):
+    """An item that exists but cannot be read never cancels or changes anything;
+    the room lists it, with the reason, until it is readable."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.remember_seeded_events()
+        self.connection = self.ready_connection("application")
+        self.setup_room_sync(self.connection)
+        self.odoo_booking = self.book_in_odoo(hour_utc=9)
+        self.meeting = self.outlook_booking("Booked in Outlook", hour_utc=13)
+        self.sync()
+        self.sync()
+        self.imported_booking = self.imported(self.meeting["id"])
+        self.odoo_event_id = self.odoo_booking.exchange_binding_ids.external_id
+        self.addCleanup(self.emulator.store._garbled.clear)
+
+    def assert_untouched(self, case):
+        self.assertIn(self.calendar.state, SYNCED_STATES, self.calendar.last_error)
+        for booking in (self.imported_booking, self.odoo_booking):
+            self.assertTrue(booking.active, case)
+            self.assertEqual(len(booking.exchange_binding_ids), 1, case)
+        self.assertEqual(
+            self.imported_booking.exchange_binding_ids.external_id,
+            self.meeting["id"],
+        )
+        self.assertEqual(
+            self.odoo_booking.exchange_binding_ids.external_id, self.odoo_event_id
+        )
+        self.assertEqual(len(self.room_events(SUBJECT)), 1, f"{case}: a twin")
+        self.assertEqual(
+            self.env["resource.booking"].search_count(
+                [("name", "=", "Booked in Outlook")]
+            ),
+            1,
+            f"{case}: imported again",
+        )
+
+    def test_every_unreadable_item_cancels_nothing_and_is_listed(self):
+        for case, overrides in unreadable_variants(self.meeting).items():
+            with self.subTest(case):
+                for event_id in (self.meeting["id"], self.odoo_event_id):
+                    self.emulator.store.garble(ROOM_ADAMS, event_id, overrides)
+                self.sync()
+                self.sync(full=True)
+                self.sync()
+                self.assert_untouched(case)
+                self.assertGreaterEqual(self.calendar.item_problem_count, 1, case)
+                self.assertIn("cannot be synced", self.calendar.last_sync_summary)
+                self.assertTrue(self.room.exchange_item_problem_text)
+                if case not in ("no id", "id of a wrong type", "not an object") and (
+                    "database" not in case
+                ):
+                    binding = self.imported_booking.exchange_binding_ids
+                    self.assertEqual(binding.sync_state, "error", case)
+                    self.assertIn("cannot be synced", binding.sync_error)
+                    self.assertEqual(
+                        self.imported_booking.exchange_sync_state, "error", case
+                    )
+                # Readable again: listed no more, linked and synced as before.
+                for event_id in (self.meeting["id"], self.odoo_event_id):
+                    self.emulator.store.garble(ROOM_ADAMS, event_id, None)
+                self.sync()
+                self.sync(full=True)
+                self.assert_untouched(case)
+                self.assertFalse(self.calendar.item_problems, case)
+                self.assertEqual(
+                    set(
+                        (
+                            self.imported_booking | self.odoo_booking
+                        ).exchange_binding_ids.mapped("sync_state")
+                    ),
+                    {"synced"},
+                    case,
+                )
+
+    def test_a_meeting_of_no_length_keeps_its_booking_and_says_so(self):
+        start = self.meeting["start"]["dateTime"][:19]
+        self.emulator.update_booking(ROOM_ADAMS, self.meeting["id"], end=start)
+        stop = self.imported_booking.stop
+        self.sync()
+        self.assertEqual(self.imported_booking.stop, stop)
+        self.assertEqual(self.imported_booking.exchange_sync_state, "error")
+        self.assertIn("lasts no time", self.calendar.item_problem_text)
+        self.assertIn(
+            "lasts no time", self.imported_booking.exchange_binding_ids.sync_error
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestCountsOfWhatWasDone(SyncScenarioMixin, RoomExchangeCase):
+    """Summaries count what was committed; what failed is listed and retried."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.remember_seeded_events()
+        self.connection = self.ready_connection("application")
+        self.setup_room_sync(self.connection)
+        self.sync()
+
+    def test_a_subject_with_a_nul_character_is_imported_cleaned(self):
+        meeting = self.outlook_booking("Board\x00 meeting", hour_utc=10)
+        self.sync()
+        booking = self.imported(meeting["id"])
+        self.assertEqual(booking.name, "Board meeting")
+        self.assertIn("1 imported from Outlook", self.calendar.last_sync_summary)
+        self.assertFalse(self.calendar.item_problems)
+
+    def test_imports_that_fail_are_not_counted_listed_and_retried(self):
+        meetings = [
+            self.outlook_booking(f"Meeting {hour}", hour_utc=hour, hours=0.5)
+            for hour in (8, 10, 12)
+        ]
+        Booking = type(self.env["resource.booking"])
+        original = Booking.create
+        failing = {"Meeting 10"}
+
+        def create(records, vals_list):
+            if any(vals.get("name") in failing for vals in vals_list):
+                raise ValidationError("This room cannot take that meeting now.")
+            return original(records, vals_list)
+
+        with patch.object(Booking, "create", create):
+            self.sync()
+            summary = self.calendar.last_sync_summary
+            self.assertIn("2 imported from Outlook", summary)
+            self.assertIn("1 Outlook meetings not imported yet", summary)
+            self.assertFalse(self.imported(meetings[1]["id"]))
+            self.assertIn("could not be imported", self.calendar.item_problem_text)
+            self.assertIn("cannot take that meeting", self.calendar.item_problem_text)
+            failing.update({"Meeting 8", "Meeting 12"})
+            self.sync()
+            self.assertFalse(self.imported(meetings[1]["id"]))
+            self.assertNotIn("imported from Outlook", self.calendar.last_sync_summary)
+        # The failure is gone: the next round reads the meeting again and imports it.
+        self.sync()
+        self.assertTrue(self.imported(meetings[1]["id"]).active)
+        self.assertIn("1 imported from Outlook", self.calendar.last_sync_summary)
+        self.assertFalse(self.calendar.item_problems)
+
+    def test_all_creations_failing_are_not_reported_as_imported(self):
+        for hour in (8, 10, 12):
+            self.outlook_booking(f"Meeting {hour}", hour_utc=hour, hours=0.5)
+        Booking = type(self.env["resource.booking"])
+
+        def create(records, vals_list):
+            raise ValidationError("No.")
+
+        with patch.object(Booking, "create", create):
+            self.sync()
+        summary = self.calendar.last_sync_summary
+        self.assertNotIn("imported from Outlook", summary)
+        self.assertIn("3 Outlook meetings not imported yet", summary)
+        self.assertEqual(self.calendar.item_problem_count, 3)

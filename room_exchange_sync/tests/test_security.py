@@ -1055,7 +1055,7 @@ class TestSecurityUntrustedData(RoomExchangeCase):
         self.assertLessEqual(len(long_booking.name), MAX_SUBJECT_LENGTH)
         skipped = len(injected) - 1
         self.assertIn(
-            f"{skipped} invalid events skipped", self.calendar.last_sync_summary
+            f"{skipped} Outlook items cannot be synced", self.calendar.last_sync_summary
         )
         self.assertFalse(
             self.env["room.exchange.binding"].search([("external_id", "like", "bad-")])
@@ -1073,4 +1073,6 @@ class TestSecurityUntrustedData(RoomExchangeCase):
             plan = self.calendar._sync()
         self.assertTrue(plan, self.calendar.last_error)
         self.assertTrue(self.imported(good["id"]))
-        self.assertIn("2 invalid events skipped", self.calendar.last_sync_summary)
+        self.assertIn(
+            "2 Outlook items cannot be synced", self.calendar.last_sync_summary
+        )

@@ -423,10 +423,11 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.partial_delta_items()
         self.emulator.update_booking(ROOM_ADAMS, meeting["id"], subject="Renamed")
         self.sync()
-        # Without the re-read, an item lacking its start is invalid: skipped, and
-        # the booking is left as it was rather than emptied.
+        # Without the re-read, an item lacking its start cannot be read: listed on
+        # the room, and the booking is left as it was rather than emptied.
         self.assertEqual(booking.name, "Planning")
-        self.assertIn("invalid", self.calendar.last_sync_summary)
+        self.assertIn("cannot be synced", self.calendar.last_sync_summary)
+        self.assertIn(meeting["id"], self.calendar.item_problem_text)
 
     def test_outlook_change_during_a_binding_backoff_is_not_lost(self):
         meeting = self.outlook_booking("Planning")

@@ -30,6 +30,7 @@ Public API::
         .expire_delta_tokens(address=None)
         .forget_delta_tokens()           # tokens become unknown: 400, not 410
         .seed_ids(seed)                  # replayable event ids (None: random)
+        .garble(address, event_id, overrides)   # serve an event broken (None: fixed)
         .add_listener(callback)        # callback(address, change_type, event_id)
         .snapshot(address) -> list[dict]
         .is_valid_time_zone(name) -> bool
@@ -476,6 +477,8 @@ def validate_extended(value: object) -> dict[str, str]:
 
 
 _MAX_WINDOW_DAYS = 1825
+# CalendarStore.garble: an override that removes its key.
+GARBLE_DROP = object()
 _EVENT_ID_PREFIX = b"\x00\x00\x1e\x00"
 _OCCURRENCE_MARK = 0x07
 _EVENT_RAW_LENGTH = 29
@@ -775,6 +778,7 @@ class CalendarStore:
         self._change_prefix = secrets.token_bytes(16)
         self._change_counter = 0
         self._ids = random.Random()
+        self._garbled: dict[str, dict[str, object]] = {}
 
     def seed_ids(self, seed: int | None) -> None:
         """Draw new events' ids and iCalUIds from ``random.Random(seed)``, so that a
@@ -895,7 +899,9 @@ class CalendarStore:
     ) -> dict:
         with self._lock:
             instance = self._resolve(self._mailbox(address), event_id)
-            return self._render(instance, time_zone, expand_extended)
+            return self._garbled_copy(
+                self._render(instance, time_zone, expand_extended)
+            )
 
     def update_event(
         self,
@@ -1007,7 +1013,10 @@ class CalendarStore:
             self._zone(time_zone)
             mailbox = self._mailbox(address)
             instances = self._window_instances(mailbox, low, high)
-            return [self._render(instance, time_zone) for instance in instances]
+            return [
+                self._garbled_copy(self._render(instance, time_zone))
+                for instance in instances
+            ]
 
     def snapshot(self, address: str) -> list[dict]:
         """Every stored item (singles, masters, exceptions) rendered in UTC."""
@@ -1027,6 +1036,7 @@ class CalendarStore:
         """Forget all events and sync states (mailboxes and listeners stay)."""
         with self._lock:
             self._windows.clear()
+            self._garbled.clear()
             if not keep_mailboxes:
                 self._mailboxes.clear()
                 return
@@ -1069,6 +1079,45 @@ class CalendarStore:
             baseline, current = self._window_state(mailbox, low, high, state.baseline)
             changes = _changes(state.baseline, current, self.delta_partial_updates)
             return self._emit(key, changes, baseline, size, time_zone)
+
+    def garble(
+        self, address: str, event_id: str, overrides: dict[str, object] | None
+    ) -> None:
+        """Fault injection: serve event ``event_id`` (delta pages, GET, calendarView)
+        with ``overrides`` put into its JSON, as an item Graph cannot describe
+        properly would come: ``{"end.dateTime": "...", "start.timeZone": "Mars",
+        "subject": 12, "id": GARBLE_DROP}`` ("a.b" reaches into objects,
+        ``GARBLE_DROP`` removes the key, ``""`` replaces the whole item). ``None`` serves it as stored again. Either
+        way the event counts as changed, so that the next delta lists it."""
+        with self._lock:
+            event = self._mailbox(address).events.get(event_id)
+            if event is None:
+                raise _not_found()
+            if overrides is None:
+                self._garbled.pop(event_id, None)
+            else:
+                self._garbled[event_id] = dict(overrides)
+            event.change_key = self._next_change_key()
+
+    def _garbled_copy(self, item: dict) -> dict:
+        overrides = (
+            self._garbled.get(item.get("id")) if "@removed" not in item else None
+        )
+        if not overrides:
+            return item
+        if "" in overrides:
+            return copy.deepcopy(overrides[""])  # the whole item, e.g. not an object
+        item = copy.deepcopy(item)
+        for path, value in overrides.items():
+            *parents, name = path.split(".")
+            target = item
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            if value is GARBLE_DROP:
+                target.pop(name, None)
+            else:
+                target[name] = copy.deepcopy(value)
+        return item
 
     def forget_delta_tokens(self) -> None:
         """Fault injection: Exchange lost its sync states (a mailbox move, a
@@ -1118,7 +1167,7 @@ class CalendarStore:
     ) -> DeltaPage:
         window = self._windows.setdefault(key, _SyncWindow())
         page, rest = entries[:size], entries[size:]
-        value = [self._retime(entry, time_zone) for entry in page]
+        value = [self._garbled_copy(self._retime(entry, time_zone)) for entry in page]
         if rest:
             token = self._store_state(key, window, _SyncState("skip", baseline, rest))
             return DeltaPage(value, next_token=token)
