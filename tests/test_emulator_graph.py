@@ -298,13 +298,18 @@ def delta_round(session, url, page_size=None):
         assert "$skiptoken=" in url and "startDateTime" not in url
 
 
+def post_two_events(server, session) -> None:
+    for day in ("2026-12-14", "2026-12-15"):
+        answer = session.post(
+            f"{server.graph_url}/users/{ADAMS}/events", json=event_payload(day=day)
+        )
+        assert answer.status_code == 201, answer.text
+
+
 def test_delta_rounds_removed_and_410(emulator):
     session = app_session(emulator)
     first_url = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
-    for day in ("2026-12-14", "2026-12-15"):
-        session.post(
-            f"{emulator.graph_url}/users/{ADAMS}/events", json=event_payload(day=day)
-        )
+    post_two_events(emulator, session)
     items, delta_link, pages = delta_round(session, first_url, page_size=2)
     assert len(items) == 4 and pages == 2
     assert delta_link.startswith(emulator.graph_url) and "$deltatoken=" in delta_link
@@ -324,6 +329,78 @@ def test_delta_rounds_removed_and_410(emulator):
         expired.status_code == 410
         and error_code(expired).lower() == "syncstatenotfound"
     )
+
+
+def assert_restarts_the_query(session, answer, path):
+    """A delta 410 carries a Location that restarts the same query ("a request URL
+    with an empty $deltaToken (same as the initial query)", delta query overview,
+    "Synchronization reset"), and following it gives a whole first round."""
+    assert answer.status_code == 410, answer.text
+    assert error_code(answer) == "SyncStateNotFound"
+    location = answer.headers["Location"]
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == path
+    query = parse_qs(parts.query, keep_blank_values=True)
+    assert sorted(query) == ["$deltatoken", "endDateTime", "startDateTime"]
+    assert query["$deltatoken"] == [""]
+    assert [query["startDateTime"][0], query["endDateTime"][0]] == [
+        "2026-11-01T00:00:00Z",
+        "2027-01-31T00:00:00Z",
+    ]
+    items, delta_link, _ = delta_round(session, location)
+    fresh, _, _ = delta_round(session, f"{path}?{WINDOW}")
+    assert [item["id"] for item in items] == [item["id"] for item in fresh]
+    assert [item["subject"] for item in items].count("Sync test") == 2
+    assert delta_link.startswith(path + "?$deltatoken=")
+
+
+@pytest.mark.parametrize("cause", ["store", "fault"])
+@pytest.mark.parametrize("link", ["deltaLink", "nextLink"])
+@pytest.mark.parametrize("route", ["users/{room}", "users/{room}/calendar"])
+def test_delta_410_location_restarts_the_same_query(emulator, cause, link, route):
+    session = app_session(emulator)
+    path = f"{emulator.graph_url}/{route.format(room=ADAMS)}/calendarView/delta"
+    post_two_events(emulator, session)
+    if link == "deltaLink":
+        _, url, _ = delta_round(session, f"{path}?{WINDOW}")
+    else:
+        first = session.get(
+            f"{path}?{WINDOW}", headers={"Prefer": "odata.maxpagesize=1"}
+        )
+        url = first.json()["@odata.nextLink"]
+    if cause == "store":
+        emulator.emulator.store.expire_delta_tokens(ADAMS)
+    else:
+        emulator.emulator.faults.add({"kind": "delta_expired"})
+    assert_restarts_the_query(session, session.get(url), path)
+
+
+def test_delta_410_fault_on_a_first_call_restarts_it(emulator):
+    session = app_session(emulator)
+    path = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta"
+    post_two_events(emulator, session)
+    emulator.emulator.faults.add({"kind": "delta_expired"})
+    assert_restarts_the_query(session, session.get(f"{path}?{WINDOW}"), path)
+
+
+def test_delta_410_of_a_batch_item_carries_the_location(emulator):
+    session = app_session(emulator)
+    _, delta_link, _ = delta_round(
+        session, f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    )
+    emulator.emulator.store.expire_delta_tokens(ADAMS)
+    relative = delta_link[len(emulator.graph_url) :]
+    envelope = session.post(
+        f"{emulator.graph_url}/$batch",
+        json={"requests": [{"id": "1", "method": "GET", "url": relative}]},
+    )
+    (item,) = envelope.json()["responses"]
+    assert item["status"] == 410
+    location = item["headers"]["Location"]
+    assert location.startswith(
+        f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?startDateTime="
+    )
+    assert location.endswith("&$deltatoken=")
 
 
 def test_delta_next_link_403_switch_for_delegated(emulator):

@@ -28,6 +28,7 @@ Public API::
         .delta_page(address, *, start=None, end=None, token=None, page_size=None,
                     time_zone=None) -> DeltaPage(value, next_token, delta_token)
         .expire_delta_tokens(address=None)
+        .delta_window(token) -> (start, end) | None   # the window a token is for
         .add_listener(callback)        # callback(address, change_type, event_id)
         .snapshot(address) -> list[dict]
         .is_valid_time_zone(name) -> bool
@@ -1068,6 +1069,19 @@ class CalendarStore:
                 if folded is None or key[0] == folded:
                     window.states.clear()
 
+    def delta_window(self, token: object) -> tuple[datetime, datetime] | None:
+        """The time window (UTC) of the query a delta token continues, or None when
+        the token is not one of this store's. Used for the ``Location`` of a 410,
+        which restarts that query (the token's generation need not exist any more)."""
+        try:
+            _version_, salt, _box, low, high, _generation, _kind_ = _token_text(
+                token
+            ).split("|")
+            window = datetime.fromisoformat(low), datetime.fromisoformat(high)
+        except (ValueError, UnicodeError):
+            return None
+        return window if salt == self._salt else None
+
     def _first_round(
         self,
         mailbox: _Mailbox,
@@ -1123,8 +1137,7 @@ class CalendarStore:
     def _parse_token(self, mailbox: _Mailbox, token: object) -> tuple[tuple, int]:
         malformed = invalid("The sync state token is malformed or unknown.")
         try:
-            padded = str(token) + "=" * (-len(str(token)) % 4)
-            text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+            text = _token_text(token)
             version, salt, box, low, high, generation, _kind_ = text.split("|")
             generation_number = int(generation)
             for bound in (low, high):
@@ -1701,6 +1714,12 @@ def _changes(
         if item_id not in seen
     ]
     return changed + removed
+
+
+def _token_text(token: object) -> str:
+    """A delta token decoded (raises ValueError or UnicodeError when it is not)."""
+    padded = str(token) + "=" * (-len(str(token)) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
 
 
 def _sync_state_not_found(
