@@ -1074,6 +1074,83 @@ def test_series_change_reports_an_exception_only_if_it_looks_different(store, cl
     assert {item["showAs"] for item in page.value} == {"free"}
 
 
+def moved_and_renamed_exceptions(store):
+    """A three-week series whose first occurrence is moved (its times are its own)
+    and whose second is renamed (its subject is its own)."""
+    master = create_series(store, count=3)
+    first, second, _ = view(store)
+    later = {"dateTime": "2026-03-23T14:00:00", "timeZone": "Romance Standard Time"}
+    moved = store.update_event(
+        ROOM,
+        first["id"],
+        {"start": later, "end": {**later, "dateTime": "2026-03-23T15:00:00"}},
+    )
+    renamed = store.update_event(ROOM, second["id"], {"subject": "Own"})
+    return master, moved, renamed
+
+
+def assert_new_version(before, after):
+    assert after["changeKey"] != before["changeKey"]
+    assert after["@odata.etag"] == f'W/"{after["changeKey"]}"'
+    assert after["lastModifiedDateTime"] > before["lastModifiedDateTime"]
+
+
+@pytest.mark.parametrize("mode", ["visible", "all"])
+def test_series_rename_gives_the_exceptions_it_shows_a_new_change_key(clock, mode):
+    # Issue 15: the moved occurrence kept its changeKey when the series was renamed,
+    # so a client that skips items whose changeKey it has kept the old title.
+    store = CalendarStore(clock=clock, series_change_keys=mode)
+    store.add_mailbox(ROOM, display_name="Room A")
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    token = full_round(store)[-1].delta_token
+    clock.tick()
+    store.update_event(ROOM, master["id"], {"subject": "Renamed"})
+
+    now_moved = store.get_event(ROOM, moved["id"])
+    now_renamed = store.get_event(ROOM, renamed["id"])
+    assert (now_moved["subject"], now_renamed["subject"]) == ("Renamed", "Own")
+    assert_new_version(moved, now_moved)
+    if mode == "all":
+        assert_new_version(renamed, now_renamed)
+    else:
+        assert now_renamed == renamed
+    with raises(412, "ErrorIrresolvableConflict"):
+        store.update_event(
+            ROOM, moved["id"], {"showAs": "free"}, if_match=moved["@odata.etag"]
+        )
+    page = store.delta_page(ROOM, token=token)
+    reported = {item["id"]: item for item in page.value}
+    assert reported[moved["id"]]["changeKey"] == now_moved["changeKey"]
+    assert reported[moved["id"]]["subject"] == "Renamed"
+    assert (renamed["id"] in reported) == (mode == "all")
+    assert reported.keys() == {item["id"] for item in view(store)} - (
+        set() if mode == "all" else {renamed["id"]}
+    )
+
+
+def test_series_cancellation_gives_its_exceptions_a_new_change_key(store, clock):
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    clock.tick()
+    store.cancel_event(ROOM, master["id"])
+    for before in (moved, renamed):
+        after = store.get_event(ROOM, before["id"])
+        assert after["isCancelled"] is True
+        assert_new_version(before, after)
+
+
+def test_series_change_its_exceptions_do_not_show_keeps_their_change_keys(store):
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    store.update_event(ROOM, master["id"], {"subject": "Own"})
+    # The renamed exception already showed "Own"; the moved one shows the new name.
+    assert store.get_event(ROOM, renamed["id"]) == renamed
+    assert store.get_event(ROOM, moved["id"])["changeKey"] != moved["changeKey"]
+
+
+def test_unknown_series_change_key_mode_is_refused():
+    with pytest.raises(ValueError, match="series_change_keys"):
+        CalendarStore(series_change_keys="some")
+
+
 def test_cancelled_event_arrives_as_update(store):
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
     token = full_round(store)[-1].delta_token

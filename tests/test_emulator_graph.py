@@ -706,6 +706,49 @@ def test_outlook_private_and_occurrence(emulator):
     assert private["sensitivity"] == "private"
 
 
+def test_series_rename_reaches_its_moved_occurrence_through_delta(emulator):
+    # Issue 15: the moved occurrence kept its changeKey after the series was renamed.
+    outlook = emulator.emulator
+    series = outlook.book_room(
+        "AlexW@contoso.test",
+        ADAMS,
+        "Weekly review",
+        "2026-12-07T09:00:00",
+        "2026-12-07T10:00:00",
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {
+                "type": "numbered",
+                "startDate": "2026-12-07",
+                "numberOfOccurrences": 3,
+            },
+        },
+    )
+    moved = outlook.change_occurrence(
+        ADAMS,
+        series["id"],
+        "2026-12-14",
+        start="2026-12-15T09:00:00",
+        end="2026-12-15T10:00:00",
+    )
+    session = app_session(emulator)
+    _, delta_link, _ = delta_round(
+        session, f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    )
+    renamed = session.patch(
+        f"{emulator.graph_url}/users/{ADAMS}/events/{series['id']}",
+        json={"subject": "Weekly planning"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    changes, _, _ = delta_round(session, delta_link)
+    by_id = {item["id"]: item for item in changes}
+    assert by_id[moved["id"]]["subject"] == "Weekly planning"
+    assert by_id[moved["id"]]["changeKey"] != moved["changeKey"]
+    assert by_id[moved["id"]]["@odata.etag"] != moved["@odata.etag"]
+    again = session.get(f"{emulator.graph_url}/users/{ADAMS}/events/{moved['id']}")
+    assert again.json()["changeKey"] == by_id[moved["id"]]["changeKey"]
+
+
 class _Receiver(BaseHTTPRequestHandler):
     received: list = []
 

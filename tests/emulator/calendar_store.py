@@ -8,7 +8,7 @@ Public API::
     CalendarStore(*, clock=None, delta_generations=3, accept_iana_time_zones=True,
                   transaction_id_duplicate_status=201, conflict_status=412,
                   delta_default_page_size=50, delta_empty_first_page=False,
-                  delta_partial_updates=False)
+                  delta_partial_updates=False, series_change_keys="visible")
         .add_mailbox(address, *, display_name, owner_name=None)
         .has_mailbox(address) -> bool
         .calendar_info(address) -> dict
@@ -53,6 +53,16 @@ constructor options; the other choices made here:
 - Cancelling keeps the item with ``isCancelled: true``; deleting an occurrence
   removes it from calendarView (and delta reports it ``@removed``).
 - Changing a series' start, end or pattern drops its exceptions and cancellations.
+- A change to a series master that changes what an exception shows (an exception
+  shows the series' subject, body, location, cancellation... under its own
+  overrides) gives that exception a new change key and ``lastModifiedDateTime``, so
+  that delta, If-Match and a client comparing change keys see it change. Graph does
+  not document exceptions' change keys; Exchange documents an occurrence's change
+  key as the version of the recurring master ("If either the recurring master or
+  any of its occurrences change, the ChangeKey changes", EWS
+  ``OccurrenceItemIdType.ChangeKey``): ``series_change_keys="all"`` re-keys every
+  exception on every master change; the default ``"visible"`` re-keys only those
+  whose view changed.
 - Listeners get the id of the item that changed (an occurrence id for an
   occurrence); a series change is reported once, with the master id.
 
@@ -475,6 +485,7 @@ def validate_extended(value: object) -> dict[str, str]:
 
 
 _MAX_WINDOW_DAYS = 1825
+SERIES_CHANGE_KEYS = ("all", "visible")
 _EVENT_ID_PREFIX = b"\x00\x00\x1e\x00"
 _OCCURRENCE_MARK = 0x07
 _EVENT_RAW_LENGTH = 29
@@ -755,9 +766,12 @@ class CalendarStore:
         delta_default_page_size: int = 50,
         delta_empty_first_page: bool = False,
         delta_partial_updates: bool = False,
+        series_change_keys: str = "visible",
     ) -> None:
         if delta_generations < 1:
             raise ValueError("delta_generations must be at least 1")
+        if series_change_keys not in SERIES_CHANGE_KEYS:
+            raise ValueError(f"series_change_keys must be one of {SERIES_CHANGE_KEYS}")
         self.clock = clock or _utc_now
         self.delta_generations = delta_generations
         self.accept_iana_time_zones = accept_iana_time_zones
@@ -766,6 +780,7 @@ class CalendarStore:
         self.delta_default_page_size = delta_default_page_size
         self.delta_empty_first_page = delta_empty_first_page
         self.delta_partial_updates = delta_partial_updates
+        self.series_change_keys = series_change_keys
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._mailboxes: dict[str, _Mailbox] = {}
@@ -951,8 +966,9 @@ class CalendarStore:
             instance = self._resolve(mailbox, event_id)
             now = self.clock()
             if instance.original_start is None:
+                shown = _exception_views(instance.event)
                 instance.event.is_cancelled = True
-                self._touch(instance.event, now)
+                self._touch(instance.event, now, shown)
             else:
                 exception = self._exception_for(instance, now)
                 exception.is_cancelled = True
@@ -1231,9 +1247,23 @@ class CalendarStore:
         raw = self._change_prefix + self._change_counter.to_bytes(6, "big")
         return base64.b64encode(raw).decode("ascii")
 
-    def _touch(self, event: _Event, now: datetime) -> None:
+    def _touch(
+        self, event: _Event, now: datetime, shown: dict[datetime, tuple] | None = None
+    ) -> None:
+        """A new change key for a changed event, and for the exceptions of a series:
+        those whose view (``_exception_view``; ``shown`` holds the views before the
+        change) moved, or each of them with ``series_change_keys="all"``."""
         event.change_key = self._next_change_key()
         event.modified = now
+        for original, exception in event.exceptions.items():
+            if (
+                self.series_change_keys == "visible"
+                and shown is not None
+                and shown.get(original) == _exception_view(event, exception)
+            ):
+                continue
+            exception.change_key = self._next_change_key()
+            exception.modified = now
 
     def _notify(self, notes: list[tuple[str, str, str]]) -> None:
         with self._lock:
@@ -1345,9 +1375,10 @@ class CalendarStore:
             # Exchange drops a series' exceptions when its pattern or times change.
             event.exceptions.clear()
             event.cancelled.clear()
+        shown = _exception_views(event)
         event.fields, event.start, event.end = fields, start, end
         event.recurrence, event.extended = recurrence, extended
-        self._touch(event, self.clock())
+        self._touch(event, self.clock(), shown)
 
     def _patch_instance(self, instance: _Instance, patch: dict) -> None:
         event = instance.event
@@ -1477,6 +1508,23 @@ def _occurrence_id(master_id: str, original: datetime) -> str:
     raw = base64.urlsafe_b64decode(master_id.encode("ascii"))
     seconds = int(original.timestamp()).to_bytes(8, "big", signed=True)
     return _encode_id(raw + bytes([_OCCURRENCE_MARK]) + seconds)
+
+
+def _exception_view(event: _Event, exception: _Exception) -> tuple:
+    """What an exception shows that it takes from its series: the series' fields and
+    extended properties under its own, and the series' cancellation."""
+    return (
+        {**event.fields, **exception.overrides},
+        {**event.extended, **exception.extended},
+        event.is_cancelled or exception.is_cancelled,
+    )
+
+
+def _exception_views(event: _Event) -> dict[datetime, tuple]:
+    return {
+        original: _exception_view(event, exception)
+        for original, exception in event.exceptions.items()
+    }
 
 
 def _change_key(instance: _Instance) -> str:
