@@ -7,7 +7,7 @@ Public API::
     IdentityProvider(scenario, *, clock=None, auto_consent=False,
                      access_token_lifetime=3600, refresh_token_lifetime_days=90,
                      code_lifetime=600, dynamic_consent=True,
-                     invalidate_used_refresh_tokens=True, scope_echo="requested",
+                     invalidate_used_refresh_tokens=False, scope_echo="requested",
                      redirect_client_info=True, redirect_session_state=True)
         .base_url: str | None        # set by the server; None = the request's host URL
         .handles(path) -> bool
@@ -34,8 +34,11 @@ where Entra accepts them)::
 Options for points the contract marks UNCONFIRMED (graph_contract.md §10):
 ``scope_echo`` ("requested" | "short" | "full": form of Graph scopes in the token
 response ``scope``), ``redirect_client_info`` / ``redirect_session_state`` (extra fields
-on the authorize redirect), ``invalidate_used_refresh_tokens`` (Entra keeps a redeemed
-refresh token valid; the default rejects reuse so that rotation bugs surface),
+on the authorize redirect), ``invalidate_used_refresh_tokens`` (off by default, as
+Entra: "The Microsoft identity platform doesn't revoke old refresh tokens when used
+to fetch new access tokens", Microsoft Learn, *Refresh tokens in the Microsoft
+identity platform*; on, a redeemed refresh token is refused with AADSTS70000, a
+stricter server to surface rotation bugs),
 ``dynamic_consent`` (False: Graph scopes the app registration does not list are refused
 with ``invalid_scope`` instead of being offered on the consent page).
 
@@ -295,7 +298,7 @@ class IdentityProvider:
         refresh_token_lifetime_days: int = 90,
         code_lifetime: int = 600,
         dynamic_consent: bool = True,
-        invalidate_used_refresh_tokens: bool = True,
+        invalidate_used_refresh_tokens: bool = False,
         scope_echo: str = "requested",
         redirect_client_info: bool = True,
         redirect_session_state: bool = True,
