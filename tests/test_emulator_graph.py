@@ -102,11 +102,78 @@ def test_missing_and_unknown_tokens_get_401_with_challenge(emulator):
         assert answer.headers["request-id"]
 
 
+EXPIRED = "Access token has expired or is not yet valid."
+
+
 def test_expired_access_token_gets_401(emulator):
     session = app_session(emulator)
     emulator.emulator.identity.expire_access_tokens()
     answer = session.get(f"{emulator.graph_url}/users/{ADAMS}/events")
     assert answer.status_code == 401
+    assert answer.json()["error"]["message"] == EXPIRED
+
+
+JWT_FORMATS = (
+    "\nThe token needs to be in JWS or JWE Compact Serialization Format. (JWS): "
+    "'EncodedHeader.EncodedPayload.EncodedSignature'. (JWE): "
+    "'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector."
+    "EncodedCiphertext.EncodedAuthenticationTag'."
+)
+HIDDEN = (
+    "'[PII of type 'Microsoft.IdentityModel.Logging.SecurityArtifact' is hidden. For "
+    "more details, see https://aka.ms/IdentityModel/PII.]'"
+)
+JSON_PART = "eyJ0eXAiOiJKV1QifQ"  # {"typ":"JWT"}
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        # Graph's own answer to a token without dots (MaikuB/flutter_appauth#575).
+        (
+            "nope",
+            "IDX14100: JWT is not well formed, there are no dots (.)." + JWT_FORMATS,
+        ),
+        (
+            "not.ajwt",
+            "IDX14120: JWT is not well formed, there is only one dot (.)."
+            + JWT_FORMATS,
+        ),
+        (
+            "a.b.c.d",
+            "IDX14121: JWT is not a well formed JWE, there must be four dots (.)."
+            + JWT_FORMATS,
+        ),
+        (
+            "a.b.c.d.e.f",
+            "IDX14122: JWT is not a well formed JWE, there are more than four dots "
+            "(.) a JWE can have at most 4 dots." + JWT_FORMATS,
+        ),
+        # msgraph-sdk-powershell#3336.
+        (
+            "not json.x.y",
+            f"IDX14102: Unable to decode the header {HIDDEN} as Base64Url encoded "
+            "string.",
+        ),
+        (
+            f"{JSON_PART}.bm90IGpzb24.sig",
+            f"IDX14101: Unable to decode the payload {HIDDEN} as Base64Url encoded "
+            "string.",
+        ),
+        # Well formed but never issued: as an expired one.
+        (f"{JSON_PART}.{JSON_PART}.sig", EXPIRED),
+    ],
+    ids=["no dot", "one dot", "three dots", "six dots", "header", "payload", "JWT"],
+)
+def test_malformed_access_token_is_not_reported_as_expired(emulator, token, message):
+    answer = requests.get(
+        f"{emulator.graph_url}/users/{ADAMS}/events",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 401
+    assert error_code(answer) == "InvalidAuthenticationToken"
+    assert answer.json()["error"]["message"] == message
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer realm=")
 
 
 def test_response_headers_and_client_request_id_echo(emulator):

@@ -46,6 +46,7 @@ from werkzeug.wrappers import Request, Response
 from . import batch as batch_module
 from .errors import GraphHttpError
 from .faults import to_error
+from .identity import malformed_token_message
 from .scenario import WRITE_ROLES, Room, User
 
 if TYPE_CHECKING:
@@ -464,7 +465,8 @@ class GraphApi:
             raise GraphHttpError(
                 401,
                 "InvalidAuthenticationToken",
-                "Access token has expired or is not yet valid.",
+                malformed_token_message(token.strip())
+                or "Access token has expired or is not yet valid.",
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE},
             )
         return grant

@@ -13,6 +13,7 @@ Public API::
         .handles(path) -> bool
         .dispatch(request: werkzeug Request) -> werkzeug Response
         .resolve_access_token(token) -> AccessGrant | None
+    malformed_token_message(token) -> str | None   # Graph's 401 text for a non-JWT
         .revoke_refresh_tokens(*, upn=None, client_id=None, reason="revoked") -> int
         .expire_access_tokens() -> None
         .expire_client_secret(client_id, secret_value=None) -> None
@@ -144,6 +145,67 @@ class AccessGrant:
     scopes: frozenset[str]
     roles: frozenset[str]
     expires_at: datetime
+
+
+# What Graph answers (401 InvalidAuthenticationToken) for a bearer token that is not
+# a JWT in compact form: Microsoft.IdentityModel's messages, as Graph returns them
+# (IDX14100 quoted from Graph's answer in MaikuB/flutter_appauth#575 and
+# O365/python-o365#1111; IDX14102 in msgraph-sdk-powershell#3336; the others are the
+# same library's messages for the other malformed shapes, with the token hidden as
+# Graph hides it).
+_JWT_FORMATS = (
+    "\nThe token needs to be in JWS or JWE Compact Serialization Format. (JWS): "
+    "'EncodedHeader.EncodedPayload.EncodedSignature'. (JWE): "
+    "'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector."
+    "EncodedCiphertext.EncodedAuthenticationTag'."
+)
+_HIDDEN = (
+    "[PII of type 'Microsoft.IdentityModel.Logging.SecurityArtifact' is hidden. For "
+    "more details, see https://aka.ms/IdentityModel/PII.]"
+)
+_MALFORMED_BY_DOTS = {
+    0: "IDX14100: JWT is not well formed, there are no dots (.).",
+    1: "IDX14120: JWT is not well formed, there is only one dot (.).",
+    3: "IDX14121: JWT is not a well formed JWE, there must be four dots (.).",
+}
+_TOO_MANY_DOTS = (
+    "IDX14122: JWT is not a well formed JWE, there are more than four dots (.) a JWE "
+    "can have at most 4 dots."
+)
+
+
+def malformed_token_message(token: str) -> str | None:
+    """Graph's 401 message for a bearer token that is not a compact JWS/JWE, or whose
+    JWS header or payload is not Base64Url-encoded JSON; None for a well-formed one
+    (which is then valid, expired or unknown)."""
+    dots = token.count(".")
+    if dots in _MALFORMED_BY_DOTS:
+        return _MALFORMED_BY_DOTS[dots] + _JWT_FORMATS
+    if dots > 4:
+        return _TOO_MANY_DOTS + _JWT_FORMATS
+    if dots == 4:
+        return None
+    header, payload, _signature = token.split(".")
+    for code, name, part in (
+        ("14102", "header", header),
+        ("14101", "payload", payload),
+    ):
+        if not _is_base64url_json(part):
+            return (
+                f"IDX{code}: Unable to decode the {name} '{_HIDDEN}' as Base64Url "
+                "encoded string."
+            )
+    return None
+
+
+def _is_base64url_json(part: str) -> bool:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        return False
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(value, dict)
 
 
 class OAuthError(Exception):
