@@ -1151,6 +1151,99 @@ def test_unknown_series_change_key_mode_is_refused():
         CalendarStore(series_change_keys="some")
 
 
+JOIN_URL = re.compile(
+    r"^https://teams\.microsoft\.com/l/meetup-join/19%3ameeting_[A-Za-z0-9+/=]+"
+    r"%40thread\.v2/0\?context=%7b%22Tid%22%3a%22[0-9a-f-]{36}%22%2c%22Oid%22%3a%22"
+    r"[0-9a-f-]{36}%22%7d$"
+)
+
+
+def assert_online(event, info=None):
+    assert event["isOnlineMeeting"] is True
+    assert event["onlineMeetingProvider"] == "teamsForBusiness"
+    meeting = event["onlineMeeting"]
+    assert sorted(meeting) == ["conferenceId", "joinUrl", "tollNumber"]
+    assert JOIN_URL.match(meeting["joinUrl"]), meeting["joinUrl"]
+    assert re.fullmatch(r"\d{9}", meeting["conferenceId"])
+    if info is not None:
+        assert meeting == info
+    return meeting
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"},
+        {"isOnlineMeeting": True},
+        {"onlineMeetingProvider": "teamsForBusiness"},
+    ],
+    ids=["both", "isOnlineMeeting", "provider"],
+)
+def test_online_meeting_is_initialized(store, asked):
+    # Issue 15: stored with onlineMeeting null. Event resource: "After you set
+    # isOnlineMeeting to true, Microsoft Graph initializes onlineMeeting"; the
+    # onlineMeetingProvider one says the same; the calendar's default provider is
+    # teamsForBusiness.
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00", **asked)
+    info = assert_online(event)
+    assert event["onlineMeetingUrl"] is None
+    assert_online(store.get_event(ROOM, event["id"]), info)
+    (listed,) = view(store)
+    assert_online(listed, info)
+    (delta,) = items(full_round(store))
+    assert_online(delta, info)
+    other = create(store, "2026-03-03T09:00", "2026-03-03T10:00", **asked)
+    assert assert_online(other)["joinUrl"] != info["joinUrl"]
+
+
+def test_plain_event_has_no_online_meeting_until_it_is_enabled(store, clock):
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    assert (event["isOnlineMeeting"], event["onlineMeeting"]) == (False, None)
+    assert event["onlineMeetingProvider"] == "unknown"
+    clock.tick()
+    enabled = store.update_event(
+        ROOM,
+        event["id"],
+        {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"},
+    )
+    info = assert_online(enabled)
+    assert enabled["changeKey"] != event["changeKey"]
+    # "you cannot change the onlineMeetingProvider property, nor set isOnlineMeeting
+    # to false to disable the meeting online" (Create or set an event as an online
+    # meeting in an Outlook calendar): the changes are ignored, the rest applies.
+    for patch in (
+        {"isOnlineMeeting": False, "subject": "Still online"},
+        {"onlineMeetingProvider": "skypeForBusiness"},
+    ):
+        assert_online(store.update_event(ROOM, event["id"], patch), info)
+    assert store.get_event(ROOM, event["id"])["subject"] == "Still online"
+
+
+def test_provider_the_calendar_does_not_offer_gives_no_online_meeting(store):
+    event = create(
+        store,
+        "2026-03-02T09:00",
+        "2026-03-02T10:00",
+        isOnlineMeeting=True,
+        onlineMeetingProvider="skypeForBusiness",
+    )
+    assert store.calendar_info(ROOM)["allowedOnlineMeetingProviders"] == [
+        "teamsForBusiness"
+    ]
+    assert (event["isOnlineMeeting"], event["onlineMeeting"]) == (False, None)
+
+
+def test_occurrences_of_an_online_series_share_its_meeting(store):
+    master = create_series(store, count=3)
+    info = assert_online(
+        store.update_event(ROOM, master["id"], {"isOnlineMeeting": True})
+    )
+    occurrences = view(store)
+    store.update_event(ROOM, occurrences[1]["id"], {"subject": "Own"})
+    for occurrence in view(store):
+        assert_online(occurrence, info)
+
+
 def test_cancelled_event_arrives_as_update(store):
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
     token = full_round(store)[-1].delta_token

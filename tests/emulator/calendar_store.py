@@ -50,6 +50,11 @@ constructor options; the other choices made here:
   ``Prefer: outlook.body-content-type`` conversion).
 - Processing options (Set-CalendarProcessing) start all false, and apply only to
   events whose organizer is not the mailbox.
+- ``isOnlineMeeting: true`` or an ``onlineMeetingProvider`` the calendar offers
+  (``teamsForBusiness``, its default) gives the event an ``onlineMeeting``
+  (``joinUrl``, ``conferenceId``, ``tollNumber`` as in the documented example; the
+  series' for its occurrences); later changes to those two properties are ignored.
+  The Teams invitation Graph adds to the body is not added.
 - Cancelling keeps the item with ``isCancelled: true``; deleting an occurrence
   removes it from calendarView (and delta reports it ``@removed``).
 - Changing a series' start, end or pattern drops its exceptions and cancellations.
@@ -485,6 +490,11 @@ def validate_extended(value: object) -> dict[str, str]:
 
 
 _MAX_WINDOW_DAYS = 1825
+# A room's calendar, as Exchange Online with Teams shows it (calendar_info).
+ONLINE_MEETING_PROVIDERS = ("teamsForBusiness",)
+DEFAULT_ONLINE_MEETING_PROVIDER = "teamsForBusiness"
+# The documented example's toll number (a fictional 555 number).
+_TOLL_NUMBER = "+1 323-555-0166"
 SERIES_CHANGE_KEYS = ("all", "visible")
 _EVENT_ID_PREFIX = b"\x00\x00\x1e\x00"
 _OCCURRENCE_MARK = 0x07
@@ -537,6 +547,7 @@ class _Event:
     is_cancelled: bool = False
     exceptions: dict[datetime, _Exception] = field(default_factory=dict)
     cancelled: set[datetime] = field(default_factory=set)
+    online_meeting: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,8 +842,8 @@ class CalendarStore:
                 "canEdit": True,
                 "isRemovable": False,
                 "isTallyingResponses": True,
-                "allowedOnlineMeetingProviders": ["teamsForBusiness"],
-                "defaultOnlineMeetingProvider": "teamsForBusiness",
+                "allowedOnlineMeetingProviders": list(ONLINE_MEETING_PROVIDERS),
+                "defaultOnlineMeetingProvider": DEFAULT_ONLINE_MEETING_PROVIDER,
                 "owner": {"name": mailbox.owner_name, "address": mailbox.address},
             }
 
@@ -1309,7 +1320,7 @@ class CalendarStore:
         now = self.clock()
         digest = hashlib.sha256(mailbox.address.casefold().encode("utf-8")).digest()
         raw = _EVENT_ID_PREFIX + digest[:8] + uuid.uuid4().bytes + b"\x00"
-        return _Event(
+        event = _Event(
             id=_encode_id(raw),
             start=start,
             end=end,
@@ -1324,6 +1335,8 @@ class CalendarStore:
             modified=now,
             ical_uid=_ICAL_PREFIX + "00000000" + "0" * 16 + uuid.uuid4().hex.upper(),
         )
+        _enable_online_meeting(event)
+        return event
 
     def _resolve(self, mailbox: _Mailbox, event_id: str) -> _Instance:
         raw = _decode_id(event_id)
@@ -1362,6 +1375,11 @@ class CalendarStore:
         _check_transaction_id(event, patch)
         fields = dict(event.fields)
         fields.update(validate_fields(patch))
+        if event.online_meeting is not None:
+            # "Outlook then ignores any further changes to isOnlineMeeting, and the
+            # meeting remains available online"; the provider can't change either.
+            fields["isOnlineMeeting"] = True
+            fields["onlineMeetingProvider"] = event.fields["onlineMeetingProvider"]
         start, end = self._times(patch, event.start, event.end)
         _check_times(start, end, fields["isAllDay"])
         recurrence = event.recurrence
@@ -1378,6 +1396,7 @@ class CalendarStore:
         shown = _exception_views(event)
         event.fields, event.start, event.end = fields, start, end
         event.recurrence, event.extended = recurrence, extended
+        _enable_online_meeting(event)
         self._touch(event, self.clock(), shown)
 
     def _patch_instance(self, instance: _Instance, patch: dict) -> None:
@@ -1484,7 +1503,7 @@ class CalendarStore:
             "recurrence": _render_recurrence(instance),
             "attendees": _clone(fields["attendees"]),
             "organizer": {"emailAddress": dict(event.organizer)},
-            "onlineMeeting": None,
+            "onlineMeeting": _clone(event.online_meeting),
         }
         extended = _selected_extended(instance, expand_extended)
         if extended:
@@ -1508,6 +1527,56 @@ def _occurrence_id(master_id: str, original: datetime) -> str:
     raw = base64.urlsafe_b64decode(master_id.encode("ascii"))
     seconds = int(original.timestamp()).to_bytes(8, "big", signed=True)
     return _encode_id(raw + bytes([_OCCURRENCE_MARK]) + seconds)
+
+
+def _enable_online_meeting(event: _Event) -> None:
+    """Give an event its online meeting once it asks for one (event resource:
+    "After you set isOnlineMeeting to true, Microsoft Graph initializes
+    onlineMeeting"; "After you set onlineMeetingProvider, Microsoft Graph initializes
+    onlineMeeting"), with a provider the calendar allows (the calendar's default
+    when none is given). With a provider the calendar does not offer there is none,
+    and isOnlineMeeting is false: it is true only "if this event has online meeting
+    information"."""
+    fields = event.fields
+    provider = fields["onlineMeetingProvider"]
+    if event.online_meeting is not None or not (
+        fields["isOnlineMeeting"] or provider != "unknown"
+    ):
+        return
+    if provider == "unknown":
+        provider = DEFAULT_ONLINE_MEETING_PROVIDER
+    if provider not in ONLINE_MEETING_PROVIDERS:
+        fields["isOnlineMeeting"] = False
+        return
+    fields["isOnlineMeeting"], fields["onlineMeetingProvider"] = True, provider
+    event.online_meeting = _online_meeting_info(event)
+
+
+def _online_meeting_info(event: _Event) -> dict:
+    """An onlineMeetingInfo shaped as the documented Teams example (joinUrl,
+    conferenceId, tollNumber), derived from the event id and the organizer's
+    address (Tid/Oid are stand-ins, not the scenario's object ids)."""
+    digest = hashlib.sha256(b"online-meeting|" + event.id.encode("ascii")).digest()
+    meeting = base64.b64encode(_guid(digest).encode("ascii")).decode("ascii")
+    address = event.organizer["address"].casefold()
+    tenant = _guid(hashlib.sha256(address.rpartition("@")[2].encode()).digest())
+    user = _guid(hashlib.sha256(address.encode()).digest())
+    context = f"%7b%22Tid%22%3a%22{tenant}%22%2c%22Oid%22%3a%22{user}%22%7d"
+    conference = int.from_bytes(digest[16:24], "big") % 10**9
+    return {
+        "joinUrl": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        f"{meeting}%40thread.v2/0?context={context}",
+        "conferenceId": f"{conference:09d}",
+        "tollNumber": _TOLL_NUMBER,
+    }
+
+
+def _guid(data: bytes) -> str:
+    """The first 16 bytes of ``data`` written as a GUID."""
+    digits = data[:16].hex()
+    return "-".join(
+        (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:32])
+    )
 
 
 def _exception_view(event: _Event, exception: _Exception) -> tuple:
