@@ -546,6 +546,82 @@ def test_throttling_http_and_batch_items(emulator):
     assert len(limited) == 2 and all("Retry-After" in i["headers"] for i in limited)
 
 
+def assert_throttled(answer_status, headers, body, code):
+    """Graph's 429 body (Microsoft Learn, "Microsoft Graph throttling guidance",
+    sample response): the inner error has code "429", the date, "Please retry
+    after", the request ids and status "429"."""
+    assert answer_status == 429
+    assert int(headers["Retry-After"]) >= 1
+    error = body["error"]
+    assert error["code"] == code
+    inner = error["innerError"]
+    assert sorted(inner) == sorted(
+        ["code", "date", "message", "request-id", "client-request-id", "status"]
+    )
+    assert (inner["code"], inner["message"], inner["status"]) == (
+        "429",
+        "Please retry after",
+        "429",
+    )
+    assert dt.datetime.strptime(inner["date"], "%Y-%m-%dT%H:%M:%S")
+    return inner
+
+
+@pytest.mark.parametrize(
+    ("cause", "code"),
+    [
+        ("budget", "TooManyRequests"),
+        ("concurrency", "ApplicationThrottled"),
+        ("fault", "TooManyRequests"),
+    ],
+)
+def test_throttled_answers_carry_graphs_inner_error(emulator, cause, code):
+    session = app_session(emulator)
+    url = f"{emulator.graph_url}/users/{BAKER}/calendar"
+    if cause == "budget":
+        emulator.emulator.throttle.configure(budget=0)
+    elif cause == "concurrency":
+        emulator.emulator.throttle.configure(max_concurrent=0)
+    else:
+        emulator.emulator.faults.add(
+            {
+                "kind": "status",
+                "status": 429,
+                "code": "TooManyRequests",
+                "message": "Please retry again later.",
+                "retry_after": 3,
+                "path": "/calendar$",
+                "times": 2,
+            }
+        )
+    answer = session.get(url, headers={"client-request-id": "mine-1"})
+    inner = assert_throttled(answer.status_code, answer.headers, answer.json(), code)
+    assert inner["request-id"] == answer.headers["request-id"]
+    assert inner["client-request-id"] == "mine-1"
+    envelope = session.post(
+        f"{emulator.graph_url}/$batch",
+        json={
+            "requests": [
+                {"id": "1", "method": "GET", "url": f"/users/{BAKER}/calendar"}
+            ]
+        },
+    )
+    (item,) = envelope.json()["responses"]
+    assert_throttled(item["status"], item["headers"], item["body"], code)
+
+
+def test_other_errors_keep_the_plain_inner_error(emulator):
+    answer = requests.get(
+        f"{emulator.graph_url}/users/{ADAMS}/events",
+        headers={"Authorization": "Bearer nope"},
+    )
+    assert sorted(answer.json()["error"]["innerError"]) == [
+        "client-request-id",
+        "date",
+        "request-id",
+    ]
+
+
 def test_fault_status_and_latency(emulator):
     session = app_session(emulator)
     faults = emulator.emulator.faults

@@ -184,19 +184,31 @@ def _utcnow_text() -> str:
 
 
 def error_payload(
-    code: str, message: str, request_id: str, client_request_id: str | None
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str | None,
+    *,
+    status: int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": _utcnow_text(),
-                "request-id": request_id,
-                "client-request-id": client_request_id or request_id,
-            },
-        }
+    inner: dict[str, Any] = {
+        "date": _utcnow_text(),
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,
     }
+    if status == 429:
+        # Microsoft Learn, "Microsoft Graph throttling guidance", sample response:
+        # "innerError": {"code": "429", "date": ..., "message": "Please retry
+        # after", "request-id": ..., "status": "429"}.
+        inner = {
+            "code": "429",
+            "date": inner["date"],
+            "message": "Please retry after",
+            "request-id": request_id,
+            "client-request-id": inner["client-request-id"],
+            "status": "429",
+        }
+    return {"error": {"code": code, "message": message, "innerError": inner}}
 
 
 def _canonical_segment(segment: str) -> str:
@@ -342,7 +354,11 @@ class GraphApi:
 
     def _error_result(self, call: GraphCall, exc: GraphHttpError) -> GraphResult:
         body = error_payload(
-            exc.code, exc.message, call.request_id, call.client_request_id
+            exc.code,
+            exc.message,
+            call.request_id,
+            call.client_request_id,
+            status=exc.status,
         )
         return GraphResult(exc.status, dict(exc.headers), body)
 
