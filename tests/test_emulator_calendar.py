@@ -1498,26 +1498,45 @@ def test_listeners_see_every_change_outside_the_lock(store):
             store._lock.release()
         seen.append(("probe", free))
 
-    def listener(address, change, event_id):
+    def listener(address, change, event_id, change_key):
         thread = threading.Thread(target=probe)
         thread.start()
         thread.join()
-        seen.append((address, change, event_id))
+        seen.append((address, change, event_id, change_key))
 
     store.add_listener(listener)
     store.add_listener(lambda *args: 1 / 0)
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
-    store.update_event(ROOM, event["id"], {"subject": "x"})
+    renamed = store.update_event(ROOM, event["id"], {"subject": "x"})
     store.cancel_event(ROOM, event["id"])
+    cancelled = store.get_event(ROOM, event["id"])
     store.delete_event(ROOM, event["id"])
     changes = [entry for entry in seen if entry[0] != "probe"]
+    # Each change with the item's change key after it (the last one for a deletion).
     assert changes == [
-        (ROOM, "created", event["id"]),
-        (ROOM, "updated", event["id"]),
-        (ROOM, "updated", event["id"]),
-        (ROOM, "deleted", event["id"]),
+        (ROOM, "created", event["id"], event["changeKey"]),
+        (ROOM, "updated", event["id"], renamed["changeKey"]),
+        (ROOM, "updated", event["id"], cancelled["changeKey"]),
+        (ROOM, "deleted", event["id"], cancelled["changeKey"]),
     ]
+    assert len({entry[3] for entry in changes}) == 3
     assert [entry for entry in seen if entry[0] == "probe"] == [("probe", True)] * 4
+
+
+def test_listeners_get_an_occurrences_change_key(store):
+    seen = []
+    store.add_listener(lambda *args: seen.append(args))
+    create_series(store, count=2)
+    first, second = view(store)
+    moved = store.update_event(ROOM, first["id"], {"subject": "Own"})
+    store.cancel_event(ROOM, second["id"])
+    cancelled = store.get_event(ROOM, second["id"])
+    store.delete_event(ROOM, second["id"])
+    assert seen[1:] == [
+        (ROOM, "updated", first["id"], moved["changeKey"]),
+        (ROOM, "updated", second["id"], cancelled["changeKey"]),
+        (ROOM, "deleted", second["id"], cancelled["changeKey"]),
+    ]
 
 
 def test_duplicate_create_does_not_notify(store):

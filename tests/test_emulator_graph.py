@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -915,25 +916,66 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_subscription_roundtrip_with_notifications(emulator):
+@contextlib.contextmanager
+def notification_receiver():
+    """A plain loopback endpoint that answers validations and keeps notifications;
+    yields its URL."""
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     _Receiver.received = []
     try:
+        yield f"http://127.0.0.1:{receiver.server_address[1]}/notify"
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def subscribe(server, session, url, mailbox=ADAMS) -> requests.Response:
+    return session.post(
+        f"{server.graph_url}/subscriptions",
+        json={
+            "changeType": "created,updated,deleted",
+            "notificationUrl": url,
+            "resource": f"/users/{mailbox}/events",
+            "expirationDateTime": soon(),
+            "clientState": "s3cret",
+        },
+    )
+
+
+def test_notifications_carry_the_etag_of_the_change(emulator):
+    # Issue 15: resourceData had no @odata.etag. Microsoft Learn, resourceData
+    # resource type: for Outlook resources it contains @odata.type, @odata.id,
+    # @odata.etag ("the HTTP entity tag that represents the version of the
+    # object") and id.
+    session = app_session(emulator)
+    events = f"{emulator.graph_url}/users/{ADAMS}/events"
+    with notification_receiver() as url:
+        assert subscribe(emulator, session, url).status_code == 201
+        created = session.post(events, json=event_payload()).json()
+        renamed = session.patch(
+            f"{events}/{created['id']}", json={"subject": "Renamed"}
+        ).json()
+        assert session.delete(f"{events}/{created['id']}").status_code == 204
+        emulator.emulator.subscriptions.flush(5)
+        notes = [n for post in _Receiver.received for n in post["value"]]
+    assert [n["changeType"] for n in notes] == ["created", "updated", "deleted"]
+    etags = [created["@odata.etag"], renamed["@odata.etag"], renamed["@odata.etag"]]
+    assert created["@odata.etag"] != renamed["@odata.etag"]
+    for note, etag in zip(notes, etags, strict=True):
+        data = note["resourceData"]
+        assert sorted(data) == ["@odata.etag", "@odata.id", "@odata.type", "id"]
+        assert data["@odata.etag"] == etag
+        assert data["id"] == created["id"]
+        assert data["@odata.id"] == note["resource"]
+
+
+def test_subscription_roundtrip_with_notifications(emulator):
+    with notification_receiver() as url:
         session = app_session(emulator)
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/notify"
-        created = session.post(
-            f"{emulator.graph_url}/subscriptions",
-            json={
-                "changeType": "created,updated,deleted",
-                "notificationUrl": url,
-                "resource": f"/users/{ADAMS}/events",
-                "expirationDateTime": soon(),
-                "clientState": "s3cret",
-            },
-        )
-        assert created.status_code == 201, created.text
-        sub_id = created.json()["id"]
+        subscribed = subscribe(emulator, session, url)
+        assert subscribed.status_code == 201, subscribed.text
+        sub_id = subscribed.json()["id"]
         assert session.get(f"{emulator.graph_url}/subscriptions/{sub_id}").ok
         session.post(f"{emulator.graph_url}/users/{ADAMS}/events", json=event_payload())
         emulator.emulator.subscriptions.flush(5)
@@ -944,19 +986,7 @@ def test_subscription_roundtrip_with_notifications(emulator):
             session.delete(f"{emulator.graph_url}/subscriptions/{sub_id}").status_code
             == 204
         )
-        denied = session.post(
-            f"{emulator.graph_url}/subscriptions",
-            json={
-                "changeType": "created",
-                "notificationUrl": url,
-                "resource": f"/users/{DUNE}/events",
-                "expirationDateTime": soon(),
-            },
-        )
-        assert denied.status_code == 403
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
+        assert subscribe(emulator, session, url, DUNE).status_code == 403
 
 
 def test_cli_process_mode(monkeypatch):

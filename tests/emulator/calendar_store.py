@@ -29,7 +29,8 @@ Public API::
                     time_zone=None) -> DeltaPage(value, next_token, delta_token)
         .expire_delta_tokens(address=None)
         .delta_window(token) -> (start, end) | None   # the window a token is for
-        .add_listener(callback)        # callback(address, change_type, event_id)
+        .add_listener(callback)        # callback(address, change_type, event_id,
+                                       #          change_key)
         .snapshot(address) -> list[dict]
         .is_valid_time_zone(name) -> bool
         .reset(*, keep_mailboxes=True)
@@ -69,7 +70,8 @@ constructor options; the other choices made here:
   exception on every master change; the default ``"visible"`` re-keys only those
   whose view changed.
 - Listeners get the id of the item that changed (an occurrence id for an
-  occurrence); a series change is reported once, with the master id.
+  occurrence) and its change key after the change (before it, for a deletion); a
+  series change is reported once, with the master id.
 
 Delta (graph_contract.md §3.3-§3.5): a first round (no token) sends the window's
 items as full objects. A ``$deltatoken`` round sends, in window order, the items that
@@ -506,7 +508,8 @@ _REMOVED = {"reason": "deleted"}
 
 _log = logging.getLogger(__name__)
 
-Listener = Callable[[str, str, str], None]
+Listener = Callable[[str, str, str, str], None]
+_Note = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -898,7 +901,7 @@ class CalendarStore:
                 mailbox.transactions[event.transaction_id] = event.id
             instance = _Instance(event.id, _kind(event), event)
             rendered = self._render(instance, time_zone, expand_extended)
-            notes = [(mailbox.address, "created", event.id)]
+            notes = [(mailbox.address, "created", event.id, event.change_key)]
         self._notify(notes)
         return rendered, True
 
@@ -943,7 +946,7 @@ class CalendarStore:
             rendered = self._render(
                 self._resolve(mailbox, event_id), time_zone, expand_extended
             )
-            notes = [(mailbox.address, "updated", instance.id)]
+            notes = [(mailbox.address, "updated", instance.id, rendered["changeKey"])]
         self._notify(notes)
         return rendered
 
@@ -955,12 +958,12 @@ class CalendarStore:
             mailbox = self._mailbox(address)
             instance = self._resolve(mailbox, event_id)
             self._check_if_match(instance, if_match)
+            notes = [(mailbox.address, "deleted", instance.id, _change_key(instance))]
             if instance.original_start is None:
                 self._remove_event(mailbox, instance.event)
             else:
                 instance.event.exceptions.pop(instance.original_start, None)
                 instance.event.cancelled.add(instance.original_start)
-            notes = [(mailbox.address, "deleted", instance.id)]
         self._notify(notes)
 
     def cancel_event(
@@ -983,7 +986,8 @@ class CalendarStore:
             else:
                 exception = self._exception_for(instance, now)
                 exception.is_cancelled = True
-            notes = [(mailbox.address, "updated", instance.id)]
+            cancelled = self._resolve(mailbox, event_id)
+            notes = [(mailbox.address, "updated", instance.id, _change_key(cancelled))]
         self._notify(notes)
 
     def list_events(
@@ -1053,7 +1057,8 @@ class CalendarStore:
                 mailbox.transactions.clear()
 
     def add_listener(self, callback: Listener) -> None:
-        """``callback(address, change_type, event_id)``, called after each change."""
+        """``callback(address, change_type, event_id, change_key)``, called after
+        each change."""
         with self._lock:
             self._listeners.append(callback)
 
@@ -1276,13 +1281,13 @@ class CalendarStore:
             exception.change_key = self._next_change_key()
             exception.modified = now
 
-    def _notify(self, notes: list[tuple[str, str, str]]) -> None:
+    def _notify(self, notes: list[_Note]) -> None:
         with self._lock:
             listeners = list(self._listeners)
-        for address, change, event_id in notes:
+        for address, change, event_id, change_key in notes:
             for listener in listeners:
                 try:
-                    listener(address, change, event_id)
+                    listener(address, change, event_id, change_key)
                 except Exception:
                     _log.exception("calendar store listener failed")
 
