@@ -224,9 +224,14 @@ def test_cache_round_trip_and_silent_refresh(server):
     assert server.emulator.identity.resolve_access_token(token).upn == ADELE
     rotated = second.serialize_cache()
     assert rotated != state
-    # The refresh token in the original state was redeemed: only the new state works.
     third = provider(server, cache_state=rotated)
     assert third.access_token(account.home_account_id) != token
+    # The refresh token in the original state was redeemed, and still works: Entra
+    # does not revoke old refresh tokens when they are used (issue 15), so a worker
+    # holding a cache saved before another one's refresh is not signed out.
+    stale = provider(server, cache_state=state)
+    assert stale.access_token(account.home_account_id) not in (token, "")
+    assert stale.cache_changed
 
 
 def test_cached_token_is_reused_without_a_refresh(server):

@@ -1074,6 +1074,176 @@ def test_series_change_reports_an_exception_only_if_it_looks_different(store, cl
     assert {item["showAs"] for item in page.value} == {"free"}
 
 
+def moved_and_renamed_exceptions(store):
+    """A three-week series whose first occurrence is moved (its times are its own)
+    and whose second is renamed (its subject is its own)."""
+    master = create_series(store, count=3)
+    first, second, _ = view(store)
+    later = {"dateTime": "2026-03-23T14:00:00", "timeZone": "Romance Standard Time"}
+    moved = store.update_event(
+        ROOM,
+        first["id"],
+        {"start": later, "end": {**later, "dateTime": "2026-03-23T15:00:00"}},
+    )
+    renamed = store.update_event(ROOM, second["id"], {"subject": "Own"})
+    return master, moved, renamed
+
+
+def assert_new_version(before, after):
+    assert after["changeKey"] != before["changeKey"]
+    assert after["@odata.etag"] == f'W/"{after["changeKey"]}"'
+    assert after["lastModifiedDateTime"] > before["lastModifiedDateTime"]
+
+
+@pytest.mark.parametrize("mode", ["visible", "all"])
+def test_series_rename_gives_the_exceptions_it_shows_a_new_change_key(clock, mode):
+    # Issue 15: the moved occurrence kept its changeKey when the series was renamed,
+    # so a client that skips items whose changeKey it has kept the old title.
+    store = CalendarStore(clock=clock, series_change_keys=mode)
+    store.add_mailbox(ROOM, display_name="Room A")
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    token = full_round(store)[-1].delta_token
+    clock.tick()
+    store.update_event(ROOM, master["id"], {"subject": "Renamed"})
+
+    now_moved = store.get_event(ROOM, moved["id"])
+    now_renamed = store.get_event(ROOM, renamed["id"])
+    assert (now_moved["subject"], now_renamed["subject"]) == ("Renamed", "Own")
+    assert_new_version(moved, now_moved)
+    if mode == "all":
+        assert_new_version(renamed, now_renamed)
+    else:
+        assert now_renamed == renamed
+    with raises(412, "ErrorIrresolvableConflict"):
+        store.update_event(
+            ROOM, moved["id"], {"showAs": "free"}, if_match=moved["@odata.etag"]
+        )
+    page = store.delta_page(ROOM, token=token)
+    reported = {item["id"]: item for item in page.value}
+    assert reported[moved["id"]]["changeKey"] == now_moved["changeKey"]
+    assert reported[moved["id"]]["subject"] == "Renamed"
+    assert (renamed["id"] in reported) == (mode == "all")
+    assert reported.keys() == {item["id"] for item in view(store)} - (
+        set() if mode == "all" else {renamed["id"]}
+    )
+
+
+def test_series_cancellation_gives_its_exceptions_a_new_change_key(store, clock):
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    clock.tick()
+    store.cancel_event(ROOM, master["id"])
+    for before in (moved, renamed):
+        after = store.get_event(ROOM, before["id"])
+        assert after["isCancelled"] is True
+        assert_new_version(before, after)
+
+
+def test_series_change_its_exceptions_do_not_show_keeps_their_change_keys(store):
+    master, moved, renamed = moved_and_renamed_exceptions(store)
+    store.update_event(ROOM, master["id"], {"subject": "Own"})
+    # The renamed exception already showed "Own"; the moved one shows the new name.
+    assert store.get_event(ROOM, renamed["id"]) == renamed
+    assert store.get_event(ROOM, moved["id"])["changeKey"] != moved["changeKey"]
+
+
+def test_unknown_series_change_key_mode_is_refused():
+    with pytest.raises(ValueError, match="series_change_keys"):
+        CalendarStore(series_change_keys="some")
+
+
+JOIN_URL = re.compile(
+    r"^https://teams\.microsoft\.com/l/meetup-join/19%3ameeting_[A-Za-z0-9+/=]+"
+    r"%40thread\.v2/0\?context=%7b%22Tid%22%3a%22[0-9a-f-]{36}%22%2c%22Oid%22%3a%22"
+    r"[0-9a-f-]{36}%22%7d$"
+)
+
+
+def assert_online(event, info=None):
+    assert event["isOnlineMeeting"] is True
+    assert event["onlineMeetingProvider"] == "teamsForBusiness"
+    meeting = event["onlineMeeting"]
+    assert sorted(meeting) == ["conferenceId", "joinUrl", "tollNumber"]
+    assert JOIN_URL.match(meeting["joinUrl"]), meeting["joinUrl"]
+    assert re.fullmatch(r"\d{9}", meeting["conferenceId"])
+    if info is not None:
+        assert meeting == info
+    return meeting
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"},
+        {"isOnlineMeeting": True},
+        {"onlineMeetingProvider": "teamsForBusiness"},
+    ],
+    ids=["both", "isOnlineMeeting", "provider"],
+)
+def test_online_meeting_is_initialized(store, asked):
+    # Issue 15: stored with onlineMeeting null. Event resource: "After you set
+    # isOnlineMeeting to true, Microsoft Graph initializes onlineMeeting"; the
+    # onlineMeetingProvider one says the same; the calendar's default provider is
+    # teamsForBusiness.
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00", **asked)
+    info = assert_online(event)
+    assert event["onlineMeetingUrl"] is None
+    assert_online(store.get_event(ROOM, event["id"]), info)
+    (listed,) = view(store)
+    assert_online(listed, info)
+    (delta,) = items(full_round(store))
+    assert_online(delta, info)
+    other = create(store, "2026-03-03T09:00", "2026-03-03T10:00", **asked)
+    assert assert_online(other)["joinUrl"] != info["joinUrl"]
+
+
+def test_plain_event_has_no_online_meeting_until_it_is_enabled(store, clock):
+    event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
+    assert (event["isOnlineMeeting"], event["onlineMeeting"]) == (False, None)
+    assert event["onlineMeetingProvider"] == "unknown"
+    clock.tick()
+    enabled = store.update_event(
+        ROOM,
+        event["id"],
+        {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"},
+    )
+    info = assert_online(enabled)
+    assert enabled["changeKey"] != event["changeKey"]
+    # "you cannot change the onlineMeetingProvider property, nor set isOnlineMeeting
+    # to false to disable the meeting online" (Create or set an event as an online
+    # meeting in an Outlook calendar): the changes are ignored, the rest applies.
+    for patch in (
+        {"isOnlineMeeting": False, "subject": "Still online"},
+        {"onlineMeetingProvider": "skypeForBusiness"},
+    ):
+        assert_online(store.update_event(ROOM, event["id"], patch), info)
+    assert store.get_event(ROOM, event["id"])["subject"] == "Still online"
+
+
+def test_provider_the_calendar_does_not_offer_gives_no_online_meeting(store):
+    event = create(
+        store,
+        "2026-03-02T09:00",
+        "2026-03-02T10:00",
+        isOnlineMeeting=True,
+        onlineMeetingProvider="skypeForBusiness",
+    )
+    assert store.calendar_info(ROOM)["allowedOnlineMeetingProviders"] == [
+        "teamsForBusiness"
+    ]
+    assert (event["isOnlineMeeting"], event["onlineMeeting"]) == (False, None)
+
+
+def test_occurrences_of_an_online_series_share_its_meeting(store):
+    master = create_series(store, count=3)
+    info = assert_online(
+        store.update_event(ROOM, master["id"], {"isOnlineMeeting": True})
+    )
+    occurrences = view(store)
+    store.update_event(ROOM, occurrences[1]["id"], {"subject": "Own"})
+    for occurrence in view(store):
+        assert_online(occurrence, info)
+
+
 def test_cancelled_event_arrives_as_update(store):
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
     token = full_round(store)[-1].delta_token
@@ -1328,26 +1498,45 @@ def test_listeners_see_every_change_outside_the_lock(store):
             store._lock.release()
         seen.append(("probe", free))
 
-    def listener(address, change, event_id):
+    def listener(address, change, event_id, change_key):
         thread = threading.Thread(target=probe)
         thread.start()
         thread.join()
-        seen.append((address, change, event_id))
+        seen.append((address, change, event_id, change_key))
 
     store.add_listener(listener)
     store.add_listener(lambda *args: 1 / 0)
     event = create(store, "2026-03-02T09:00", "2026-03-02T10:00")
-    store.update_event(ROOM, event["id"], {"subject": "x"})
+    renamed = store.update_event(ROOM, event["id"], {"subject": "x"})
     store.cancel_event(ROOM, event["id"])
+    cancelled = store.get_event(ROOM, event["id"])
     store.delete_event(ROOM, event["id"])
     changes = [entry for entry in seen if entry[0] != "probe"]
+    # Each change with the item's change key after it (the last one for a deletion).
     assert changes == [
-        (ROOM, "created", event["id"]),
-        (ROOM, "updated", event["id"]),
-        (ROOM, "updated", event["id"]),
-        (ROOM, "deleted", event["id"]),
+        (ROOM, "created", event["id"], event["changeKey"]),
+        (ROOM, "updated", event["id"], renamed["changeKey"]),
+        (ROOM, "updated", event["id"], cancelled["changeKey"]),
+        (ROOM, "deleted", event["id"], cancelled["changeKey"]),
     ]
+    assert len({entry[3] for entry in changes}) == 3
     assert [entry for entry in seen if entry[0] == "probe"] == [("probe", True)] * 4
+
+
+def test_listeners_get_an_occurrences_change_key(store):
+    seen = []
+    store.add_listener(lambda *args: seen.append(args))
+    create_series(store, count=2)
+    first, second = view(store)
+    moved = store.update_event(ROOM, first["id"], {"subject": "Own"})
+    store.cancel_event(ROOM, second["id"])
+    cancelled = store.get_event(ROOM, second["id"])
+    store.delete_event(ROOM, second["id"])
+    assert seen[1:] == [
+        (ROOM, "updated", first["id"], moved["changeKey"]),
+        (ROOM, "updated", second["id"], cancelled["changeKey"]),
+        (ROOM, "deleted", second["id"], cancelled["changeKey"]),
+    ]
 
 
 def test_duplicate_create_does_not_notify(store):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -102,11 +103,78 @@ def test_missing_and_unknown_tokens_get_401_with_challenge(emulator):
         assert answer.headers["request-id"]
 
 
+EXPIRED = "Access token has expired or is not yet valid."
+
+
 def test_expired_access_token_gets_401(emulator):
     session = app_session(emulator)
     emulator.emulator.identity.expire_access_tokens()
     answer = session.get(f"{emulator.graph_url}/users/{ADAMS}/events")
     assert answer.status_code == 401
+    assert answer.json()["error"]["message"] == EXPIRED
+
+
+JWT_FORMATS = (
+    "\nThe token needs to be in JWS or JWE Compact Serialization Format. (JWS): "
+    "'EncodedHeader.EncodedPayload.EncodedSignature'. (JWE): "
+    "'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector."
+    "EncodedCiphertext.EncodedAuthenticationTag'."
+)
+HIDDEN = (
+    "'[PII of type 'Microsoft.IdentityModel.Logging.SecurityArtifact' is hidden. For "
+    "more details, see https://aka.ms/IdentityModel/PII.]'"
+)
+JSON_PART = "eyJ0eXAiOiJKV1QifQ"  # {"typ":"JWT"}
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        # Graph's own answer to a token without dots (MaikuB/flutter_appauth#575).
+        (
+            "nope",
+            "IDX14100: JWT is not well formed, there are no dots (.)." + JWT_FORMATS,
+        ),
+        (
+            "not.ajwt",
+            "IDX14120: JWT is not well formed, there is only one dot (.)."
+            + JWT_FORMATS,
+        ),
+        (
+            "a.b.c.d",
+            "IDX14121: JWT is not a well formed JWE, there must be four dots (.)."
+            + JWT_FORMATS,
+        ),
+        (
+            "a.b.c.d.e.f",
+            "IDX14122: JWT is not a well formed JWE, there are more than four dots "
+            "(.) a JWE can have at most 4 dots." + JWT_FORMATS,
+        ),
+        # msgraph-sdk-powershell#3336.
+        (
+            "not json.x.y",
+            f"IDX14102: Unable to decode the header {HIDDEN} as Base64Url encoded "
+            "string.",
+        ),
+        (
+            f"{JSON_PART}.bm90IGpzb24.sig",
+            f"IDX14101: Unable to decode the payload {HIDDEN} as Base64Url encoded "
+            "string.",
+        ),
+        # Well formed but never issued: as an expired one.
+        (f"{JSON_PART}.{JSON_PART}.sig", EXPIRED),
+    ],
+    ids=["no dot", "one dot", "three dots", "six dots", "header", "payload", "JWT"],
+)
+def test_malformed_access_token_is_not_reported_as_expired(emulator, token, message):
+    answer = requests.get(
+        f"{emulator.graph_url}/users/{ADAMS}/events",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 401
+    assert error_code(answer) == "InvalidAuthenticationToken"
+    assert answer.json()["error"]["message"] == message
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer realm=")
 
 
 def test_response_headers_and_client_request_id_echo(emulator):
@@ -298,13 +366,18 @@ def delta_round(session, url, page_size=None):
         assert "$skiptoken=" in url and "startDateTime" not in url
 
 
+def post_two_events(server, session) -> None:
+    for day in ("2026-12-14", "2026-12-15"):
+        answer = session.post(
+            f"{server.graph_url}/users/{ADAMS}/events", json=event_payload(day=day)
+        )
+        assert answer.status_code == 201, answer.text
+
+
 def test_delta_rounds_removed_and_410(emulator):
     session = app_session(emulator)
     first_url = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
-    for day in ("2026-12-14", "2026-12-15"):
-        session.post(
-            f"{emulator.graph_url}/users/{ADAMS}/events", json=event_payload(day=day)
-        )
+    post_two_events(emulator, session)
     items, delta_link, pages = delta_round(session, first_url, page_size=2)
     assert len(items) == 4 and pages == 2
     assert delta_link.startswith(emulator.graph_url) and "$deltatoken=" in delta_link
@@ -324,6 +397,78 @@ def test_delta_rounds_removed_and_410(emulator):
         expired.status_code == 410
         and error_code(expired).lower() == "syncstatenotfound"
     )
+
+
+def assert_restarts_the_query(session, answer, path):
+    """A delta 410 carries a Location that restarts the same query ("a request URL
+    with an empty $deltaToken (same as the initial query)", delta query overview,
+    "Synchronization reset"), and following it gives a whole first round."""
+    assert answer.status_code == 410, answer.text
+    assert error_code(answer) == "SyncStateNotFound"
+    location = answer.headers["Location"]
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == path
+    query = parse_qs(parts.query, keep_blank_values=True)
+    assert sorted(query) == ["$deltatoken", "endDateTime", "startDateTime"]
+    assert query["$deltatoken"] == [""]
+    assert [query["startDateTime"][0], query["endDateTime"][0]] == [
+        "2026-11-01T00:00:00Z",
+        "2027-01-31T00:00:00Z",
+    ]
+    items, delta_link, _ = delta_round(session, location)
+    fresh, _, _ = delta_round(session, f"{path}?{WINDOW}")
+    assert [item["id"] for item in items] == [item["id"] for item in fresh]
+    assert [item["subject"] for item in items].count("Sync test") == 2
+    assert delta_link.startswith(path + "?$deltatoken=")
+
+
+@pytest.mark.parametrize("cause", ["store", "fault"])
+@pytest.mark.parametrize("link", ["deltaLink", "nextLink"])
+@pytest.mark.parametrize("route", ["users/{room}", "users/{room}/calendar"])
+def test_delta_410_location_restarts_the_same_query(emulator, cause, link, route):
+    session = app_session(emulator)
+    path = f"{emulator.graph_url}/{route.format(room=ADAMS)}/calendarView/delta"
+    post_two_events(emulator, session)
+    if link == "deltaLink":
+        _, url, _ = delta_round(session, f"{path}?{WINDOW}")
+    else:
+        first = session.get(
+            f"{path}?{WINDOW}", headers={"Prefer": "odata.maxpagesize=1"}
+        )
+        url = first.json()["@odata.nextLink"]
+    if cause == "store":
+        emulator.emulator.store.expire_delta_tokens(ADAMS)
+    else:
+        emulator.emulator.faults.add({"kind": "delta_expired"})
+    assert_restarts_the_query(session, session.get(url), path)
+
+
+def test_delta_410_fault_on_a_first_call_restarts_it(emulator):
+    session = app_session(emulator)
+    path = f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta"
+    post_two_events(emulator, session)
+    emulator.emulator.faults.add({"kind": "delta_expired"})
+    assert_restarts_the_query(session, session.get(f"{path}?{WINDOW}"), path)
+
+
+def test_delta_410_of_a_batch_item_carries_the_location(emulator):
+    session = app_session(emulator)
+    _, delta_link, _ = delta_round(
+        session, f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    )
+    emulator.emulator.store.expire_delta_tokens(ADAMS)
+    relative = delta_link[len(emulator.graph_url) :]
+    envelope = session.post(
+        f"{emulator.graph_url}/$batch",
+        json={"requests": [{"id": "1", "method": "GET", "url": relative}]},
+    )
+    (item,) = envelope.json()["responses"]
+    assert item["status"] == 410
+    location = item["headers"]["Location"]
+    assert location.startswith(
+        f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?startDateTime="
+    )
+    assert location.endswith("&$deltatoken=")
 
 
 def test_delta_next_link_403_switch_for_delegated(emulator):
@@ -400,6 +545,82 @@ def test_throttling_http_and_batch_items(emulator):
     items = answer.json()["responses"]
     limited = [item for item in items if item["status"] == 429]
     assert len(limited) == 2 and all("Retry-After" in i["headers"] for i in limited)
+
+
+def assert_throttled(answer_status, headers, body, code):
+    """Graph's 429 body (Microsoft Learn, "Microsoft Graph throttling guidance",
+    sample response): the inner error has code "429", the date, "Please retry
+    after", the request ids and status "429"."""
+    assert answer_status == 429
+    assert int(headers["Retry-After"]) >= 1
+    error = body["error"]
+    assert error["code"] == code
+    inner = error["innerError"]
+    assert sorted(inner) == sorted(
+        ["code", "date", "message", "request-id", "client-request-id", "status"]
+    )
+    assert (inner["code"], inner["message"], inner["status"]) == (
+        "429",
+        "Please retry after",
+        "429",
+    )
+    assert dt.datetime.strptime(inner["date"], "%Y-%m-%dT%H:%M:%S")
+    return inner
+
+
+@pytest.mark.parametrize(
+    ("cause", "code"),
+    [
+        ("budget", "TooManyRequests"),
+        ("concurrency", "ApplicationThrottled"),
+        ("fault", "TooManyRequests"),
+    ],
+)
+def test_throttled_answers_carry_graphs_inner_error(emulator, cause, code):
+    session = app_session(emulator)
+    url = f"{emulator.graph_url}/users/{BAKER}/calendar"
+    if cause == "budget":
+        emulator.emulator.throttle.configure(budget=0)
+    elif cause == "concurrency":
+        emulator.emulator.throttle.configure(max_concurrent=0)
+    else:
+        emulator.emulator.faults.add(
+            {
+                "kind": "status",
+                "status": 429,
+                "code": "TooManyRequests",
+                "message": "Please retry again later.",
+                "retry_after": 3,
+                "path": "/calendar$",
+                "times": 2,
+            }
+        )
+    answer = session.get(url, headers={"client-request-id": "mine-1"})
+    inner = assert_throttled(answer.status_code, answer.headers, answer.json(), code)
+    assert inner["request-id"] == answer.headers["request-id"]
+    assert inner["client-request-id"] == "mine-1"
+    envelope = session.post(
+        f"{emulator.graph_url}/$batch",
+        json={
+            "requests": [
+                {"id": "1", "method": "GET", "url": f"/users/{BAKER}/calendar"}
+            ]
+        },
+    )
+    (item,) = envelope.json()["responses"]
+    assert_throttled(item["status"], item["headers"], item["body"], code)
+
+
+def test_other_errors_keep_the_plain_inner_error(emulator):
+    answer = requests.get(
+        f"{emulator.graph_url}/users/{ADAMS}/events",
+        headers={"Authorization": "Bearer nope"},
+    )
+    assert sorted(answer.json()["error"]["innerError"]) == [
+        "client-request-id",
+        "date",
+        "request-id",
+    ]
 
 
 def test_fault_status_and_latency(emulator):
@@ -629,6 +850,49 @@ def test_outlook_private_and_occurrence(emulator):
     assert private["sensitivity"] == "private"
 
 
+def test_series_rename_reaches_its_moved_occurrence_through_delta(emulator):
+    # Issue 15: the moved occurrence kept its changeKey after the series was renamed.
+    outlook = emulator.emulator
+    series = outlook.book_room(
+        "AlexW@contoso.test",
+        ADAMS,
+        "Weekly review",
+        "2026-12-07T09:00:00",
+        "2026-12-07T10:00:00",
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {
+                "type": "numbered",
+                "startDate": "2026-12-07",
+                "numberOfOccurrences": 3,
+            },
+        },
+    )
+    moved = outlook.change_occurrence(
+        ADAMS,
+        series["id"],
+        "2026-12-14",
+        start="2026-12-15T09:00:00",
+        end="2026-12-15T10:00:00",
+    )
+    session = app_session(emulator)
+    _, delta_link, _ = delta_round(
+        session, f"{emulator.graph_url}/users/{ADAMS}/calendarView/delta?{WINDOW}"
+    )
+    renamed = session.patch(
+        f"{emulator.graph_url}/users/{ADAMS}/events/{series['id']}",
+        json={"subject": "Weekly planning"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    changes, _, _ = delta_round(session, delta_link)
+    by_id = {item["id"]: item for item in changes}
+    assert by_id[moved["id"]]["subject"] == "Weekly planning"
+    assert by_id[moved["id"]]["changeKey"] != moved["changeKey"]
+    assert by_id[moved["id"]]["@odata.etag"] != moved["@odata.etag"]
+    again = session.get(f"{emulator.graph_url}/users/{ADAMS}/events/{moved['id']}")
+    assert again.json()["changeKey"] == by_id[moved["id"]]["changeKey"]
+
+
 class _Receiver(BaseHTTPRequestHandler):
     received: list = []
 
@@ -652,25 +916,66 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_subscription_roundtrip_with_notifications(emulator):
+@contextlib.contextmanager
+def notification_receiver():
+    """A plain loopback endpoint that answers validations and keeps notifications;
+    yields its URL."""
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     _Receiver.received = []
     try:
+        yield f"http://127.0.0.1:{receiver.server_address[1]}/notify"
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def subscribe(server, session, url, mailbox=ADAMS) -> requests.Response:
+    return session.post(
+        f"{server.graph_url}/subscriptions",
+        json={
+            "changeType": "created,updated,deleted",
+            "notificationUrl": url,
+            "resource": f"/users/{mailbox}/events",
+            "expirationDateTime": soon(),
+            "clientState": "s3cret",
+        },
+    )
+
+
+def test_notifications_carry_the_etag_of_the_change(emulator):
+    # Issue 15: resourceData had no @odata.etag. Microsoft Learn, resourceData
+    # resource type: for Outlook resources it contains @odata.type, @odata.id,
+    # @odata.etag ("the HTTP entity tag that represents the version of the
+    # object") and id.
+    session = app_session(emulator)
+    events = f"{emulator.graph_url}/users/{ADAMS}/events"
+    with notification_receiver() as url:
+        assert subscribe(emulator, session, url).status_code == 201
+        created = session.post(events, json=event_payload()).json()
+        renamed = session.patch(
+            f"{events}/{created['id']}", json={"subject": "Renamed"}
+        ).json()
+        assert session.delete(f"{events}/{created['id']}").status_code == 204
+        emulator.emulator.subscriptions.flush(5)
+        notes = [n for post in _Receiver.received for n in post["value"]]
+    assert [n["changeType"] for n in notes] == ["created", "updated", "deleted"]
+    etags = [created["@odata.etag"], renamed["@odata.etag"], renamed["@odata.etag"]]
+    assert created["@odata.etag"] != renamed["@odata.etag"]
+    for note, etag in zip(notes, etags, strict=True):
+        data = note["resourceData"]
+        assert sorted(data) == ["@odata.etag", "@odata.id", "@odata.type", "id"]
+        assert data["@odata.etag"] == etag
+        assert data["id"] == created["id"]
+        assert data["@odata.id"] == note["resource"]
+
+
+def test_subscription_roundtrip_with_notifications(emulator):
+    with notification_receiver() as url:
         session = app_session(emulator)
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/notify"
-        created = session.post(
-            f"{emulator.graph_url}/subscriptions",
-            json={
-                "changeType": "created,updated,deleted",
-                "notificationUrl": url,
-                "resource": f"/users/{ADAMS}/events",
-                "expirationDateTime": soon(),
-                "clientState": "s3cret",
-            },
-        )
-        assert created.status_code == 201, created.text
-        sub_id = created.json()["id"]
+        subscribed = subscribe(emulator, session, url)
+        assert subscribed.status_code == 201, subscribed.text
+        sub_id = subscribed.json()["id"]
         assert session.get(f"{emulator.graph_url}/subscriptions/{sub_id}").ok
         session.post(f"{emulator.graph_url}/users/{ADAMS}/events", json=event_payload())
         emulator.emulator.subscriptions.flush(5)
@@ -681,19 +986,7 @@ def test_subscription_roundtrip_with_notifications(emulator):
             session.delete(f"{emulator.graph_url}/subscriptions/{sub_id}").status_code
             == 204
         )
-        denied = session.post(
-            f"{emulator.graph_url}/subscriptions",
-            json={
-                "changeType": "created",
-                "notificationUrl": url,
-                "resource": f"/users/{DUNE}/events",
-                "expirationDateTime": soon(),
-            },
-        )
-        assert denied.status_code == 403
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
+        assert subscribe(emulator, session, url, DUNE).status_code == 403
 
 
 def test_cli_process_mode(monkeypatch):

@@ -418,7 +418,18 @@ def test_expired_code_and_unsupported_grant(make_emulator):
     assert_aadsts(odd.json(), "unsupported_grant_type", 70003)
 
 
-def test_silent_refresh_rotates_the_refresh_token(make_emulator):
+def redeem(emulator, refresh_token) -> requests.Response:
+    return token_post(
+        emulator,
+        client_id=WEB_APP,
+        client_secret=WEB_SECRET,
+        grant_type="refresh_token",
+        refresh_token=refresh_token,
+        scope=SHARED,
+    )
+
+
+def test_silent_refresh_rotates_and_earlier_refresh_tokens_stay_valid(make_emulator):
     emulator = make_emulator(access_token_lifetime=300)
     app = emulator.app()
     flow, auth_response, _ = interactive_login(emulator, app)
@@ -432,16 +443,51 @@ def test_silent_refresh_rotates_the_refresh_token(make_emulator):
     assert second["access_token"] != first["access_token"]
     assert second["refresh_token"] != first["refresh_token"]
     assert emulator.provider.resolve_access_token(second["access_token"]).upn == ADELE
-    old = token_post(
-        emulator,
-        client_id=WEB_APP,
-        client_secret=WEB_SECRET,
-        grant_type="refresh_token",
-        refresh_token=first["refresh_token"],
-        scope=SHARED,
+    # Entra: "Refresh tokens replace themselves with a fresh token upon every use.
+    # The Microsoft identity platform doesn't revoke old refresh tokens when used to
+    # fetch new access tokens." (Microsoft Learn, Refresh tokens in the Microsoft
+    # identity platform). Issue 15: the emulator refused a used one (invalid_grant).
+    chain = [first["refresh_token"], second["refresh_token"]]
+    for refresh_token in [*chain, chain[0]]:
+        answer = redeem(emulator, refresh_token)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        grant = emulator.provider.resolve_access_token(body["access_token"])
+        assert grant.upn == ADELE
+        assert body["refresh_token"] not in chain
+        chain.append(body["refresh_token"])
+
+    assert emulator.provider.revoke_refresh_tokens(upn=ADELE) == len(chain)
+    for refresh_token in chain:
+        assert_aadsts(redeem(emulator, refresh_token).json(), "invalid_grant", 50173)
+
+
+def test_earlier_refresh_tokens_expire_with_their_own_lifetime(make_emulator):
+    now = [datetime.now(timezone.utc)]
+    emulator = make_emulator(clock=lambda: now[0], refresh_token_lifetime_days=90)
+    app = emulator.app()
+    flow, auth_response, _ = interactive_login(emulator, app)
+    first = app.acquire_token_by_auth_code_flow(flow, auth_response)
+    now[0] += timedelta(days=60)
+    later = redeem(emulator, first["refresh_token"]).json()["refresh_token"]
+    now[0] += timedelta(days=31)
+    assert_aadsts(
+        redeem(emulator, first["refresh_token"]).json(), "invalid_grant", 700082
     )
-    assert old.status_code == 400
-    assert old.json()["error"] == "invalid_grant"
+    assert redeem(emulator, later).status_code == 200
+
+
+def test_used_refresh_tokens_can_be_refused_by_option(make_emulator):
+    emulator = make_emulator(invalidate_used_refresh_tokens=True)
+    app = emulator.app()
+    flow, auth_response, _ = interactive_login(emulator, app)
+    first = app.acquire_token_by_auth_code_flow(flow, auth_response)
+    second = redeem(emulator, first["refresh_token"])
+    assert second.status_code == 200, second.text
+    assert_aadsts(
+        redeem(emulator, first["refresh_token"]).json(), "invalid_grant", 70000
+    )
+    assert redeem(emulator, second.json()["refresh_token"]).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,9 @@ from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.event import Event
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.online_meeting_provider_type import (
+    OnlineMeetingProviderType,
+)
 from msgraph.generated.users.item.calendar.calendar_view import (
     calendar_view_request_builder,
 )
@@ -223,6 +226,39 @@ def test_sdk_creates_reads_and_lists_an_event(emulator):
     assert query["startDateTime"] == ["2026-12-07T00:00:00Z"]
     assert query["endDateTime"] == ["2026-12-08T00:00:00Z"]
     assert query["$top"] == ["50"]
+
+
+def test_sdk_creates_an_online_meeting(emulator):
+    # Issue 15: the event was stored with onlineMeeting null. "Create or set an event
+    # as an online meeting in an Outlook calendar": the response "includes an event
+    # with online meeting information specified in the onlineMeeting property".
+    async def body(client: GraphServiceClient):
+        events = client.users.by_user_id(ADAMS).calendar.events
+        created = await events.post(
+            Event(
+                subject="Teams call",
+                start=DateTimeTimeZone(date_time=f"{DAY}T12:00:00", time_zone="UTC"),
+                end=DateTimeTimeZone(date_time=f"{DAY}T13:00:00", time_zone="UTC"),
+                is_online_meeting=True,
+                online_meeting_provider=OnlineMeetingProviderType.TeamsForBusiness,
+            )
+        )
+        fetched = (
+            await client.users.by_user_id(ADAMS).events.by_event_id(created.id).get()
+        )
+        return created, fetched
+
+    created, fetched = run_with_client(emulator, body)
+    for event in (created, fetched):
+        assert event.is_online_meeting is True
+        assert (
+            event.online_meeting_provider == OnlineMeetingProviderType.TeamsForBusiness
+        )
+        assert event.online_meeting.join_url.startswith(
+            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        )
+        assert event.online_meeting.conference_id.isdigit()
+    assert fetched.online_meeting.join_url == created.online_meeting.join_url
 
 
 def test_sdk_calendar_view_delta(emulator):

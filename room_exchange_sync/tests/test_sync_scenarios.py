@@ -477,12 +477,14 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
 
     # 5. Recurring series
 
-    def test_weekly_series_with_a_moved_and_a_cancelled_occurrence(self):
+    def book_weekly_series(self, subject="Weekly sync"):
+        """Adele books Adams from Outlook for three weeks at 08:00 UTC, and a sync
+        imports the three occurrences; returns (series, start, bookings by start)."""
         start = datetime.combine(self.day, datetime.min.time()) + timedelta(hours=8)
         series = self.emulator.book_room(
             ADELE[0],
             ROOM_ADAMS,
-            "Weekly sync",
+            subject,
             start.isoformat(),
             (start + timedelta(hours=1)).isoformat(),
             recurrence={
@@ -500,11 +502,16 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         )
         self.sync()
         Booking = self.env["resource.booking"].with_context(active_test=False)
-        weekly = Booking.search([("name", "=", "Weekly sync")], order="start")
+        weekly = Booking.search([("name", "=", subject)], order="start")
         self.assertEqual(len(weekly), 3)
         self.assertEqual(
             weekly.mapped("start"), [start + timedelta(weeks=i) for i in range(3)]
         )
+        return series, start, weekly
+
+    def test_weekly_series_with_a_moved_and_a_cancelled_occurrence(self):
+        series, start, weekly = self.book_weekly_series()
+        Booking = self.env["resource.booking"].with_context(active_test=False)
         second_day = self.day + timedelta(weeks=1)
         third_day = self.day + timedelta(weeks=2)
         moved = start + timedelta(weeks=1, hours=3)
@@ -532,6 +539,38 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.sync()
         self.assertFalse(any(weekly.mapped("active")))
         self.assertFalse(weekly.exchange_binding_ids)
+
+    def test_renamed_series_renames_its_moved_occurrence_too(self):
+        # Issue 15: renaming a series left its exception's changeKey as it was, so
+        # the moved occurrence kept the old title in Odoo while calendarView showed
+        # the new one.
+        series, start, weekly = self.book_weekly_series()
+        moved = start + timedelta(weeks=1, hours=3)
+        self.emulator.change_occurrence(
+            ROOM_ADAMS,
+            series["id"],
+            self.day + timedelta(weeks=1),
+            start=moved.isoformat(),
+            end=(moved + timedelta(minutes=30)).isoformat(),
+        )
+        self.sync()
+        self.assertEqual(weekly[1].start, moved)
+        self.emulator.update_booking(ROOM_ADAMS, series["id"], subject="Weekly review")
+        self.sync()
+        shown = {
+            event["id"]: event["subject"]
+            for event in self.emulator.store.calendar_view(
+                ROOM_ADAMS, start - timedelta(days=1), start + timedelta(weeks=3)
+            )
+            if event["seriesMasterId"] == series["id"]
+        }
+        self.assertEqual(sorted(shown.values()), ["Weekly review"] * 3)
+        for booking in weekly:
+            binding = booking.exchange_binding_ids
+            self.assertEqual(shown[binding.external_id], booking.name)
+        self.assertEqual(weekly.mapped("name"), ["Weekly review"] * 3)
+        self.assertEqual(weekly[1].start, moved)
+        self.assertTrue(all(weekly.mapped("active")))
 
     # 6. Mass cancellation rail
 

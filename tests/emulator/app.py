@@ -185,11 +185,13 @@ class Emulator:
                     payload = {**self._room_fields(target), **payload}
         self.store.create_event(address, payload, organizer=organizer)
 
-    def _on_store_change(self, address: str, change_type: str, event_id: str) -> None:
+    def _on_store_change(
+        self, address: str, change_type: str, event_id: str, change_key: str
+    ) -> None:
         entry = self.scenario.mailbox(address)
         key = entry.id if entry is not None else address
         try:
-            self.subscriptions.notify_change(key, change_type, event_id)
+            self.subscriptions.notify_change(key, change_type, event_id, change_key)
         except Exception:  # a listener must never break the store's caller
             _logger.exception("emulator: change notification failed")
 

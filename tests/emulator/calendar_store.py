@@ -8,7 +8,7 @@ Public API::
     CalendarStore(*, clock=None, delta_generations=3, accept_iana_time_zones=True,
                   transaction_id_duplicate_status=201, conflict_status=412,
                   delta_default_page_size=50, delta_empty_first_page=False,
-                  delta_partial_updates=False)
+                  delta_partial_updates=False, series_change_keys="visible")
         .add_mailbox(address, *, display_name, owner_name=None)
         .has_mailbox(address) -> bool
         .calendar_info(address) -> dict
@@ -31,7 +31,9 @@ Public API::
         .forget_delta_tokens()           # tokens become unknown: 400, not 410
         .seed_ids(seed)                  # replayable event ids (None: random)
         .garble(address, event_id, overrides)   # serve an event broken (None: fixed)
-        .add_listener(callback)        # callback(address, change_type, event_id)
+        .delta_window(token) -> (start, end) | None   # the window a token is for
+        .add_listener(callback)        # callback(address, change_type, event_id,
+                                       #          change_key)
         .snapshot(address) -> list[dict]
         .is_valid_time_zone(name) -> bool
         .reset(*, keep_mailboxes=True)
@@ -52,11 +54,27 @@ constructor options; the other choices made here:
   ``Prefer: outlook.body-content-type`` conversion).
 - Processing options (Set-CalendarProcessing) start all false, and apply only to
   events whose organizer is not the mailbox.
+- ``isOnlineMeeting: true`` or an ``onlineMeetingProvider`` the calendar offers
+  (``teamsForBusiness``, its default) gives the event an ``onlineMeeting``
+  (``joinUrl``, ``conferenceId``, ``tollNumber`` as in the documented example; the
+  series' for its occurrences); later changes to those two properties are ignored.
+  The Teams invitation Graph adds to the body is not added.
 - Cancelling keeps the item with ``isCancelled: true``; deleting an occurrence
   removes it from calendarView (and delta reports it ``@removed``).
 - Changing a series' start, end or pattern drops its exceptions and cancellations.
+- A change to a series master that changes what an exception shows (an exception
+  shows the series' subject, body, location, cancellation... under its own
+  overrides) gives that exception a new change key and ``lastModifiedDateTime``, so
+  that delta, If-Match and a client comparing change keys see it change. Graph does
+  not document exceptions' change keys; Exchange documents an occurrence's change
+  key as the version of the recurring master ("If either the recurring master or
+  any of its occurrences change, the ChangeKey changes", EWS
+  ``OccurrenceItemIdType.ChangeKey``): ``series_change_keys="all"`` re-keys every
+  exception on every master change; the default ``"visible"`` re-keys only those
+  whose view changed.
 - Listeners get the id of the item that changed (an occurrence id for an
-  occurrence); a series change is reported once, with the master id.
+  occurrence) and its change key after the change (before it, for a deletion); a
+  series change is reported once, with the master id.
 
 Delta (graph_contract.md §3.3-§3.5): a first round (no token) sends the window's
 items as full objects. A ``$deltatoken`` round sends, in window order, the items that
@@ -479,6 +497,12 @@ def validate_extended(value: object) -> dict[str, str]:
 _MAX_WINDOW_DAYS = 1825
 # CalendarStore.garble: an override that removes its key.
 GARBLE_DROP = object()
+# A room's calendar, as Exchange Online with Teams shows it (calendar_info).
+ONLINE_MEETING_PROVIDERS = ("teamsForBusiness",)
+DEFAULT_ONLINE_MEETING_PROVIDER = "teamsForBusiness"
+# The documented example's toll number (a fictional 555 number).
+_TOLL_NUMBER = "+1 323-555-0166"
+SERIES_CHANGE_KEYS = ("all", "visible")
 _EVENT_ID_PREFIX = b"\x00\x00\x1e\x00"
 _OCCURRENCE_MARK = 0x07
 _EVENT_RAW_LENGTH = 29
@@ -489,7 +513,8 @@ _REMOVED = {"reason": "deleted"}
 
 _log = logging.getLogger(__name__)
 
-Listener = Callable[[str, str, str], None]
+Listener = Callable[[str, str, str, str], None]
+_Note = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -530,6 +555,7 @@ class _Event:
     is_cancelled: bool = False
     exceptions: dict[datetime, _Exception] = field(default_factory=dict)
     cancelled: set[datetime] = field(default_factory=set)
+    online_meeting: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -759,9 +785,12 @@ class CalendarStore:
         delta_default_page_size: int = 50,
         delta_empty_first_page: bool = False,
         delta_partial_updates: bool = False,
+        series_change_keys: str = "visible",
     ) -> None:
         if delta_generations < 1:
             raise ValueError("delta_generations must be at least 1")
+        if series_change_keys not in SERIES_CHANGE_KEYS:
+            raise ValueError(f"series_change_keys must be one of {SERIES_CHANGE_KEYS}")
         self.clock = clock or _utc_now
         self.delta_generations = delta_generations
         self.accept_iana_time_zones = accept_iana_time_zones
@@ -770,6 +799,7 @@ class CalendarStore:
         self.delta_default_page_size = delta_default_page_size
         self.delta_empty_first_page = delta_empty_first_page
         self.delta_partial_updates = delta_partial_updates
+        self.series_change_keys = series_change_keys
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._mailboxes: dict[str, _Mailbox] = {}
@@ -829,8 +859,8 @@ class CalendarStore:
                 "canEdit": True,
                 "isRemovable": False,
                 "isTallyingResponses": True,
-                "allowedOnlineMeetingProviders": ["teamsForBusiness"],
-                "defaultOnlineMeetingProvider": "teamsForBusiness",
+                "allowedOnlineMeetingProviders": list(ONLINE_MEETING_PROVIDERS),
+                "defaultOnlineMeetingProvider": DEFAULT_ONLINE_MEETING_PROVIDER,
                 "owner": {"name": mailbox.owner_name, "address": mailbox.address},
             }
 
@@ -885,7 +915,7 @@ class CalendarStore:
                 mailbox.transactions[event.transaction_id] = event.id
             instance = _Instance(event.id, _kind(event), event)
             rendered = self._render(instance, time_zone, expand_extended)
-            notes = [(mailbox.address, "created", event.id)]
+            notes = [(mailbox.address, "created", event.id, event.change_key)]
         self._notify(notes)
         return rendered, True
 
@@ -932,7 +962,7 @@ class CalendarStore:
             rendered = self._render(
                 self._resolve(mailbox, event_id), time_zone, expand_extended
             )
-            notes = [(mailbox.address, "updated", instance.id)]
+            notes = [(mailbox.address, "updated", instance.id, rendered["changeKey"])]
         self._notify(notes)
         return rendered
 
@@ -944,12 +974,12 @@ class CalendarStore:
             mailbox = self._mailbox(address)
             instance = self._resolve(mailbox, event_id)
             self._check_if_match(instance, if_match)
+            notes = [(mailbox.address, "deleted", instance.id, _change_key(instance))]
             if instance.original_start is None:
                 self._remove_event(mailbox, instance.event)
             else:
                 instance.event.exceptions.pop(instance.original_start, None)
                 instance.event.cancelled.add(instance.original_start)
-            notes = [(mailbox.address, "deleted", instance.id)]
         self._notify(notes)
 
     def cancel_event(
@@ -966,12 +996,14 @@ class CalendarStore:
             instance = self._resolve(mailbox, event_id)
             now = self.clock()
             if instance.original_start is None:
+                shown = _exception_views(instance.event)
                 instance.event.is_cancelled = True
-                self._touch(instance.event, now)
+                self._touch(instance.event, now, shown)
             else:
                 exception = self._exception_for(instance, now)
                 exception.is_cancelled = True
-            notes = [(mailbox.address, "updated", instance.id)]
+            cancelled = self._resolve(mailbox, event_id)
+            notes = [(mailbox.address, "updated", instance.id, _change_key(cancelled))]
         self._notify(notes)
 
     def list_events(
@@ -1045,7 +1077,8 @@ class CalendarStore:
                 mailbox.transactions.clear()
 
     def add_listener(self, callback: Listener) -> None:
-        """``callback(address, change_type, event_id)``, called after each change."""
+        """``callback(address, change_type, event_id, change_key)``, called after
+        each change."""
         with self._lock:
             self._listeners.append(callback)
 
@@ -1087,8 +1120,9 @@ class CalendarStore:
         with ``overrides`` put into its JSON, as an item Graph cannot describe
         properly would come: ``{"end.dateTime": "...", "start.timeZone": "Mars",
         "subject": 12, "id": GARBLE_DROP}`` ("a.b" reaches into objects,
-        ``GARBLE_DROP`` removes the key, ``""`` replaces the whole item). ``None`` serves it as stored again. Either
-        way the event counts as changed, so that the next delta lists it."""
+        ``GARBLE_DROP`` removes the key, ``""`` replaces the whole item). ``None``
+        serves it as stored again. Either way the event counts as changed, so that
+        the next delta lists it."""
         with self._lock:
             event = self._mailbox(address).events.get(event_id)
             if event is None:
@@ -1135,6 +1169,19 @@ class CalendarStore:
             for key, window in self._windows.items():
                 if folded is None or key[0] == folded:
                     window.states.clear()
+
+    def delta_window(self, token: object) -> tuple[datetime, datetime] | None:
+        """The time window (UTC) of the query a delta token continues, or None when
+        the token is not one of this store's. Used for the ``Location`` of a 410,
+        which restarts that query (the token's generation need not exist any more)."""
+        try:
+            _version_, salt, _box, low, high, _generation, _kind_ = _token_text(
+                token
+            ).split("|")
+            window = datetime.fromisoformat(low), datetime.fromisoformat(high)
+        except (ValueError, UnicodeError):
+            return None
+        return window if salt == self._salt else None
 
     def _first_round(
         self,
@@ -1191,8 +1238,7 @@ class CalendarStore:
     def _parse_token(self, mailbox: _Mailbox, token: object) -> tuple[tuple, int]:
         malformed = invalid("The sync state token is malformed or unknown.")
         try:
-            padded = str(token) + "=" * (-len(str(token)) % 4)
-            text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+            text = _token_text(token)
             version, salt, box, low, high, generation, _kind_ = text.split("|")
             generation_number = int(generation)
             for bound in (low, high):
@@ -1286,17 +1332,31 @@ class CalendarStore:
         raw = self._change_prefix + self._change_counter.to_bytes(6, "big")
         return base64.b64encode(raw).decode("ascii")
 
-    def _touch(self, event: _Event, now: datetime) -> None:
+    def _touch(
+        self, event: _Event, now: datetime, shown: dict[datetime, tuple] | None = None
+    ) -> None:
+        """A new change key for a changed event, and for the exceptions of a series:
+        those whose view (``_exception_view``; ``shown`` holds the views before the
+        change) moved, or each of them with ``series_change_keys="all"``."""
         event.change_key = self._next_change_key()
         event.modified = now
+        for original, exception in event.exceptions.items():
+            if (
+                self.series_change_keys == "visible"
+                and shown is not None
+                and shown.get(original) == _exception_view(event, exception)
+            ):
+                continue
+            exception.change_key = self._next_change_key()
+            exception.modified = now
 
-    def _notify(self, notes: list[tuple[str, str, str]]) -> None:
+    def _notify(self, notes: list[_Note]) -> None:
         with self._lock:
             listeners = list(self._listeners)
-        for address, change, event_id in notes:
+        for address, change, event_id, change_key in notes:
             for listener in listeners:
                 try:
-                    listener(address, change, event_id)
+                    listener(address, change, event_id, change_key)
                 except Exception:
                     _log.exception("calendar store listener failed")
 
@@ -1334,7 +1394,7 @@ class CalendarStore:
         now = self.clock()
         digest = hashlib.sha256(mailbox.address.casefold().encode("utf-8")).digest()
         raw = _EVENT_ID_PREFIX + digest[:8] + self._ids.randbytes(16) + b"\x00"
-        return _Event(
+        event = _Event(
             id=_encode_id(raw),
             start=start,
             end=end,
@@ -1352,6 +1412,8 @@ class CalendarStore:
             + "0" * 16
             + self._ids.randbytes(16).hex().upper(),
         )
+        _enable_online_meeting(event)
+        return event
 
     def _resolve(self, mailbox: _Mailbox, event_id: str) -> _Instance:
         raw = _decode_id(event_id)
@@ -1390,6 +1452,11 @@ class CalendarStore:
         _check_transaction_id(event, patch)
         fields = dict(event.fields)
         fields.update(validate_fields(patch))
+        if event.online_meeting is not None:
+            # "Outlook then ignores any further changes to isOnlineMeeting, and the
+            # meeting remains available online"; the provider can't change either.
+            fields["isOnlineMeeting"] = True
+            fields["onlineMeetingProvider"] = event.fields["onlineMeetingProvider"]
         start, end = self._times(patch, event.start, event.end)
         _check_times(start, end, fields["isAllDay"])
         recurrence = event.recurrence
@@ -1403,9 +1470,11 @@ class CalendarStore:
             # Exchange drops a series' exceptions when its pattern or times change.
             event.exceptions.clear()
             event.cancelled.clear()
+        shown = _exception_views(event)
         event.fields, event.start, event.end = fields, start, end
         event.recurrence, event.extended = recurrence, extended
-        self._touch(event, self.clock())
+        _enable_online_meeting(event)
+        self._touch(event, self.clock(), shown)
 
     def _patch_instance(self, instance: _Instance, patch: dict) -> None:
         event = instance.event
@@ -1511,7 +1580,7 @@ class CalendarStore:
             "recurrence": _render_recurrence(instance),
             "attendees": _clone(fields["attendees"]),
             "organizer": {"emailAddress": dict(event.organizer)},
-            "onlineMeeting": None,
+            "onlineMeeting": _clone(event.online_meeting),
         }
         extended = _selected_extended(instance, expand_extended)
         if extended:
@@ -1535,6 +1604,73 @@ def _occurrence_id(master_id: str, original: datetime) -> str:
     raw = base64.urlsafe_b64decode(master_id.encode("ascii"))
     seconds = int(original.timestamp()).to_bytes(8, "big", signed=True)
     return _encode_id(raw + bytes([_OCCURRENCE_MARK]) + seconds)
+
+
+def _enable_online_meeting(event: _Event) -> None:
+    """Give an event its online meeting once it asks for one (event resource:
+    "After you set isOnlineMeeting to true, Microsoft Graph initializes
+    onlineMeeting"; "After you set onlineMeetingProvider, Microsoft Graph initializes
+    onlineMeeting"), with a provider the calendar allows (the calendar's default
+    when none is given). With a provider the calendar does not offer there is none,
+    and isOnlineMeeting is false: it is true only "if this event has online meeting
+    information"."""
+    fields = event.fields
+    provider = fields["onlineMeetingProvider"]
+    if event.online_meeting is not None or not (
+        fields["isOnlineMeeting"] or provider != "unknown"
+    ):
+        return
+    if provider == "unknown":
+        provider = DEFAULT_ONLINE_MEETING_PROVIDER
+    if provider not in ONLINE_MEETING_PROVIDERS:
+        fields["isOnlineMeeting"] = False
+        return
+    fields["isOnlineMeeting"], fields["onlineMeetingProvider"] = True, provider
+    event.online_meeting = _online_meeting_info(event)
+
+
+def _online_meeting_info(event: _Event) -> dict:
+    """An onlineMeetingInfo shaped as the documented Teams example (joinUrl,
+    conferenceId, tollNumber), derived from the event id and the organizer's
+    address (Tid/Oid are stand-ins, not the scenario's object ids)."""
+    digest = hashlib.sha256(b"online-meeting|" + event.id.encode("ascii")).digest()
+    meeting = base64.b64encode(_guid(digest).encode("ascii")).decode("ascii")
+    address = event.organizer["address"].casefold()
+    tenant = _guid(hashlib.sha256(address.rpartition("@")[2].encode()).digest())
+    user = _guid(hashlib.sha256(address.encode()).digest())
+    context = f"%7b%22Tid%22%3a%22{tenant}%22%2c%22Oid%22%3a%22{user}%22%7d"
+    conference = int.from_bytes(digest[16:24], "big") % 10**9
+    return {
+        "joinUrl": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        f"{meeting}%40thread.v2/0?context={context}",
+        "conferenceId": f"{conference:09d}",
+        "tollNumber": _TOLL_NUMBER,
+    }
+
+
+def _guid(data: bytes) -> str:
+    """The first 16 bytes of ``data`` written as a GUID."""
+    digits = data[:16].hex()
+    return "-".join(
+        (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:32])
+    )
+
+
+def _exception_view(event: _Event, exception: _Exception) -> tuple:
+    """What an exception shows that it takes from its series: the series' fields and
+    extended properties under its own, and the series' cancellation."""
+    return (
+        {**event.fields, **exception.overrides},
+        {**event.extended, **exception.extended},
+        event.is_cancelled or exception.is_cancelled,
+    )
+
+
+def _exception_views(event: _Event) -> dict[datetime, tuple]:
+    return {
+        original: _exception_view(event, exception)
+        for original, exception in event.exceptions.items()
+    }
 
 
 def _change_key(instance: _Instance) -> str:
@@ -1772,6 +1908,12 @@ def _changes(
         if item_id not in seen
     ]
     return changed + removed
+
+
+def _token_text(token: object) -> str:
+    """A delta token decoded (raises ValueError or UnicodeError when it is not)."""
+    padded = str(token) + "=" * (-len(str(token)) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
 
 
 def _sync_state_not_found(

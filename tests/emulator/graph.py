@@ -46,6 +46,7 @@ from werkzeug.wrappers import Request, Response
 from . import batch as batch_module
 from .errors import GraphHttpError
 from .faults import to_error
+from .identity import malformed_token_message
 from .scenario import WRITE_ROLES, Room, User
 
 if TYPE_CHECKING:
@@ -183,19 +184,31 @@ def _utcnow_text() -> str:
 
 
 def error_payload(
-    code: str, message: str, request_id: str, client_request_id: str | None
+    code: str,
+    message: str,
+    request_id: str,
+    client_request_id: str | None,
+    *,
+    status: int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": _utcnow_text(),
-                "request-id": request_id,
-                "client-request-id": client_request_id or request_id,
-            },
-        }
+    inner: dict[str, Any] = {
+        "date": _utcnow_text(),
+        "request-id": request_id,
+        "client-request-id": client_request_id or request_id,
     }
+    if status == 429:
+        # Microsoft Learn, "Microsoft Graph throttling guidance", sample response:
+        # "innerError": {"code": "429", "date": ..., "message": "Please retry
+        # after", "request-id": ..., "status": "429"}.
+        inner = {
+            "code": "429",
+            "date": inner["date"],
+            "message": "Please retry after",
+            "request-id": request_id,
+            "client-request-id": inner["client-request-id"],
+            "status": "429",
+        }
+    return {"error": {"code": code, "message": message, "innerError": inner}}
 
 
 def _canonical_segment(segment: str) -> str:
@@ -228,6 +241,12 @@ def _parse_when(value: str, name: str) -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed
+
+
+def _utc_text(value: dt.datetime) -> str:
+    """An instant as a ``startDateTime``/``endDateTime`` query value, in UTC."""
+    utc = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return utc.isoformat() + "Z"
 
 
 def _int_param(query: dict[str, str], name: str, default: int, maximum: int) -> int:
@@ -335,7 +354,11 @@ class GraphApi:
 
     def _error_result(self, call: GraphCall, exc: GraphHttpError) -> GraphResult:
         body = error_payload(
-            exc.code, exc.message, call.request_id, call.client_request_id
+            exc.code,
+            exc.message,
+            call.request_id,
+            call.client_request_id,
+            status=exc.status,
         )
         return GraphResult(exc.status, dict(exc.headers), body)
 
@@ -383,7 +406,7 @@ class GraphApi:
         )
         hold = None
         if fault is not None:
-            hold = self._apply_fault(fault, call)
+            hold = self._apply_fault(fault, ctx)
             if fault.kind == "reset":
                 return GraphResult(0, drop={"kind": "reset"})
         if route.calendar_id is not None:
@@ -400,8 +423,10 @@ class GraphApi:
             result.drop = {"kind": "timeout_after_apply", "delay": hold}
         return result
 
-    def _apply_fault(self, fault: Any, call: GraphCall) -> float | None:
-        if fault.kind in ("status", "delta_expired"):
+    def _apply_fault(self, fault: Any, ctx: _Ctx) -> float | None:
+        if fault.kind == "delta_expired":
+            raise self._with_reset_location(ctx, to_error(fault))
+        if fault.kind == "status":
             raise to_error(fault)
         if fault.kind == "latency":
             time.sleep(fault.delay)
@@ -456,7 +481,8 @@ class GraphApi:
             raise GraphHttpError(
                 401,
                 "InvalidAuthenticationToken",
-                "Access token has expired or is not yet valid.",
+                malformed_token_message(token.strip())
+                or "Access token has expired or is not yet valid.",
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE},
             )
         return grant
@@ -962,9 +988,17 @@ class GraphApi:
         if token:
             if query.get("$skiptoken") and self._delta_next_link_denied(ctx):
                 raise GraphHttpError(403, "ErrorAccessDenied", ACCESS_DENIED)
-            page = self.store.delta_page(
-                ctx.target, token=token, page_size=page_size, time_zone=ctx.time_zone
-            )
+            try:
+                page = self.store.delta_page(
+                    ctx.target,
+                    token=token,
+                    page_size=page_size,
+                    time_zone=ctx.time_zone,
+                )
+            except GraphHttpError as exc:
+                if exc.status == 410:
+                    raise self._with_reset_location(ctx, exc) from None
+                raise
         else:
             start, end = self._window(query)
             page = self.store.delta_page(
@@ -988,6 +1022,34 @@ class GraphApi:
         if page_size is not None:
             ctx.applied.append(f"odata.maxpagesize={page_size}")
         return GraphResult(200, body=body)
+
+    def _with_reset_location(self, ctx: _Ctx, error: GraphHttpError) -> GraphHttpError:
+        """A delta 410 with the ``Location`` that restarts the sync: "a request URL
+        with an empty $deltaToken (same as the initial query)" (delta query overview,
+        "Synchronization reset"), i.e. this path with the window of the query the
+        token continued (or of this very request) and ``$deltatoken=`` empty."""
+        query = ctx.call.query
+        token = query.get("$skiptoken") or query.get("$deltatoken")
+        window = self.store.delta_window(token) if token else None
+        if window is None:
+            lowered = {k.lower(): v for k, v in query.items()}
+            if not (lowered.get("startdatetime") and lowered.get("enddatetime")):
+                return error
+            try:
+                window = self._window(query)
+            except GraphHttpError:
+                return error
+        start, end = window
+        error.headers["Location"] = self._link(
+            ctx,
+            {
+                "startDateTime": _utc_text(start),
+                "endDateTime": _utc_text(end),
+                "$deltatoken": "",
+            },
+            drop_all=True,
+        )
+        return error
 
     def _max_page_size(self, ctx: _Ctx) -> int | None:
         raw = ctx.prefer.get("odata.maxpagesize")

@@ -7,12 +7,13 @@ Public API::
     IdentityProvider(scenario, *, clock=None, auto_consent=False,
                      access_token_lifetime=3600, refresh_token_lifetime_days=90,
                      code_lifetime=600, dynamic_consent=True,
-                     invalidate_used_refresh_tokens=True, scope_echo="requested",
+                     invalidate_used_refresh_tokens=False, scope_echo="requested",
                      redirect_client_info=True, redirect_session_state=True)
         .base_url: str | None        # set by the server; None = the request's host URL
         .handles(path) -> bool
         .dispatch(request: werkzeug Request) -> werkzeug Response
         .resolve_access_token(token) -> AccessGrant | None
+    malformed_token_message(token) -> str | None   # Graph's 401 text for a non-JWT
         .revoke_refresh_tokens(*, upn=None, client_id=None, reason="revoked") -> int
         .expire_access_tokens() -> None
         .expire_client_secret(client_id, secret_value=None) -> None
@@ -34,8 +35,11 @@ where Entra accepts them)::
 Options for points the contract marks UNCONFIRMED (graph_contract.md §10):
 ``scope_echo`` ("requested" | "short" | "full": form of Graph scopes in the token
 response ``scope``), ``redirect_client_info`` / ``redirect_session_state`` (extra fields
-on the authorize redirect), ``invalidate_used_refresh_tokens`` (Entra keeps a redeemed
-refresh token valid; the default rejects reuse so that rotation bugs surface),
+on the authorize redirect), ``invalidate_used_refresh_tokens`` (off by default, as
+Entra: "The Microsoft identity platform doesn't revoke old refresh tokens when used
+to fetch new access tokens", Microsoft Learn, *Refresh tokens in the Microsoft
+identity platform*; on, a redeemed refresh token is refused with AADSTS70000, a
+stricter server to surface rotation bugs),
 ``dynamic_consent`` (False: Graph scopes the app registration does not list are refused
 with ``invalid_scope`` instead of being offered on the consent page).
 
@@ -141,6 +145,67 @@ class AccessGrant:
     scopes: frozenset[str]
     roles: frozenset[str]
     expires_at: datetime
+
+
+# What Graph answers (401 InvalidAuthenticationToken) for a bearer token that is not
+# a JWT in compact form: Microsoft.IdentityModel's messages, as Graph returns them
+# (IDX14100 quoted from Graph's answer in MaikuB/flutter_appauth#575 and
+# O365/python-o365#1111; IDX14102 in msgraph-sdk-powershell#3336; the others are the
+# same library's messages for the other malformed shapes, with the token hidden as
+# Graph hides it).
+_JWT_FORMATS = (
+    "\nThe token needs to be in JWS or JWE Compact Serialization Format. (JWS): "
+    "'EncodedHeader.EncodedPayload.EncodedSignature'. (JWE): "
+    "'EncodedProtectedHeader.EncodedEncryptedKey.EncodedInitializationVector."
+    "EncodedCiphertext.EncodedAuthenticationTag'."
+)
+_HIDDEN = (
+    "[PII of type 'Microsoft.IdentityModel.Logging.SecurityArtifact' is hidden. For "
+    "more details, see https://aka.ms/IdentityModel/PII.]"
+)
+_MALFORMED_BY_DOTS = {
+    0: "IDX14100: JWT is not well formed, there are no dots (.).",
+    1: "IDX14120: JWT is not well formed, there is only one dot (.).",
+    3: "IDX14121: JWT is not a well formed JWE, there must be four dots (.).",
+}
+_TOO_MANY_DOTS = (
+    "IDX14122: JWT is not a well formed JWE, there are more than four dots (.) a JWE "
+    "can have at most 4 dots."
+)
+
+
+def malformed_token_message(token: str) -> str | None:
+    """Graph's 401 message for a bearer token that is not a compact JWS/JWE, or whose
+    JWS header or payload is not Base64Url-encoded JSON; None for a well-formed one
+    (which is then valid, expired or unknown)."""
+    dots = token.count(".")
+    if dots in _MALFORMED_BY_DOTS:
+        return _MALFORMED_BY_DOTS[dots] + _JWT_FORMATS
+    if dots > 4:
+        return _TOO_MANY_DOTS + _JWT_FORMATS
+    if dots == 4:
+        return None
+    header, payload, _signature = token.split(".")
+    for code, name, part in (
+        ("14102", "header", header),
+        ("14101", "payload", payload),
+    ):
+        if not _is_base64url_json(part):
+            return (
+                f"IDX{code}: Unable to decode the {name} '{_HIDDEN}' as Base64Url "
+                "encoded string."
+            )
+    return None
+
+
+def _is_base64url_json(part: str) -> bool:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        return False
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(value, dict)
 
 
 class OAuthError(Exception):
@@ -295,7 +360,7 @@ class IdentityProvider:
         refresh_token_lifetime_days: int = 90,
         code_lifetime: int = 600,
         dynamic_consent: bool = True,
-        invalidate_used_refresh_tokens: bool = True,
+        invalidate_used_refresh_tokens: bool = False,
         scope_echo: str = "requested",
         redirect_client_info: bool = True,
         redirect_session_state: bool = True,

@@ -15,7 +15,8 @@ Public API::
     throttle.stats()  # {"<client>|<mailbox>": {"requests", "throttled",
                       #                          "max_concurrency", "in_flight"}}
 
-Answers (bodies rendered by the router from ``GraphHttpError``):
+Answers (bodies rendered by the router from ``GraphHttpError``, with the 429 inner
+error of Graph's throttling guidance: code "429", "Please retry after", status "429"):
 
 - concurrency: ``429 ApplicationThrottled`` "Application is over its MailboxConcurrency
   limit." with ``Retry-After: 1`` (Outlook's real body; its Retry-After is not
