@@ -1205,3 +1205,59 @@ def test_forgotten_sync_states_answer_400(emulator):
     error = answer.json()["error"]
     assert error["code"] == "ErrorInvalidRequest"
     assert error["message"] == "The sync state token is malformed or unknown."
+
+
+def test_decline_tells_the_organizer_and_the_meeting_leaves_the_calendar(emulator):
+    store = emulator.emulator.store
+    meeting = emulator.emulator.book_room(
+        "AdeleV@contoso.test",
+        ADAMS,
+        "Declined one",
+        "2026-12-14T09:00:00",
+        "2026-12-14T10:00:00",
+    )
+    session = app_session(emulator)
+    url = f"{emulator.graph_url}/users/{ADAMS}/events/{meeting['id']}/decline"
+    answer = session.post(
+        url, json={"comment": "Room released", "sendResponse": True}, timeout=10
+    )
+    assert answer.status_code == 202
+    assert store.responses[-1] == {
+        "mailbox": ADAMS,
+        "event_id": meeting["id"],
+        "organizer": "AdeleV@contoso.test",
+        "response": "declined",
+        "comment": "Room released",
+        "sent": True,
+    }
+    assert session.get(url.rsplit("/", 1)[0], timeout=10).status_code == 404
+    store.declined_meetings_stay = True
+    try:
+        kept = emulator.emulator.book_room(
+            "AdeleV@contoso.test",
+            ADAMS,
+            "Declined, kept",
+            "2026-12-15T09:00:00",
+            "2026-12-15T10:00:00",
+        )
+        url = f"{emulator.graph_url}/users/{ADAMS}/events/{kept['id']}"
+        assert session.post(url + "/decline", json={}, timeout=10).status_code == 202
+        event = session.get(url, timeout=10).json()
+        assert event["responseStatus"]["response"] == "declined"
+    finally:
+        store.declined_meetings_stay = False
+    own = session.post(
+        f"{emulator.graph_url}/users/{ADAMS}/calendar/events",
+        json={
+            "subject": "The room's own",
+            "start": {"dateTime": "2026-12-16T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-16T10:00:00", "timeZone": "UTC"},
+        },
+        timeout=10,
+    ).json()
+    refused = session.post(
+        f"{emulator.graph_url}/users/{ADAMS}/events/{own['id']}/decline",
+        json={},
+        timeout=10,
+    )
+    assert refused.status_code == 400

@@ -30,6 +30,8 @@ Public API::
         .expire_delta_tokens(address=None)
         .forget_delta_tokens()           # tokens become unknown: 400, not 410
         .seed_ids(seed)                  # replayable event ids (None: random)
+        .decline_event(address, event_id, *, comment=None, send_response=True)
+        .responses                       # what organizers were told (declines)
         .garble(address, event_id, overrides)   # serve an event broken (None: fixed)
         .delta_window(token) -> (start, end) | None   # the window a token is for
         .add_listener(callback)        # callback(address, change_type, event_id,
@@ -553,6 +555,7 @@ class _Event:
     modified: datetime
     ical_uid: str
     is_cancelled: bool = False
+    declined: bool = False
     exceptions: dict[datetime, _Exception] = field(default_factory=dict)
     cancelled: set[datetime] = field(default_factory=set)
     online_meeting: dict | None = None
@@ -786,6 +789,7 @@ class CalendarStore:
         delta_empty_first_page: bool = False,
         delta_partial_updates: bool = False,
         series_change_keys: str = "visible",
+        declined_meetings_stay: bool = False,
     ) -> None:
         if delta_generations < 1:
             raise ValueError("delta_generations must be at least 1")
@@ -799,6 +803,9 @@ class CalendarStore:
         self.delta_default_page_size = delta_default_page_size
         self.delta_empty_first_page = delta_empty_first_page
         self.delta_partial_updates = delta_partial_updates
+        self.declined_meetings_stay = declined_meetings_stay
+        # Responses sent to organizers (decline_event), in order.
+        self.responses: list[dict] = []
         self.series_change_keys = series_change_keys
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -982,6 +989,56 @@ class CalendarStore:
                 instance.event.cancelled.add(instance.original_start)
         self._notify(notes)
 
+    def decline_event(
+        self,
+        address: str,
+        event_id: str,
+        *,
+        comment: str | None = None,
+        send_response: bool = True,
+    ) -> None:
+        """The mailbox declines a meeting it was invited to (Graph ``event: decline``,
+        202 Accepted). With ``send_response`` the organizer gets the response (kept
+        in ``responses``, the organizer's side of it). The organizer's own event
+        cannot be declined (400). Graph's page does not say what becomes of the
+        attendee's item; Outlook moves a declined meeting to Deleted Items, so it
+        leaves the calendar (as a deletion: delta reports it removed; a declined
+        occurrence leaves its series), unless ``declined_meetings_stay``, which keeps
+        it with ``responseStatus`` declined."""
+        with self._lock:
+            mailbox = self._mailbox(address)
+            instance = self._resolve(mailbox, event_id)
+            if instance.event.is_organizer:
+                raise invalid(
+                    "Your request can't be completed. You can't respond to this "
+                    "meeting because you're the meeting organizer."
+                )
+            self.responses.append(
+                {
+                    "mailbox": mailbox.address,
+                    "event_id": instance.id,
+                    "organizer": instance.event.organizer.get("address"),
+                    "response": "declined",
+                    "comment": comment or "",
+                    "sent": bool(send_response),
+                }
+            )
+            if self.declined_meetings_stay:
+                instance.event.declined = True
+                self._touch(
+                    instance.event, self.clock(), _exception_views(instance.event)
+                )
+                change = "updated"
+            else:
+                change = "deleted"
+                if instance.original_start is None:
+                    self._remove_event(mailbox, instance.event)
+                else:
+                    instance.event.exceptions.pop(instance.original_start, None)
+                    instance.event.cancelled.add(instance.original_start)
+            notes = [(mailbox.address, change, instance.id, _change_key(instance))]
+        self._notify(notes)
+
     def cancel_event(
         self, address: str, event_id: str, comment: str | None = None
     ) -> None:
@@ -1069,6 +1126,7 @@ class CalendarStore:
         with self._lock:
             self._windows.clear()
             self._garbled.clear()
+            self.responses.clear()
             if not keep_mailboxes:
                 self._mailboxes.clear()
                 return
@@ -1715,6 +1773,8 @@ def _web_link(item_id: str) -> str:
 def _response_status(event: _Event) -> dict:
     if event.is_organizer:
         return {"response": "organizer", "time": NO_TIME}
+    if event.declined:
+        return {"response": "declined", "time": format_stamp(event.modified)}
     # The room's calendar attendant accepts the invitation when it books the room.
     return {"response": "accepted", "time": format_stamp(event.created)}
 

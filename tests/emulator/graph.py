@@ -20,6 +20,7 @@ Routes (``{u}`` = ``me`` or ``users/{id|upn}``; paths are case-insensitive):
 ``GET {u}/calendar``, ``GET {u}/calendars[/{cid}]``,
 ``GET|POST {u}/events``, ``{u}/calendar/events``, ``{u}/calendars/{cid}/events``,
 ``GET|PATCH|DELETE .../events/{eid}``, ``POST .../events/{eid}/cancel``,
+``POST .../events/{eid}/decline``,
 ``GET .../events/{eid}/instances``, ``GET {u}[/calendar|/calendars/{cid}]/calendarView``
 and ``.../calendarView/delta``, ``POST /$batch``, ``GET|POST /subscriptions``,
 ``GET|PATCH|DELETE /subscriptions/{id}``, ``POST /subscriptions/{id}/reauthorize``.
@@ -939,6 +940,22 @@ class GraphApi:
         )
         return GraphResult(202)
 
+    def h_decline_event(self, ctx: _Ctx) -> GraphResult:
+        """``event: decline``: body ``comment``, ``sendResponse`` (default true),
+        ``proposedNewTime`` (not kept); 202 Accepted."""
+        body = ctx.call.body if isinstance(ctx.call.body, dict) else {}
+        send = body.get("sendResponse", True)
+        if not isinstance(send, bool):
+            raise _bad_request("sendResponse must be a boolean.")
+        comment = body.get("comment")
+        self.store.decline_event(
+            ctx.target,
+            ctx.route.event_id,
+            comment=comment if isinstance(comment, str) else None,
+            send_response=send,
+        )
+        return GraphResult(202)
+
     def h_instances(self, ctx: _Ctx) -> GraphResult:
         start, end = self._window(ctx.call.query)
         series = self.store.get_event(ctx.target, ctx.route.event_id)
@@ -1323,6 +1340,11 @@ class GraphApi:
         elif len(tail) == 3 and tail[2].lower() == "cancel":
             route = self._only(
                 method, {"POST": _Route(item + "/cancel", self.h_cancel_event, "write")}
+            )
+        elif len(tail) == 3 and tail[2].lower() == "decline":
+            route = self._only(
+                method,
+                {"POST": _Route(item + "/decline", self.h_decline_event, "write")},
             )
         elif len(tail) == 3 and tail[2].lower() == "instances":
             route = self._only(
