@@ -378,7 +378,8 @@ def test_deleted_on_both_sides_forgets_binding():
     [
         (ConflictPolicy.ORIGIN, Origin.ODOO, K.UPDATE_REMOTE),
         (ConflictPolicy.ORIGIN, Origin.EXCHANGE, K.UPDATE_LOCAL),
-        (ConflictPolicy.ODOO, Origin.EXCHANGE, K.UPDATE_REMOTE),
+        # A meeting booked in Outlook is never PATCHed: Exchange wins it anyway.
+        (ConflictPolicy.ODOO, Origin.EXCHANGE, K.UPDATE_LOCAL),
         (ConflictPolicy.EXCHANGE, Origin.ODOO, K.UPDATE_LOCAL),
         (ConflictPolicy.MANUAL, Origin.ODOO, K.CONFLICT),
     ],
@@ -833,3 +834,47 @@ def test_marker_round_trip():
     assert parse_marker(make_marker(DB, 42), DB.upper()) == 42
     for junk in (None, "", "42", f"{DB}:x", f"other:{1}"):
         assert parse_marker(junk, DB) is None
+
+
+# --- meetings booked in Outlook belong to their organizer -----------------------------
+
+
+@pytest.mark.parametrize("kind", [FULL, DELTA])
+def test_an_outlook_meeting_changed_in_odoo_is_never_patched(kind):
+    synced = booking(1, origin=Origin.EXCHANGE)
+    edited = booking(1, subject="Renamed in Odoo", origin=Origin.EXCHANGE)
+    status = [binding(10, 1, "E1", synced=synced, origin=Origin.EXCHANGE)]
+    listed = run([edited], [event("E1")], status, kind=kind)
+    assert summary(listed) == [(K.UPDATE_LOCAL, 1, "E1")]
+    assert listed.actions[0].changes == (
+        FieldChange("subject", "Renamed in Odoo", "Board"),
+    )
+    unseen = run([edited], [], status, kind=DELTA)
+    assert unseen.actions == ()
+    for policy in ConflictPolicy:
+        both = run(
+            [edited], [event("E1", ck="ck2", subject="Moved")], status, policy=policy
+        )
+        assert [a.kind for a in both.actions] == [K.UPDATE_LOCAL], policy
+
+
+@pytest.mark.parametrize("remote", [[event("E1")], [event("E1", ck="ck2")], []])
+def test_an_outlook_meeting_cancelled_in_odoo_is_declined(remote):
+    cancelled = booking(1, active=False, origin=Origin.EXCHANGE)
+    status = [binding(10, 1, "E1", origin=Origin.EXCHANGE)]
+    result = run([cancelled], remote, status)
+    assert summary(result) == [(K.DECLINE_REMOTE, 1, "E1")]
+    assert result.count(K.DELETE_REMOTE) == 0
+
+
+def test_a_declined_meeting_is_not_imported_again_and_forgotten_once_gone():
+    cancelled = booking(1, active=False, origin=Origin.EXCHANGE)
+    declined = [binding(10, 1, "E1", origin=Origin.EXCHANGE, state=SyncState.DECLINED)]
+    for kind in (FULL, DELTA):
+        assert (
+            run([cancelled], [event("E1", ck="ck9")], declined, kind=kind).actions == ()
+        )
+    assert run([cancelled], [], declined, kind=DELTA).actions == ()
+    for remote, kind in (([RemoteItem.removal("E1")], DELTA), ([], FULL)):
+        result = run([cancelled], remote, declined, kind=kind)
+        assert summary(result) == [(K.FORGET, 1, "E1")]

@@ -35,18 +35,25 @@ round).
 - SAME / SAME or UNSEEN: nothing (our own echo comes back with our changeKey);
   MARK_SYNCED if the binding was not ``synced`` or the event was found under a new id.
 - SAME / CHANGED: UPDATE_LOCAL with the differing fields, MARK_SYNCED if none differ.
-- CHANGED / SAME or UNSEEN: UPDATE_REMOTE.
+- CHANGED / SAME or UNSEEN: UPDATE_REMOTE. A meeting booked in Outlook (origin
+  exchange) belongs to its organizer and is never PATCHed: once its event is listed
+  its values are put back (UPDATE_LOCAL, or MARK_SYNCED when they agree); unseen,
+  nothing.
 - CHANGED / CHANGED: MARK_SYNCED if the synced fields agree, else a conflict resolved by
   the policy: ORIGIN (the binding's origin wins), ODOO (UPDATE_REMOTE), EXCHANGE
-  (UPDATE_LOCAL), MANUAL (CONFLICT); the action has ``conflict=True`` and ``changes``
-  holds what is overwritten.
+  (UPDATE_LOCAL), MANUAL (CONFLICT); a meeting booked in Outlook always gets
+  UPDATE_LOCAL. The action has ``conflict=True`` and ``changes`` holds what is
+  overwritten.
 - SAME / REMOVED: origin exchange: CANCEL_LOCAL; origin odoo:
   ``Options.removal_policy``, RECREATE (default: CREATE_REMOTE, or ADOPT_REMOTE if an
   event with our marker exists) or CANCEL (CANCEL_LOCAL).
 - CHANGED / REMOVED: origin odoo: re-create (the local edit shows the booking is
   wanted); origin exchange: CANCEL_LOCAL with ``conflict=True``.
-- GONE / SAME, CHANGED or UNSEEN: DELETE_REMOTE (a local cancellation wins).
+- GONE / SAME, CHANGED or UNSEEN: DELETE_REMOTE (a local cancellation wins); for a
+  meeting booked in Outlook, DECLINE_REMOTE (the room declines it).
 - GONE / REMOVED: FORGET.
+- A ``declined`` binding: FORGET once its event is REMOVED, else nothing (the meeting
+  is not imported again while its organizer keeps it).
 
 Without a binding: a live Odoo-origin booking gets ADOPT_REMOTE when an unbound event
 carries our marker or the booking's transactionId, else CREATE_REMOTE; an unbound live
@@ -82,6 +89,8 @@ After any successful action that keeps the binding, write ``remote.event_id``,
   chatter.
 - DELETE_REMOTE: DELETE ``event_id`` (404/410 count as success), then delete the
   binding if ``status`` is set.
+- DECLINE_REMOTE: decline ``event_id`` in the room's calendar, telling the organizer
+  (404 counts as success), then set the binding ``declined``.
 - CREATE_LOCAL: create a booking (origin exchange) from ``remote``, then a binding with
   the remote ids and changeKey, and the hash of the new booking's payload as exported
   hash.

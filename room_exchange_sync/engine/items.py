@@ -39,6 +39,7 @@ class SyncState(enum.Enum):
     ERROR = "error"
     CONFLICT = "conflict"
     DELETED_LOCAL = "deleted_local"
+    DECLINED = "declined"
 
 
 class ConflictPolicy(enum.Enum):
@@ -86,6 +87,7 @@ class ActionKind(enum.Enum):
     MARK_SYNCED = "mark_synced"
     CONFLICT = "conflict"
     DELETE_REMOTE = "delete_remote"
+    DECLINE_REMOTE = "decline_remote"
     CANCEL_LOCAL = "cancel_local"
     UPDATE_REMOTE = "update_remote"
     UPDATE_LOCAL = "update_local"

@@ -405,6 +405,9 @@ class _Planner:
         if not is_due(entry, self.now, self.options.max_attempts):
             self.skipped.append(entry.binding_id)
             return
+        if entry.state is SyncState.DECLINED:
+            self._declined(entry)
+            return
         local = None
         if entry.booking_id is not None and not twin:
             local = self.locals.get(entry.booking_id)
@@ -428,6 +431,13 @@ class _Planner:
             (_local_state(entry, local), _remote_state(entry, remote, self.round_kind))
         ]
         _HANDLERS[decision](self, entry, local, remote)
+
+    def _declined(self, entry: StatusEntry) -> None:
+        # The room declined this meeting (cancelled in Odoo): it is never imported
+        # again while the organizer keeps it, and forgotten once it is gone.
+        remote = self.remotes.get(entry.event_id) if entry.event_id else None
+        if _remote_state(entry, remote, self.round_kind) is RemoteState.REMOVED:
+            self._emit(ActionKind.FORGET, Reason.REMOTE_REMOVED, status=entry)
 
     def _remote_of(self, entry: StatusEntry) -> RemoteItem | None:
         remote = self.remotes.get(entry.event_id) if entry.event_id else None
@@ -524,6 +534,12 @@ class _Planner:
     def _push(
         self, entry: StatusEntry, local: LocalItem | None, remote: RemoteItem | None
     ) -> None:
+        if entry.origin is Origin.EXCHANGE:
+            # A meeting booked in Outlook belongs to its organizer: never PATCHed.
+            # What changed in Odoo is put back from the event once it is listed.
+            if remote is not None:
+                self._pull(entry, local, remote)
+            return
         changes = _diff(local, remote) if remote is not None else ()
         self._emit(
             ActionKind.UPDATE_REMOTE,
@@ -565,7 +581,9 @@ class _Planner:
                 status=entry,
             )
             return
-        winner = self._winner(entry)
+        # A meeting booked in Outlook belongs to its organizer, whatever the policy.
+        winner = Origin.EXCHANGE if entry.origin is Origin.EXCHANGE else None
+        winner = winner or self._winner(entry)
         if winner is Origin.ODOO:
             kind, changes = ActionKind.UPDATE_REMOTE, _diff(local, remote)
         elif winner is Origin.EXCHANGE:
@@ -622,6 +640,17 @@ class _Planner:
         self, entry: StatusEntry, local: LocalItem | None, remote: RemoteItem | None
     ) -> None:
         live = remote if remote is not None and not remote.is_gone else None
+        if entry.origin is Origin.EXCHANGE:
+            # Cancelled in Odoo: the room declines the organizer's meeting (the
+            # organizer learns the room is no longer booked) instead of deleting it.
+            self._emit(
+                ActionKind.DECLINE_REMOTE,
+                Reason.LOCAL_GONE,
+                local=local,
+                remote=live,
+                status=entry,
+            )
+            return
         self._emit(
             ActionKind.DELETE_REMOTE,
             Reason.LOCAL_GONE,

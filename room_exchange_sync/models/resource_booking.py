@@ -1,5 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
 
 USER = "room_exchange_sync.room_exchange_sync_group_user"
 
@@ -30,6 +31,13 @@ EXPORTED_FIELDS = {
     "user_id",
     "type_id",
 }
+# What a meeting booked in Outlook holds that only its organizer changes (in
+# Outlook): Odoo refuses to write these outside the sync; it may only cancel it.
+OUTLOOK_OWNED_FIELDS = (EXPORTED_FIELDS - {"active", "meeting_id"}) | {
+    "partner_ids",
+    "combination_auto_assign",
+}
+BOOKING_MANAGER = "resource_booking.group_manager"
 
 
 class ResourceBooking(models.Model):
@@ -67,22 +75,25 @@ class ResourceBooking(models.Model):
             ("synced", "Synced"),
             ("conflict", "Conflict"),
             ("error", "Error"),
+            ("removed", "Removed from Exchange"),
+            ("declined", "Declined in Exchange"),
         ],
         string="Exchange sync",
         compute="_compute_exchange_sync_state",
         groups=USER,
     )
 
-    @api.depends("exchange_binding_ids.sync_state", "combination_id")
+    @api.depends("exchange_binding_ids.sync_state", "combination_id", "active")
     def _compute_exchange_sync_state(self):
-        order = ["error", "conflict", "pending", "synced"]
+        order = ["error", "conflict", "pending", "synced", "declined"]
         for booking in self:
             states = set(booking.exchange_binding_ids.mapped("sync_state"))
             states = {"pending" if s == "deleted_local" else s for s in states}
             worst = next((state for state in order if state in states), False)
-            if not worst:
-                worst = "pending" if booking._exchange_calendars() else "not_synced"
-            booking.exchange_sync_state = worst
+            if not worst and booking._exchange_calendars():
+                # A cancelled booking whose events are gone is done with: final.
+                worst = "pending" if booking.active else "removed"
+            booking.exchange_sync_state = worst or "not_synced"
 
     def action_exchange_resync(self):
         """Push this booking to Exchange again at the next round (and now): its
@@ -122,9 +133,61 @@ class ResourceBooking(models.Model):
         return bookings
 
     def write(self, vals):
+        if not self.env.context.get("exchange_sync"):
+            self._check_outlook_meetings_untouched(vals)
         result = super().write(vals)
         if EXPORTED_FIELDS & set(vals):
             self._exchange_mark_pending()
+        return result
+
+    def _check_outlook_meetings_untouched(self, vals) -> None:
+        """Meetings booked in Outlook belong to their organizer: Odoo changes them
+        only through the sync, and may only cancel them."""
+        touched = OUTLOOK_OWNED_FIELDS & set(vals)
+        if not touched and vals.get("active") is not True:
+            return
+        outlook = self.filtered(lambda booking: booking.exchange_origin == "exchange")
+        if outlook:
+            raise UserError(
+                self.env._(
+                    "%(meeting)s was booked in Outlook by %(organizer)s: change it in "
+                    "Outlook. In Odoo, a booking manager may only cancel it (the room "
+                    "then declines it).",
+                    meeting=outlook[0].display_name,
+                    organizer=outlook[0].exchange_organizer_name
+                    or self.env._("its organizer"),
+                )
+            )
+
+    def action_cancel(self):
+        """Cancel these bookings; for a meeting booked in Outlook (booking managers
+        only), the room declines it in Exchange at the next sync, telling its
+        organizer, and it is not imported again."""
+        outlook = self.filtered(lambda booking: booking.exchange_origin == "exchange")
+        if outlook and not self.env.user.has_group(BOOKING_MANAGER):
+            raise AccessError(
+                self.env._(
+                    "Only booking managers can cancel a meeting booked in Outlook."
+                )
+            )
+        result = super(ResourceBooking, self - outlook).action_cancel()
+        if outlook:
+            outlook.check_access("write")
+            # Its meeting holds a room, not the manager: a private one is not even
+            # readable by them, and goes with the booking all the same.
+            super(
+                ResourceBooking, outlook.sudo().with_context(exchange_cancel=True)
+            ).action_cancel()
+            for booking in outlook:
+                booking.message_post(
+                    body=self.env._(
+                        "Cancelled in Odoo: the room declines this Outlook meeting at "
+                        "the next sync, and %(organizer)s is told.",
+                        organizer=booking.exchange_organizer_name
+                        or self.env._("its organizer"),
+                    ),
+                    subtype_xmlid="mail.mt_note",
+                )
         return result
 
     def unlink(self):
@@ -194,9 +257,11 @@ class ResourceBooking(models.Model):
         )._check_scheduling()
 
     @api.depends("exchange_origin")
+    @api.depends_context("exchange_sync", "exchange_cancel")
     def _compute_is_modifiable(self):
         result = super()._compute_is_modifiable()
-        if not self.env.context.get("exchange_sync"):
+        context = self.env.context
+        if not context.get("exchange_sync") and not context.get("exchange_cancel"):
             for booking in self.filtered(lambda b: b.exchange_origin == "exchange"):
                 booking.is_modifiable = False
         return result

@@ -8,6 +8,7 @@ SYNC_STATES = [
     ("error", "Error"),
     ("conflict", "Conflict"),
     ("deleted_local", "Deleted in Odoo"),
+    ("declined", "Declined in Exchange"),
 ]
 
 

@@ -76,7 +76,10 @@ REMOTE_KINDS = {
     engine.ActionKind.UPDATE_REMOTE,
     engine.ActionKind.ADOPT_REMOTE,
     engine.ActionKind.DELETE_REMOTE,
+    engine.ActionKind.DECLINE_REMOTE,
 }
+# Remote actions that end a link rather than write an event's payload.
+ENDING_KINDS = {engine.ActionKind.DELETE_REMOTE, engine.ActionKind.DECLINE_REMOTE}
 
 PARAM_DELTA_PAGE_SIZE = "room_exchange_sync.delta_page_size"
 PARAM_DELTA_REREAD_PARTIAL = "room_exchange_sync.delta_reread_partial"
@@ -893,6 +896,18 @@ class SyncRound:
             kind = action.kind
             if kind == engine.ActionKind.CANCEL_LOCAL and plan.needs_confirmation:
                 continue
+            if (
+                kind == engine.ActionKind.UPDATE_REMOTE
+                and action.status is not None
+                and action.status.origin is engine.Origin.EXCHANGE
+            ):
+                # Never reached (the engine pulls these): an organizer's meeting is
+                # never PATCHed by the room.
+                _logger.warning(
+                    "Room calendar %s: an update of an Outlook meeting was refused",
+                    self.calendar.id,
+                )
+                continue
             if kind in REMOTE_KINDS:
                 remote_actions.append(action)
             else:
@@ -914,7 +929,7 @@ class SyncRound:
         rooms' rounds (their payloads and origins), so that memory does not grow with
         the rooms' sizes; the rest of the window is read again afterwards."""
         for action in actions:
-            if action.kind != engine.ActionKind.DELETE_REMOTE and action.booking_id:
+            if action.kind not in ENDING_KINDS and action.booking_id:
                 self._payload_of(action.booking_id)
         self.origins = {
             booking_id: self.rows[booking_id]["exchange_origin"]
@@ -1222,6 +1237,19 @@ class SyncRound:
             return BatchRequest(
                 request_id, "DELETE", f"{base}/events/{action.event_id}"
             )
+        if kind == engine.ActionKind.DECLINE_REMOTE:
+            return BatchRequest(
+                request_id,
+                "POST",
+                f"{base}/events/{action.event_id}/decline",
+                {
+                    "comment": self.env._(
+                        "The booking of room %(room)s was cancelled in Odoo.",
+                        room=self.room.display_name,
+                    ),
+                    "sendResponse": True,
+                },
+            )
         payload = dict(self._payload_of(action.booking_id))
         if kind == engine.ActionKind.CREATE_REMOTE:
             payload["transactionId"] = action.transaction_id
@@ -1247,7 +1275,7 @@ class SyncRound:
             action.booking_id
             for action, result in pairs
             if result.error is None
-            and action.kind != engine.ActionKind.DELETE_REMOTE
+            and action.kind not in ENDING_KINDS
             and not self._binding(action)
         ]
         existing = {}
@@ -1334,6 +1362,19 @@ class SyncRound:
             binding.unlink()
             self._note_remote(action)
             return
+        if kind == engine.ActionKind.DECLINE_REMOTE:
+            # Kept, declined: the meeting is not imported again while its organizer
+            # keeps it; its removal, once read, forgets the link.
+            binding.write(
+                {
+                    "sync_state": "declined",
+                    "sync_error": False,
+                    "sync_date": self.now,
+                    "next_retry_date": False,
+                }
+            )
+            self._note_remote(action)
+            return
         booking = self.env["resource.booking"].browse(action.booking_id)
         if not binding:
             binding = Binding.search(
@@ -1352,7 +1393,7 @@ class SyncRound:
         """The event disappeared from Exchange although this round's read did not say
         so (deleted meanwhile). A deletion is then done; an update re-creates it in
         the next round, which the unbound booking asks for at once."""
-        if action.kind == engine.ActionKind.DELETE_REMOTE:
+        if action.kind in ENDING_KINDS:
             binding.unlink()
             return
         self.undone.add(id(action))
@@ -1519,6 +1560,7 @@ class SyncRound:
                 self.env._("%(n)s linked to existing events"),
             ),
             (done[kinds.DELETE_REMOTE], self.env._("%(n)s removed from Exchange")),
+            (done[kinds.DECLINE_REMOTE], self.env._("%(n)s declined in Exchange")),
             (done[kinds.CREATE_LOCAL], self.env._("%(n)s imported from Outlook")),
             (done[kinds.UPDATE_LOCAL], self.env._("%(n)s updated from Outlook")),
             (done[kinds.CANCEL_LOCAL], self.env._("%(n)s cancelled from Outlook")),
@@ -1607,6 +1649,10 @@ class SyncRound:
             ),
             engine.ActionKind.DELETE_REMOTE: self.env._(
                 "Removed from the Exchange calendar of %(room)s."
+            ),
+            engine.ActionKind.DECLINE_REMOTE: self.env._(
+                "Declined in the Exchange calendar of %(room)s: its organizer was "
+                "told that the room is no longer booked."
             ),
         }
 

@@ -6,13 +6,13 @@ done, meetings booked in Outlook, zero-length meetings and cancelled bookings.""
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
-from odoo.exceptions import ValidationError
-from odoo.tests import tagged
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import HttpCase, JsonRpcException, tagged
 
 from tests.emulator.calendar_store import GARBLE_DROP
 
 from .. import engine
-from .common import ROOM_ADAMS, RoomExchangeCase
+from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 from .test_sync_scenarios import ROOM_BAKER, SUBJECT, SYNCED_STATES, SyncScenarioMixin
 
 
@@ -283,3 +283,156 @@ class TestCountsOfWhatWasDone(SyncScenarioMixin, RoomExchangeCase):
         self.assertNotIn("imported from Outlook", summary)
         self.assertIn("3 Outlook meetings not imported yet", summary)
         self.assertEqual(self.calendar.item_problem_count, 3)
+
+
+@tagged("post_install", "-at_install")
+class TestMeetingsBookedInOutlook(SyncScenarioMixin, RoomExchangeCase, HttpCase):
+    """A meeting booked in Outlook belongs to its organizer: read-only in Odoo,
+    never PATCHed; a booking manager may cancel it, and the room declines it."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.remember_seeded_events()
+        self.connection = self.ready_connection("application")
+        self.setup_room_sync(self.connection)
+        self.meeting = self.outlook_booking("Quarterly review", hour_utc=13)
+        self.sync()
+        self.sync()
+        self.booking = self.imported(self.meeting["id"])
+        self.assertEqual(self.booking.exchange_origin, "exchange")
+        self.addCleanup(setattr, self.emulator.store, "declined_meetings_stay", False)
+
+    def rpc(self, login, method, args, kwargs=None):
+        self.authenticate(login, login)
+        try:
+            return self.make_jsonrpc_request(
+                f"/web/dataset/call_kw/resource.booking/{method}",
+                {
+                    "model": "resource.booking",
+                    "method": method,
+                    "args": args,
+                    "kwargs": kwargs or {},
+                },
+            )
+        except JsonRpcException as error:
+            return str(error)
+
+    def test_it_is_read_only_in_odoo_for_everyone_even_an_admin(self):
+        admin = self.env.ref("base.user_admin")
+        admin.password = "admin"
+        day = self.booking.start.date().isoformat()
+        for values in (
+            {"name": "Renamed in Odoo"},
+            {"start": f"{day} 15:00:00"},
+            {"duration": 3},
+            {"description": "<p>edited</p>"},
+            {"combination_id": self.booking.combination_id.id},
+        ):
+            with self.subTest(values):
+                answer = self.rpc("admin", "write", [self.booking.ids, values])
+                self.assertEqual(answer, "odoo.exceptions.UserError")
+        self.assertEqual(self.booking.name, "Quarterly review")
+        with self.assertRaisesRegex(UserError, "booked in Outlook"):
+            self.booking.meeting_id.with_user(admin).write(
+                {"start": self.booking.start + timedelta(hours=1)}
+            )
+        arch = self.env["resource.booking"].get_views([(False, "form")])["views"][
+            "form"
+        ]["arch"]
+        self.assertRegex(
+            arch, r'name="name"[^>]*readonly="exchange_origin == .exchange.'
+        )
+        self.emulator.clear_log()
+        self.sync(full=True)
+        self.assertFalse(
+            [e for e in self.emulator.request_log if e["method"] == "PATCH"]
+        )
+
+    def test_a_change_that_slips_through_is_put_back_never_patched(self):
+        self.env.cr.execute(
+            "UPDATE resource_booking SET name = 'Changed by SQL' WHERE id = %s",
+            [self.booking.id],
+        )
+        self.booking.invalidate_recordset()
+        self.emulator.clear_log()
+        self.sync(full=True)
+        self.assertEqual(self.booking.name, "Quarterly review")
+        self.assertFalse(
+            [e for e in self.emulator.request_log if e["method"] == "PATCH"]
+        )
+        event = self.emulator.store.get_event(ROOM_ADAMS, self.meeting["id"])
+        self.assertEqual(event["subject"], "Quarterly review")
+
+    def test_a_manager_cancels_a_private_one_too(self):
+        private = self.outlook_booking(
+            "Private talk", hour_utc=16, sensitivity="private"
+        )
+        self.sync()
+        booking = self.imported(private["id"])
+        self.assertEqual(booking.name, "Private meeting")
+        answer = self.rpc("booking_manager", "action_cancel", [booking.ids])
+        self.assertNotIn("Error", str(answer))
+        self.assertFalse(booking.active)
+        self.sync()
+        self.assertEqual(self.emulator.store.responses[-1]["event_id"], private["id"])
+
+    def test_only_a_booking_manager_cancels_it(self):
+        answer = self.rpc("booking_user", "action_cancel", [self.booking.ids])
+        self.assertIn(
+            answer, ("odoo.exceptions.AccessError", "odoo.exceptions.UserError")
+        )
+        self.assertTrue(self.booking.active)
+
+    def test_a_manager_cancels_it_and_the_room_declines_it(self):
+        answer = self.rpc("booking_manager", "action_cancel", [self.booking.ids])
+        self.assertNotIn("Error", str(answer))
+        self.assertFalse(self.booking.active)
+        self.sync()
+        (response,) = self.emulator.store.responses
+        self.assertEqual(response["event_id"], self.meeting["id"])
+        self.assertEqual(response["response"], "declined")
+        self.assertTrue(response["sent"], "the organizer is told")
+        self.assertEqual(response["organizer"], ADELE[0])
+        self.assertFalse(self.room_events("Quarterly review"))
+        self.assertIn("1 declined in Exchange", self.calendar.last_sync_summary)
+        self.sync()
+        self.sync(full=True)
+        self.assertFalse(self.booking.active)
+        self.assertEqual(self.booking.exchange_sync_state, "removed")
+        self.assertEqual(
+            self.env["resource.booking"]
+            .with_context(active_test=False)
+            .search_count([("name", "=", "Quarterly review")]),
+            1,
+            "imported again",
+        )
+
+    def test_a_declined_meeting_its_organizer_keeps_is_not_imported_again(self):
+        self.emulator.store.declined_meetings_stay = True
+        self.booking.with_user(self.booking_manager).action_cancel()
+        self.sync()
+        self.assertEqual(len(self.emulator.store.responses), 1)
+        event = self.emulator.store.get_event(ROOM_ADAMS, self.meeting["id"])
+        self.assertEqual(event["responseStatus"]["response"], "declined")
+        for full in (False, True, False):
+            self.sync(full=full)
+        self.assertEqual(self.booking.exchange_sync_state, "declined")
+        self.assertEqual(self.booking.exchange_binding_ids.sync_state, "declined")
+        self.assertEqual(len(self.emulator.store.responses), 1, "declined once")
+        self.assertEqual(
+            self.env["resource.booking"]
+            .with_context(active_test=False)
+            .search_count([("name", "=", "Quarterly review")]),
+            1,
+        )
+
+    def test_a_cancelled_odoo_booking_reaches_a_final_state(self):
+        booking = self.book_in_odoo(hour_utc=9)
+        self.sync()
+        booking.action_cancel()
+        self.assertEqual(booking.exchange_sync_state, "pending")
+        self.sync()
+        self.assertFalse(self.room_events(SUBJECT))
+        booking.invalidate_recordset()
+        self.assertEqual(booking.exchange_sync_state, "removed")

@@ -9,7 +9,8 @@ two synced rooms (Adams and Baker, app-only connection to the emulator):
   series, cancel a meeting or a whole series, delete a meeting outright, make a
   meeting private;
 - staff, in Odoo: create, reschedule, cancel and delete bookings (a booking Odoo
-  refuses, e.g. because the room is taken, is counted as ``refused``);
+  refuses, e.g. because the room is taken, is counted as ``refused``), and a booking
+  manager cancels a meeting booked in Outlook (the room declines it);
 - an Exchange manager removes a room's authorization and authorizes it again;
 - the emulator expires delta tokens and access tokens now and then (refresh-token
   revocation is left out: it applies to delegated connections only, and these rooms
@@ -115,6 +116,7 @@ OPERATIONS = [
     ("odoo_cancel", 4),
     ("odoo_delete", 3),
     ("odoo_change_room", 3),
+    ("odoo_cancel_outlook_meeting", 2),
     ("room_reauthorize", 2),
     ("expire_delta", 2),
     ("expire_access_tokens", 1),
@@ -440,6 +442,24 @@ class SoakDriver:
             return False
         self.odoo_gone.add(self.odoo_live.pop(booking.id)[1])
         booking.unlink()
+        return True
+
+    def odoo_cancel_outlook_meeting(self):
+        """A booking manager cancels a meeting booked in Outlook: the room declines
+        it, and it leaves the room's calendar."""
+        bindings = self.env["room.exchange.binding"].search(
+            [
+                ("origin", "=", "exchange"),
+                ("external_id", "in", self.live_singles()),
+                ("booking_id.active", "=", True),
+            ],
+            order="external_id",
+        )
+        if not bindings:
+            return False
+        binding = self.rng.choice(list(bindings))
+        binding.booking_id.with_user(self.case.booking_manager).action_cancel()
+        self.singles[binding.external_id]["state"] = "declined"
         return True
 
     # the Exchange manager, the emulator
