@@ -173,7 +173,8 @@ class RoomExchangeCalendar(models.Model):
         "why (models/sync_problems.py): {event id: {kind, reason}}.",
     )
     item_problem_count = fields.Integer(
-        string="Outlook items not synced", compute="_compute_item_problem_text"
+        string="Number of Outlook items not synced",
+        compute="_compute_item_problem_text",
     )
     item_problem_text = fields.Text(
         string="Outlook items not synced",
