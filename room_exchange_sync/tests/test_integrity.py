@@ -248,7 +248,9 @@ class TestCountsOfWhatWasDone(SyncScenarioMixin, RoomExchangeCase):
 
         def create(records, vals_list):
             if any(vals.get("name") in failing for vals in vals_list):
-                raise ValidationError("This room cannot take that meeting now.")
+                raise ValidationError(
+                    records.env._("This room cannot take that meeting now.")
+                )
             return original(records, vals_list)
 
         with patch.object(Booking, "create", create):
@@ -275,7 +277,7 @@ class TestCountsOfWhatWasDone(SyncScenarioMixin, RoomExchangeCase):
         Booking = type(self.env["resource.booking"])
 
         def create(records, vals_list):
-            raise ValidationError("No.")
+            raise ValidationError(records.env._("No."))
 
         with patch.object(Booking, "create", create):
             self.sync()

@@ -65,6 +65,7 @@ ending with a one-line summary (``scripts/soak.py`` runs it for you)::
 A failing run prints its seed and the command that reproduces it.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -1010,14 +1011,13 @@ class TestChaosSoak(RoomExchangeCase):
     def run_soak_rolled_back(self, seed, operations, rate):
         """``run_soak``, then the database back to where it was."""
         outcome = []
-        try:
-            with self.env.cr.savepoint():
-                outcome.append(self.run_soak(seed, operations, rate))
-                raise _RollBack()
-        except _RollBack:
-            pass
-        finally:
-            self.env.invalidate_all()
+        with contextlib.suppress(_RollBack):
+            try:
+                with self.env.cr.savepoint():
+                    outcome.append(self.run_soak(seed, operations, rate))
+                    raise _RollBack()
+            finally:
+                self.env.invalidate_all()
         return outcome[0]
 
     def test_chaos_soak(self):
