@@ -498,7 +498,8 @@ def start_emulator(
             max_concurrent=4,
             log_limit=log_limit,
         )
-    # requests lets these override Session.verify (graph_contract.md §8.6); the
+    # requests lets these override Session.verify
+    # (docs/graph.md#ca-bundle-variables-override-verify); the
     # bundle holds the system CAs too, so it can stand for the whole process.
     os.environ["REQUESTS_CA_BUNDLE"] = emulator.ca_bundle_path
     os.environ["CURL_CA_BUNDLE"] = emulator.ca_bundle_path

@@ -51,7 +51,8 @@ class Emulator:
         return f"{self.authority}/oauth2/v2.0/token"
 
     def app(self, client_id: str = WEB_APP, credential=WEB_SECRET, **kwargs):
-        # A fresh application per scenario: MSAL caches HTTP answers (contract §8.7).
+        # A fresh application per scenario: MSAL caches HTTP answers
+        # (docs/graph.md#msal-caches-http-answers).
         return msal.ConfidentialClientApplication(
             client_id,
             client_credential=credential,
@@ -86,7 +87,8 @@ def serve(provider: IdentityProvider, context: ssl.SSLContext):
 @pytest.fixture
 def make_emulator(tls, monkeypatch) -> Iterator:
     _ca, context, bundle = tls
-    # requests lets these variables override Session.verify (contract §8.6).
+    # requests lets these variables override Session.verify
+    # (docs/graph.md#ca-bundle-variables-override-verify).
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
     monkeypatch.setenv("CURL_CA_BUNDLE", bundle)
     servers = []

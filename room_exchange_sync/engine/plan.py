@@ -239,7 +239,8 @@ def _remote_state(
     if remote.is_gone:
         return RemoteState.REMOVED
     if not remote.is_live:
-        # Delta rows may in theory carry only changed properties (graph_contract §3.3);
+        # Delta rows may in theory carry only changed properties
+        # (docs/graph.md#partial-delta-items);
         # an incomplete row cannot be compared, the shell should re-GET it.
         return RemoteState.UNSEEN
     if remote.change_key is not None and remote.change_key == entry.change_key:

@@ -45,7 +45,7 @@ GRAPH_DELEGATED_PERMISSIONS = ("Calendars.ReadWrite.Shared", "User.Read")
 PLACES_PERMISSION = "Place.Read.All"
 # Only this host is in MSAL's list of known authorities; for any other (national
 # clouds aside, an emulator or a proxy) instance discovery would call
-# login.microsoftonline.com (graph_contract.md §8.1).
+# login.microsoftonline.com (docs/graph.md#authorities-and-instance-discovery).
 PUBLIC_AUTHORITY_HOST = "login.microsoftonline.com"
 SIGN_IN_FLOW_LIFETIME = 15 * 60
 _T = TypeVar("_T")
@@ -80,7 +80,8 @@ def delegated_scopes(graph_resource: str, *, places: bool = False) -> list[str]:
     """Delegated scopes in full-URI form (``https://graph.microsoft.com/User.Read``).
 
     Always the same form, because MSAL finds a cached token only when the requested
-    scopes are a subset of the scopes Entra echoed for it (graph_contract.md §7.5).
+    scopes are a subset of the scopes Entra echoed for it
+    (docs/graph.md#scopes-in-one-form).
     """
     resource = graph_resource.rstrip("/")
     permissions = GRAPH_DELEGATED_PERMISSIONS + ((PLACES_PERMISSION,) if places else ())
@@ -279,7 +280,8 @@ class TokenProvider:
         except ValueError as exc:
             raise AuthFlowError(_flow_reason(str(exc)), str(exc)) from exc
         except RuntimeError as exc:
-            # MSAL checks the id_token nonce against the flow's (graph_contract §7.6).
+            # MSAL checks the id_token nonce against the flow's
+            # (docs/graph.md#the-id-token-nonce).
             raise AuthFlowError("nonce_mismatch", str(exc)) from exc
         if "error" in result:
             raise error_from_msal(result)

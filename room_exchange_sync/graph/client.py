@@ -535,7 +535,7 @@ class GraphClient:
 
         Graph first validates both URLs (it POSTs a ``validationToken`` that must be
         echoed within 10 s) and answers 400 when that fails. Change notifications on a
-        room mailbox need application permissions (contract §6).
+        room mailbox need application permissions (docs/graph.md#change-notifications).
         """
         body = {
             "changeType": "created,updated,deleted",

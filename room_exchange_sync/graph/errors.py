@@ -38,8 +38,9 @@ from typing import Any
 
 import requests
 
-# Graph codes meaning "the delta token is gone, start a full round" (graph_contract.md
-# §3.5); Outlook capitalises them differently, so compare case-insensitively.
+# Graph codes meaning "the delta token is gone, start a full round"
+# (docs/graph.md#delta-tokens-expire); Outlook capitalises them differently, so
+# compare case-insensitively.
 SYNC_STATE_CODES = frozenset(
     {"syncstatenotfound", "resyncrequired", "fullsyncrequired", "syncstateinvalid"}
 )

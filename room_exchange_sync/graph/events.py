@@ -6,7 +6,7 @@ precision.
 Public API:
 
 - ``MARKER_PROPERTY_ID``: the id of the single-value extended property holding our
-  marker (graph_contract.md §2.6);
+  marker (docs/graph.md#the-marker-extended-property);
 - ``PRIVACY_MODES`` (``"full"``, ``"subject"``, ``"busy"``), ``TIME_ZONE_NAMES``
   (``"windows"``, ``"iana"``), ``BUSY_SUBJECT``, ``MAX_SUBJECT_LENGTH``;
 - ``BookingSnapshot``: the booking values an export needs;
@@ -40,8 +40,8 @@ MARKER_PROPERTY_ID = (
 )
 # Properties a full event object always has (Graph returns them without $select):
 # delta semantics allow an updated item to carry only its id and the properties that
-# changed (graph_contract.md §3.4; UNCONFIRMED for calendarView delta), and reading a
-# missing subject or sensitivity as empty would rename or unhide a meeting.
+# changed (UNCONFIRMED for calendarView delta, docs/graph.md#partial-delta-items), and
+# reading a missing subject or sensitivity as empty would rename or unhide a meeting.
 FULL_EVENT_PROPERTIES = (
     "subject",
     "start",
@@ -351,7 +351,7 @@ def _object(data: dict[str, Any], key: str, field: str | None = None) -> dict[st
 
 
 def _etag_change_key(event: dict[str, Any]) -> str:
-    # "@odata.etag" is W/"<changeKey>" (graph_contract.md §2.2).
+    # "@odata.etag" is W/"<changeKey>" (docs/graph.md#change-keys-and-if-match).
     etag = event.get("@odata.etag")
     if isinstance(etag, str) and etag.startswith('W/"') and etag.endswith('"'):
         return etag[3:-1]
@@ -387,7 +387,7 @@ def _local_time(event: dict[str, Any], key: str) -> tuple[datetime, ZoneInfo | N
         return parsed.replace(tzinfo=tz).astimezone(_UTC).replace(tzinfo=None), None
     zone_name = value.get("timeZone")
     if zone_name is None:
-        # Graph's default is UTC (graph_contract.md §2.5).
+        # Graph's default is UTC (docs/graph.md#times-and-time-zones).
         return parsed, None
     if not isinstance(zone_name, str):
         raise EventDataError(key, "timeZone is not a string")

@@ -1,7 +1,7 @@
 """Pacing under Exchange Online's request budget per app and mailbox.
 
 Exchange allows 10,000 requests per app and mailbox in any 10 minutes (each item of a
-``$batch`` counts; graph_contract.md §5). A long export that sends as fast as it can
+``$batch`` counts; docs/graph.md#throttling). A long export that sends as fast as it can
 runs into ``429`` answers and their ``Retry-After`` waits; one that sends at a fixed
 rate wastes time when a small export could go at once. ``MailboxBudget`` keeps, per
 mailbox, what this process sent in the sliding window, lets a burst go while it fits,

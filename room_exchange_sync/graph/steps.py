@@ -6,7 +6,7 @@ exception thrown in), and finally returns its outcome. ``run_inline`` drives one
 generator in the calling thread. ``run_side_by_side`` drives several: each callable
 runs in a worker thread, and each generator resumes in the calling thread as soon as
 its callable is done, so that one room's database work overlaps the other rooms'
-round trips. Exchange's limits are per mailbox (graph_contract.md §5), so rooms
+round trips. Exchange's limits are per mailbox (docs/graph.md#throttling), so rooms
 (different mailboxes) do not slow each other down.
 """
 

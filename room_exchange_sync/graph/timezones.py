@@ -1,8 +1,8 @@
 """Windows time-zone names (as Exchange and Graph use them) and IANA zones.
 
 Graph documents Windows names in ``start``/``end`` (``"W. Europe Standard Time"``);
-whether it also accepts IANA names is unconfirmed (graph_contract.md §2.2, §10), so the
-addon writes Windows names and reads both.
+whether it also accepts IANA names is unconfirmed
+(docs/graph.md#times-and-time-zones), so the addon writes Windows names and reads both.
 
 Public API:
 

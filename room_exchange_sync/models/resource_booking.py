@@ -5,8 +5,8 @@ from odoo.exceptions import AccessError, UserError
 USER = "room_exchange_sync.room_exchange_sync_group_user"
 
 # Writes made by the sync itself: no mail to anyone, no chatter noise, no export of what
-# was just imported, and no push to personal Outlook/Google calendars (booking_platform
-# §2.9c).
+# was just imported, and no push to personal Outlook/Google calendars
+# (docs/resource_booking.md#writes-made-by-the-sync).
 SYNC_CONTEXT = {
     "room_exchange_no_export": True,
     "exchange_sync": True,

@@ -137,7 +137,7 @@ def _partial_id(event):
 
 def reread_partial_events(env):
     """Whether delta items that carry only some properties are read again in full
-    (graph_contract.md §3.4: UNCONFIRMED whether Outlook sends such items)."""
+    (UNCONFIRMED whether Outlook sends them: docs/graph.md#partial-delta-items)."""
     value = env["ir.config_parameter"].sudo().get_param(PARAM_DELTA_REREAD_PARTIAL)
     return (value or "true").strip().lower() not in ("0", "false", "no", "off")
 
@@ -1507,7 +1507,8 @@ class SyncRound:
             return
         # A plain column update: resource.booking.write() would re-validate the Odoo
         # booking's schedule, which the overlapping Exchange meeting now fails
-        # (booking_platform.md §2.4), and refuse the flag that reports it.
+        # (docs/resource_booking.md#overlapping-bookings-are-frozen), and refuse the
+        # flag that reports it.
         self.env.cr.execute(
             SQL(
                 "UPDATE resource_booking SET exchange_conflict = id = ANY(%s)"

@@ -369,8 +369,8 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.assertTrue(self.imported(baker_meeting["id"]))
 
     def partial_delta_items(self):
-        # graph_contract.md §3.4: UNCONFIRMED whether Outlook sends delta items with
-        # only the properties that changed; the emulator does when asked.
+        # UNCONFIRMED (docs/graph.md#partial-delta-items) whether Outlook sends items
+        # with only the properties that changed; the emulator does when asked.
         self.emulator.set_switches(delta_partial_updates=True)
         self.addCleanup(self.emulator.set_switches, delta_partial_updates=False)
 

@@ -14,7 +14,8 @@ Public API::
     emulator.base_url, .graph_url, .set_base_url(url), .tenant_id(key=None)
     emulator.reset()                           # back to the scenario as loaded
     emulator.request_log -> list[dict]; emulator.clear_log(); emulator.counters()
-    # Outlook acting as people (graph_contract.md §1.1: organizer = the person,
+    # Outlook acting as people (docs/graph.md#meetings-booked-in-outlook:
+    # organizer = the person,
     # the room a resource attendee, the room's processing options applied):
     emulator.book_room(person, room, subject, start, end, *, time_zone="UTC",
                        recurrence=None, sensitivity=None, body=None) -> event

@@ -1,4 +1,6 @@
-"""JSON batching (``POST /v1.0/$batch``) for the Graph emulator (graph_contract.md §4).
+"""JSON batching (``POST /v1.0/$batch``) for the Graph emulator.
+
+Facts: docs/graph.md#json-batching.
 
 Public API::
 
@@ -21,7 +23,7 @@ Envelope errors (``GraphHttpError(400, "BadRequest", ...)``, nothing dispatched)
   "Invalid batch payload format." (Graph's message for an absolute URL, reported in
   microsoft-graph-docs-contrib#8576);
 - no requests, or more than ``max_requests``: message ``TOO_MANY_MESSAGE`` /
-  ``EMPTY_MESSAGE`` (Graph's exact text is UNCONFIRMED, §10);
+  ``EMPTY_MESSAGE`` (Graph's exact text is UNCONFIRMED, docs/graph.md#json-batching);
 - duplicate ``id`` (compared case-insensitively, as Graph documents):
   ``DUPLICATE_ID_MESSAGE`` (text UNCONFIRMED);
 - ``dependsOn`` with more than one id ("requests can only depend on a single other

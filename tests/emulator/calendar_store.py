@@ -1,7 +1,8 @@
 """Room mailbox calendars as Exchange Online keeps them, seen through Microsoft Graph.
 
 Pure Python (no HTTP, no threads started); one re-entrant lock makes it thread-safe.
-Every Graph-visible error is a ``GraphHttpError``. Contract: graph_contract.md §2, §3.
+Every Graph-visible error is a ``GraphHttpError``. Facts: docs/graph.md#events and
+docs/graph.md#incremental-sync-with-calendarview-delta.
 
 Public API::
 
@@ -42,7 +43,8 @@ Public API::
         .transaction_id_duplicate_status, .conflict_status   # for the HTTP layer
         .delta_partial_updates          # switch, may be changed at any time
 
-Choices where Graph's behaviour is UNCONFIRMED (graph_contract.md §10) are
+Choices where Graph's behaviour is UNCONFIRMED
+(docs/graph.md#unconfirmed-points-and-the-emulators-options) are
 constructor options; the other choices made here:
 
 - Ids always behave as with ``Prefer: IdType="ImmutableId"``. An occurrence id
@@ -78,15 +80,16 @@ constructor options; the other choices made here:
   occurrence) and its change key after the change (before it, for a deletion); a
   series change is reported once, with the master id.
 
-Delta (graph_contract.md §3.3-§3.5): a first round (no token) sends the window's
+Delta (docs/graph.md#incremental-sync-with-calendarview-delta):
+a first round (no token) sends the window's
 items as full objects. A ``$deltatoken`` round sends, in window order, the items that
 are new to the chain or whose rendered JSON differs from what the chain last got, then
 ``@removed`` entries for the items that left the window. Each sync state keeps, per
 item, the change keys it was rendered at and that rendering (shared, never handed out:
 every page gets copies), so a round re-renders only the items whose change keys moved.
 
-``delta_partial_updates`` (off by default; graph_contract.md §3.3 and §10 leave open
-whether Outlook does this): an item the chain already had and that was *updated*
+``delta_partial_updates`` (off by default; whether Outlook does this is UNCONFIRMED,
+docs/graph.md#partial-delta-items): an item the chain already had and that was *updated*
 (not new to the chain, not a removal) comes as a partial object: ``@odata.type``,
 ``@odata.etag``, ``id``, ``changeKey``, plus exactly the top-level properties whose
 value differs from the state the client last received through that delta chain (the

@@ -46,7 +46,7 @@ this order:
      exists for.
    - ``delta_expired``: only ever returned for delta paths (``.../delta``, see below);
      answer ``raise to_error(rule)`` = ``410 SyncStateNotFound`` (Graph's room-mailbox
-     body, graph_contract.md §3.5) as if the delta token's generation were gone; the
+     body, docs/graph.md#delta-tokens-expire) as if the token generation were gone; the
      router adds the ``Location`` that restarts the same query, as for a real 410.
 
 Inside ``$batch`` the router calls ``take(..., allow_connection_faults=False)`` for

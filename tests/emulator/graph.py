@@ -1,4 +1,6 @@
-"""Microsoft Graph v1.0 routes of the emulator (graph_contract.md §1–§6, §9.2).
+"""Microsoft Graph v1.0 routes of the emulator.
+
+Facts: docs/graph.md#what-the-emulator-follows.
 
 Public API::
 
@@ -238,7 +240,7 @@ def _parse_when(value: str, name: str) -> dt.datetime:
         raise _bad_request(
             f"The parameter '{name}' is invalid: '{value}'.", "ErrorInvalidParameter"
         ) from None
-    # calendarView: "no offset => UTC" (graph_contract.md §2.1).
+    # calendarView: "no offset => UTC" (docs/graph.md#event-endpoints).
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed
@@ -493,7 +495,8 @@ class GraphApi:
         return {str(n).rsplit("/", 1)[-1] for n in (names or ())}
 
     def _authorize(self, grant: Any, mailbox: str | None, *, write: bool) -> None:
-        """Outlook's mailbox access rules for delegated and app tokens (§1.1, §1.2)."""
+        """Outlook's mailbox access rules for delegated and app tokens
+        (docs/graph.md#room-mailboxes-and-permissions)."""
         if mailbox is None:
             return
         if grant.kind == "app":
@@ -567,7 +570,7 @@ class GraphApi:
         """Id of the copy of ``mailbox``'s calendar in ``user_upn``'s calendar list.
 
         Outlook gives the sharee's copy its own id, different from the owner's
-        calendar id (graph_contract.md §1.1).
+        calendar id (docs/graph.md#delegated-access-to-a-shared-room-calendar).
         """
         digest = hashlib.sha256(
             f"{user_upn.lower()}|{mailbox.lower()}".encode()
@@ -1083,7 +1086,8 @@ class GraphApi:
         return size
 
     def _delta_next_link_denied(self, ctx: _Ctx) -> bool:
-        """Optional: the 403 on a delegated room-delta nextLink (§1.1)."""
+        """Optional: the 403 on a delegated room-delta nextLink
+        (docs/graph.md#delegated-access-to-a-shared-room-calendar)."""
         if not self.emulator.delegated_delta_nextlink_403:
             return False
         return ctx.grant.kind == "delegated" and ctx.target != self._own_upn(ctx.grant)
@@ -1322,7 +1326,7 @@ class GraphApi:
                 },
             )
         if _canonical_segment(tail[1]) == "delta":
-            # v1.0 has no events/delta (beta only, graph_contract.md §3.1).
+            # v1.0 has no events/delta (beta only, docs/graph.md#which-delta-endpoint).
             raise _bad_request(
                 "Change tracking is not supported against 'microsoft.graph.event'.",
                 "ErrorInvalidRequest",

@@ -32,7 +32,8 @@ where Entra accepts them)::
                                                  client_credentials)
     GET  /{tenant}/oauth2/v2.0/logout
 
-Options for points the contract marks UNCONFIRMED (graph_contract.md §10):
+Options for points docs/graph.md marks UNCONFIRMED
+(docs/graph.md#unconfirmed-points-and-the-emulators-options):
 ``scope_echo`` ("requested" | "short" | "full": form of Graph scopes in the token
 response ``scope``), ``redirect_client_info`` / ``redirect_session_state`` (extra fields
 on the authorize redirect), ``invalidate_used_refresh_tokens`` (off by default, as

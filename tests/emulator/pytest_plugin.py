@@ -7,7 +7,8 @@ Fixtures:
 - ``emulator`` (function): that server, reset to the scenario as loaded (events,
   tokens, faults, throttle, log, subscriptions), with ``REQUESTS_CA_BUNDLE`` and
   ``CURL_CA_BUNDLE`` pointing at ``server.ca_bundle_path`` for the test. Both variables
-  silently override ``requests.Session.verify`` (graph_contract.md §8.6), so they must
+  silently override ``requests.Session.verify``
+  (docs/graph.md#ca-bundle-variables-override-verify), so they must
   name a bundle that contains the emulator CA.
 - ``emulator_reset`` (function): the reset alone, for tests that take the server from
   ``emulator_server``.

@@ -18,7 +18,8 @@ Public API::
 TLS uses a throw-away CA made with ``trustme`` at start. Point ``requests``/MSAL at it
 with ``verify=server.ca_bundle_path`` *and* set ``REQUESTS_CA_BUNDLE`` and
 ``CURL_CA_BUNDLE`` to the same file, because those variables silently override
-``Session.verify`` (graph_contract.md §8.6). ``tls=False`` serves plain HTTP
+``Session.verify`` (docs/graph.md#ca-bundle-variables-override-verify).
+``tls=False`` serves plain HTTP
 (debugging only: MSAL refuses ``http://`` authorities).
 
 Why not werkzeug's own request handler: werkzeug 3.0 answers every request with

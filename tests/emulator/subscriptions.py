@@ -1,4 +1,6 @@
-"""Change-notification subscriptions for the Graph emulator (graph_contract.md §6).
+"""Change-notification subscriptions for the Graph emulator.
+
+Facts: docs/graph.md#change-notifications.
 
 Public API::
 
@@ -48,7 +50,7 @@ Deliberate differences from Microsoft Graph:
 - Expired subscriptions are gone: ``get``/``update``/``delete`` answer 404 and no
   notifications are sent for them.
 
-UNCONFIRMED choices (graph_contract.md §10): the maximum lifetime (10,080 vs 4,230
+UNCONFIRMED (docs/graph.md#change-notifications): the maximum lifetime (10,080 vs 4,230
 minutes; set ``max_expiration_minutes``), ``/users/{id}/calendars/{id}/events``
 resources (``allow_calendar_resources``), the ``Events``/``Event`` casing in
 notifications, and the error texts other than the ones quoted from Graph below.
@@ -77,7 +79,7 @@ LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 TLS_VERSIONS = ("v1_0", "v1_1", "v1_2", "v1_3")
 MAX_CLIENT_STATE = 128
 
-# Quoted from Graph (graph_contract.md §6 and Graph's own answers).
+# Quoted from Graph (docs/graph.md#change-notifications and Graph's own answers).
 DELEGATED_FORBIDDEN = (
     "Operation: Create; Exception: [Status Code: Forbidden; Reason: Forbidden]"
 )
@@ -491,7 +493,8 @@ class SubscriptionManager:
         if delegated_upn is not None and not is_me:
             own = mailbox_of_resource(delegated_upn)
             # Delegated subscriptions only cover the signed-in user's own mailbox;
-            # *.Shared permissions do not extend to change notifications (§6).
+            # *.Shared permissions do not extend to change notifications
+            # (docs/graph.md#change-notifications).
             if own is None or own.lower() != mailbox.lower():
                 raise GraphHttpError(403, "ExtensionError", DELEGATED_FORBIDDEN)
         return value, mailbox

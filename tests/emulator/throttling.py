@@ -1,4 +1,4 @@
-"""Outlook-style throttling for the Graph emulator (graph_contract.md §5).
+"""Outlook-style throttling for the Graph emulator (docs/graph.md#throttling).
 
 Exchange Online limits Graph traffic **per (application id, mailbox)**: 10,000 requests
 in a 10-minute window and four concurrent requests. Exceeding the limit for one mailbox
