@@ -7,35 +7,16 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 import requests
 
-from tests.emulator import EmulatorServer
 from tests.emulator.campus import BUILDING_NAMES, campus_scenario, room_list_address
+from tests.emulator.pytest_plugin import CAMPUS_BUILDINGS, CAMPUS_ROOMS
 from tests.emulator.scenario import load_scenario
 
 from .test_emulator_graph import APP_ID, ROOT, app_session, error_code, user_session
 
-ROOMS = 300
-BUILDINGS = 6
-
-
-@pytest.fixture(scope="module")
-def campus_server():
-    server = EmulatorServer(scenario=campus_scenario(BUILDINGS, ROOMS)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def campus(campus_server, monkeypatch):
-    campus_server.emulator.reset()
-    campus_server.emulator.set_switches(places_max_top=1000, places_next_link=True)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", campus_server.ca_bundle_path)
-    monkeypatch.setenv("CURL_CA_BUNDLE", campus_server.ca_bundle_path)
-    return campus_server
+ROOMS = CAMPUS_ROOMS
+BUILDINGS = CAMPUS_BUILDINGS
 
 
 def pages(session, url):

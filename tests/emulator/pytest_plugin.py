@@ -12,6 +12,9 @@ Fixtures:
 - ``emulator_reset`` (function): the reset alone, for tests that take the server from
   ``emulator_server``.
 - ``emulator_ca_bundle`` (function): the two variables alone; returns the bundle path.
+- ``campus_server`` (session) and ``campus`` (function): the same for a second server
+  with the generated campus scenario (``campus.py``: 300 rooms in 6 buildings, with
+  room lists), reset and with the Places switches at their defaults for each test.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from .campus import campus_scenario
 from .server import EmulatorServer
+
+CAMPUS_BUILDINGS = 6
+CAMPUS_ROOMS = 300
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +59,24 @@ def emulator_reset(emulator_server: EmulatorServer) -> EmulatorServer:
 @pytest.fixture
 def emulator(emulator_reset: EmulatorServer, emulator_ca_bundle: str) -> EmulatorServer:
     return emulator_reset
+
+
+@pytest.fixture(scope="session")
+def campus_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(scenario=campus_scenario(CAMPUS_BUILDINGS, CAMPUS_ROOMS))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def campus(
+    campus_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorServer:
+    campus_server.emulator.reset()
+    campus_server.emulator.set_switches(places_max_top=1000, places_next_link=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", campus_server.ca_bundle_path)
+    monkeypatch.setenv("CURL_CA_BUNDLE", campus_server.ca_bundle_path)
+    return campus_server
