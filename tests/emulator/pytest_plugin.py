@@ -30,9 +30,8 @@ CAMPUS_BUILDINGS = 6
 CAMPUS_ROOMS = 300
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer()
+def _serving(**options: object) -> Iterator[EmulatorServer]:
+    server = EmulatorServer(**options)
     server.start()
     try:
         yield server
@@ -40,11 +39,20 @@ def emulator_server() -> Iterator[EmulatorServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    yield from _serving()
+
+
 @pytest.fixture
 def emulator_ca_bundle(
     emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    path = emulator_server.ca_bundle_path
+    return _trust(emulator_server, monkeypatch)
+
+
+def _trust(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = server.ca_bundle_path
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", path)
     monkeypatch.setenv("CURL_CA_BUNDLE", path)
     return path
@@ -63,12 +71,7 @@ def emulator(emulator_reset: EmulatorServer, emulator_ca_bundle: str) -> Emulato
 
 @pytest.fixture(scope="session")
 def campus_server() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(scenario=campus_scenario(CAMPUS_BUILDINGS, CAMPUS_ROOMS))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(scenario=campus_scenario(CAMPUS_BUILDINGS, CAMPUS_ROOMS))
 
 
 @pytest.fixture
@@ -77,6 +80,5 @@ def campus(
 ) -> EmulatorServer:
     campus_server.emulator.reset()
     campus_server.emulator.set_switches(places_max_top=1000, places_next_link=True)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", campus_server.ca_bundle_path)
-    monkeypatch.setenv("CURL_CA_BUNDLE", campus_server.ca_bundle_path)
+    _trust(campus_server, monkeypatch)
     return campus_server
