@@ -2,6 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .room_directory import check_manager
 from .room_exchange_calendar import STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
@@ -11,6 +12,32 @@ USER = "room_exchange_sync.room_exchange_sync_group_user"
 class ResourceResource(models.Model):
     _inherit = "resource.resource"
 
+    room_capacity = fields.Integer(
+        string="Capacity",
+        help="How many people the room seats (0: unknown). It is shown where a room "
+        "is chosen, and a booking type may require a minimum.",
+    )
+    room_building = fields.Char(
+        string="Building", help="The building the room is in, as the directory says."
+    )
+    room_floor = fields.Char(
+        string="Floor", help="The floor the room is on: its label, else its number."
+    )
+    room_equipment = fields.Char(
+        string="Equipment",
+        help="What the room offers: the directory's tags and its audio, video and "
+        "display devices.",
+    )
+    room_attribute_source = fields.Selection(
+        [("odoo", "Entered in Odoo"), ("directory", "Microsoft 365 directory")],
+        string="Attributes from",
+        default="odoo",
+        required=True,
+        help="Microsoft 365 directory: every day the room's name, capacity, building, "
+        "floor and equipment are refreshed from its entry in the directory (rooms "
+        "connected from Microsoft 365 start so), and each change is noted on its "
+        "Exchange calendar. Entered in Odoo: they are left as they are.",
+    )
     exchange_calendar_ids = fields.One2many(
         "room.exchange.calendar", "room_id", groups=USER
     )
@@ -308,3 +335,20 @@ class ResourceResource(models.Model):
             )
             room.exchange_export_failed = calendar.export_failed
             room.exchange_export_summary = calendar.export_summary
+
+    # Rooms from the Microsoft 365 directory (models/room_directory.py) ------------
+
+    def _directory_values(self, entry):
+        """The fields of a room from its directory entry (a DirectoryRoom)."""
+        return {
+            "name": entry.name,
+            "room_capacity": entry.capacity or 0,
+            "room_building": entry.building or False,
+            "room_floor": entry.floor or False,
+            "room_equipment": ", ".join(entry.equipment or []) or False,
+        }
+
+    def action_open_room_directory(self):
+        """The *Rooms from Microsoft 365* screen, from the rooms' list."""
+        check_manager(self.env)
+        return self.env["room.exchange.directory"]._action_start()

@@ -12,6 +12,7 @@ from odoo.tools import email_normalize
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphPermissionError
 from ..graph.steps import run_inline, run_side_by_side
+from .room_directory import DIRECTORY_STATES
 from .sync_round import SyncRound
 
 CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
@@ -158,6 +159,34 @@ class RoomExchangeCalendar(models.Model):
     )
     binding_error_count = fields.Integer(
         string="Bookings in error", compute="_compute_binding_counts"
+    )
+    directory_state = fields.Selection(
+        DIRECTORY_STATES,
+        string="Directory",
+        default="unknown",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Whether the room mailbox is still in the Microsoft 365 directory and "
+        "within reach, as the daily directory refresh found it. Not in the "
+        "directory: the room was deleted or hidden from the address list. Out of "
+        "reach: Exchange refuses to open its calendar (application mode: the "
+        "mailbox left the app's RBAC for Applications scope; delegated mode: the "
+        "signed-in account lost its rights). Such rooms are flagged on the rooms "
+        "overview, never deleted.",
+    )
+    directory_checked_date = fields.Datetime(
+        string="Directory checked on",
+        readonly=True,
+        copy=False,
+        help="When the daily directory refresh last checked this room.",
+    )
+    directory_note = fields.Char(
+        string="Directory changes",
+        readonly=True,
+        copy=False,
+        help="What the last directory refresh changed on the room.",
     )
 
     _room_uniq = models.Constraint(
@@ -738,22 +767,36 @@ class RoomExchangeCalendar(models.Model):
         """
         self.ensure_one()
         access = self._graph_client().probe_calendar_access(mailbox)
+        self._bind_checked_mailbox(mailbox, access)
+
+    def _bind_checked_mailbox(self, mailbox, access, values=None):
+        """Bind to a room mailbox whose access was probed (``access``, a
+        CalendarAccess: one probe, or one of a ``$batch`` of them); ``values`` are
+        written along (the Microsoft account that probed it).
+
+        Raises UserError naming the missing share or permission.
+        """
+        self.ensure_one()
         if not (access.can_read and access.can_write):
             raise UserError(
                 self._access_problem(mailbox, access.error, access.can_read)
             )
-        self.sudo().write(
-            {
-                "mailbox": mailbox,
-                "calendar_name": access.calendar.get("name"),
-                "calendar_external_id": access.calendar.get("id"),
-                "state": "authorized",
-                "last_error": False,
-                "sync_enabled": True,
-            }
-        )
+        self.sudo().write({**(values or {}), **self._bound_values(mailbox, access)})
         self._close_reauthorization_activities()
         _logger.info("Room calendar %s bound to its mailbox", self.id)
+
+    @api.model
+    def _bound_values(self, mailbox, access):
+        """What a room calendar records once ``mailbox`` passed the check
+        (``access``: its CalendarAccess, with read and write)."""
+        return {
+            "mailbox": mailbox,
+            "calendar_name": access.calendar.get("name"),
+            "calendar_external_id": access.calendar.get("id"),
+            "state": "authorized",
+            "last_error": False,
+            "sync_enabled": True,
+        }
 
     def _access_problem(self, mailbox, error, can_read=False):
         """What an Exchange admin must do so that Odoo can write this calendar."""

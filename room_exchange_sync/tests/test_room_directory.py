@@ -1,0 +1,524 @@
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""Rooms from Microsoft 365 (wizards/room_exchange_directory.py) and the daily
+directory refresh (models/room_directory.py), against the emulator over HTTPS with
+its campus scenario: 300 rooms in 6 buildings with room lists, every 10th room
+outside the app's RBAC scope, every 3rd only readable by Adele."""
+
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from lxml import etree
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools.safe_eval import safe_eval
+
+from .common import MANAGER, RoomExchangeCase
+
+CAMPUS_BUILDINGS = 6
+CAMPUS_ROOMS = 300
+PROBE_SUBJECT = "Odoo room sync permission check"
+
+
+class DirectoryCaseMixin:
+    """The emulator with the campus scenario, and the screen as a manager uses it."""
+
+    @classmethod
+    def start_emulator(cls):
+        from tests.emulator import EmulatorServer
+        from tests.emulator.campus import campus_scenario
+
+        scenario = campus_scenario(CAMPUS_BUILDINGS, CAMPUS_ROOMS)
+        cls.emulator_server = EmulatorServer(scenario=scenario).start()
+        cls.addClassCleanup(cls.emulator_server.stop)
+        cls.emulator = cls.emulator_server.emulator
+
+    def campus_room(self, index):
+        """The ``index``-th campus room (1-based), as the scenario numbers them."""
+        return self.emulator.scenario.rooms[3 + index]
+
+    def open_screen(self, connection, user=None):
+        """*Rooms from Microsoft 365* from the connection's button; returns the
+        session (room.exchange.directory) whose rooms the action lists."""
+        user = user or self.manager
+        action = connection.with_user(user).action_open_room_directory()
+        self.assertEqual(action["res_model"], "room.exchange.directory.room")
+        ((_field, _operator, directory_id),) = action["domain"]
+        return self.env["room.exchange.directory"].with_user(user).browse(directory_id)
+
+    def lines(self, directory, domain=()):
+        return (
+            self.env["room.exchange.directory.room"]
+            .with_user(directory.env.user)
+            .search([("directory_id", "=", directory.id), *domain])
+        )
+
+    def map_rooms(self, directory, domain):
+        """Select the rooms of ``domain`` in the list, Map, confirm: the session."""
+        chosen = self.lines(directory, domain)
+        self.assertTrue(chosen)
+        action = chosen.action_map_selected()
+        self.assertEqual(action["res_id"], directory.id)
+        self.assertEqual(directory.state, "confirm")
+        directory.action_map()
+        self.assertEqual(directory.state, "done")
+        return chosen
+
+    def assertRefused(self, chosen, mailboxes, *texts):
+        """Exactly ``mailboxes`` were refused, with ``texts`` and the mailbox in
+        the reason, and no Odoo room; returns their lines."""
+        refused = chosen.filtered(lambda line: line.result == "refused")
+        self.assertEqual(set(refused.mapped("mailbox")), set(mailboxes))
+        for line in refused:
+            for text in (*texts, line.mailbox):
+                self.assertIn(text, line.result_message)
+            self.assertFalse(line.room_id)
+        return refused
+
+    def graph_http(self):
+        """Graph HTTP round trips since the log was last cleared ($batch = 1)."""
+        return [
+            entry
+            for entry in self.emulator.request_log
+            if entry["path"].startswith("/v1.0") and not entry["batch"]
+        ]
+
+    def probe_events_left(self, mailboxes):
+        return [
+            event
+            for mailbox in mailboxes
+            for event in self.emulator.store.snapshot(mailbox)
+            if event.get("subject") == PROBE_SUBJECT
+        ]
+
+
+@tagged("post_install", "-at_install")
+class TestRoomsFromDirectory(DirectoryCaseMixin, RoomExchangeCase):
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.connection = self.ready_connection("application", places_enabled=True)
+
+    def test_the_screen_lists_the_tenants_rooms_with_their_room_lists(self):
+        self.emulator.clear_log()
+        directory = self.open_screen(self.connection)
+        lines = self.lines(directory)
+        self.assertEqual(len(lines), CAMPUS_ROOMS + 4)
+        # 4 pages of 100 rooms, 1 page of room lists, the 6 room lists' first pages
+        # in one $batch: one request per page.
+        self.assertEqual(len(self.graph_http()), 4 + 1 + 1)
+        place = self.campus_room(7)  # atrium.202
+        line = lines.filtered(lambda line: line.mailbox == place.email)
+        self.assertRecordValues(
+            line,
+            [
+                {
+                    "name": place.display_name,
+                    "capacity": place.capacity,
+                    "building": "Atrium",
+                    "floor": "Floor 2",
+                    "room_list": "Atrium rooms",
+                    "match": "new",
+                    "room_id": False,
+                }
+            ],
+        )
+        Line = self.env["room.exchange.directory.room"]
+        by_building = dict(
+            Line._read_group(
+                [("directory_id", "=", directory.id)], ["building"], ["__count"]
+            )
+        )
+        self.assertEqual(by_building["Atrium"], 50)
+        self.assertEqual(by_building["Brussels HQ"], 4)
+        by_list = dict(
+            Line._read_group(
+                [("directory_id", "=", directory.id)], ["room_list"], ["__count"]
+            )
+        )
+        # Every 25th room is in no room list, nor are the four default rooms.
+        self.assertEqual(by_list["Atrium rooms"], 48)
+        self.assertEqual(by_list[False], 4 + CAMPUS_ROOMS // 25)
+
+    def test_the_screen_opens_from_the_rooms_list(self):
+        Room = self.env["resource.resource"].with_user(self.manager)
+        rooms = self.env.ref("room_exchange_sync.resource_resource_action_rooms")
+        arch = Room.with_context(**safe_eval(rooms.context)).get_views(
+            [(False, "list")]
+        )["views"]["list"]["arch"]
+        button = etree.fromstring(arch).xpath(
+            "//header/button[@name='action_open_room_directory']"
+        )
+        self.assertTrue(button)
+        # The only connection that may read the directory: its rooms at once.
+        action = Room.action_open_room_directory()
+        self.assertEqual(action["res_model"], "room.exchange.directory.room")
+        # Two of them: the screen asks which one.
+        self.ready_connection("application", places_enabled=True)
+        action = Room.action_open_room_directory()
+        self.assertEqual(
+            (action["res_model"], action["target"]), ("room.exchange.directory", "new")
+        )
+        self.assertNotIn("res_id", action)
+        Directory = self.env["room.exchange.directory"].with_user(self.manager)
+        directory = Directory.create({"connection_id": self.connection.id})
+        action = directory.action_load()
+        self.assertEqual(action["domain"], [("directory_id", "=", directory.id)])
+        self.assertEqual(len(directory.line_ids), CAMPUS_ROOMS + 4)
+
+    def test_filters_and_grouping_of_the_screen(self):
+        directory = self.open_screen(self.connection)
+        self.map_rooms(directory, [("mailbox", "=", self.campus_room(1).email)])
+        directory = self.open_screen(self.connection)
+        Line = self.env["room.exchange.directory.room"].with_user(self.manager)
+        search = Line.get_views([(False, "search")])["views"]["search"]["arch"]
+        arch = etree.fromstring(search)
+
+        def filtered(name):
+            node = arch.xpath(f"//filter[@name='{name}']")[0]
+            domain = safe_eval(node.get("domain"))
+            return self.lines(directory, domain)
+
+        self.assertEqual(len(filtered("mapped")), 1)
+        self.assertEqual(len(filtered("not_mapped")), CAMPUS_ROOMS + 4 - 1)
+        for name in ("group_building", "group_floor", "group_room_list"):
+            node = arch.xpath(f"//filter[@name='{name}']")[0]
+            group_by = safe_eval(node.get("context"))["group_by"]
+            groups = Line._read_group(
+                [("directory_id", "=", directory.id)], [group_by], ["__count"]
+            )
+            self.assertGreater(len(groups), 5, name)
+        # The search box finds a room by its name or its mailbox.
+        field = arch.xpath("//field[@name='name']")[0]
+        domain = safe_eval(field.get("filter_domain"), {"self": "beacon.3"})
+        self.assertEqual(len(self.lines(directory, domain)), 10)
+
+    def test_map_new_and_existing_rooms(self):
+        floor_1 = [self.campus_room(index) for index in range(1, 50, 5)]
+        mailboxes = [place.email for place in floor_1]
+        # An Odoo room with the name of one, a room with the mailbox of another.
+        namesake = self.env["resource.resource"].create(
+            {
+                "name": floor_1[2].display_name,
+                "resource_type": "material",
+                "calendar_id": self.working_time.id,
+            }
+        )
+        self.room.write({"exchange_mailbox": floor_1[3].email})
+        by_mailbox = self.room.exchange_calendar_id
+        rooms_before = self.env["resource.resource"].search_count([])
+        directory = self.open_screen(self.connection)
+        chosen = self.lines(
+            directory, [("building", "=", "Atrium"), ("floor", "=", "Floor 1")]
+        )
+        self.assertEqual(sorted(chosen.mapped("mailbox")), sorted(mailboxes))
+        chosen.action_map_selected()
+        # The matches are shown for confirmation before anything is written.
+        self.assertEqual(
+            {(line.room_id, line.match) for line in directory.match_line_ids},
+            {(namesake, "name"), (self.room, "mailbox")},
+        )
+        self.assertEqual(
+            (
+                directory.to_map_count,
+                directory.to_create_count,
+                directory.to_match_count,
+            ),
+            (10, 8, 2),
+        )
+        self.emulator.clear_log()
+        directory.action_map()
+        # The access checks of ten rooms: reads, probe events, deletions, each one
+        # $batch (20 requests per round trip) where one at a time takes 40.
+        self.assertEqual(len(self.graph_http()), 3)
+        self.assertEqual(
+            set(chosen.mapped("result")), {"mapped"}, chosen.mapped("result_message")
+        )
+        self.assertEqual(directory.mapped_count, 10)
+        self.assertEqual(
+            self.env["resource.resource"].search_count([]), rooms_before + 8
+        )
+        self.assertFalse(self.probe_events_left(mailboxes))
+        for place in floor_1:
+            line = chosen.filtered(
+                lambda line, place=place: line.mailbox == place.email
+            )
+            calendar = line.calendar_id
+            room = line.room_id
+            self.assertRecordValues(
+                calendar,
+                [
+                    {
+                        "connection_id": self.connection.id,
+                        "mailbox": place.email,
+                        "state": "authorized",
+                        "sync_enabled": True,
+                        "directory_state": "listed",
+                    }
+                ],
+            )
+            self.assertTrue(calendar.calendar_external_id)
+            self.assertTrue(calendar.combination_id)
+            self.assertEqual(room.room_capacity, place.capacity)
+            self.assertEqual(
+                (room.room_building, room.room_floor, room.room_attribute_source),
+                ("Atrium", "Floor 1", "directory"),
+            )
+            devices = [place.video_device_name, place.display_device_name]
+            self.assertEqual(
+                room.room_equipment or "",
+                ", ".join(place.tags + [d for d in devices if d]),
+            )
+        # Matched rooms are reused: the name one keeps its record, the mailbox one
+        # its room calendar (and its name).
+        self.assertEqual(
+            chosen.filtered(lambda line: line.mailbox == floor_1[2].email).room_id,
+            namesake,
+        )
+        self.assertEqual(self.room.exchange_calendar_id, by_mailbox)
+        self.assertEqual(self.room.name, "Alpha")
+        created = chosen.room_id - namesake - self.room
+        self.assertEqual(
+            sorted(created.mapped("name")),
+            sorted(p.display_name for p in floor_1 if p not in floor_1[2:4]),
+        )
+        self.assertEqual(
+            set(created.mapped("calendar_id")), {self.env.company.resource_calendar_id}
+        )
+
+    def test_a_match_can_be_refused_for_a_new_room(self):
+        place = self.campus_room(1)
+        namesake = self.env["resource.resource"].create(
+            {"name": place.display_name, "resource_type": "material"}
+        )
+        directory = self.open_screen(self.connection)
+        line = self.lines(directory, [("mailbox", "=", place.email)])
+        line.action_map_selected()
+        self.assertEqual(directory.match_line_ids, line)
+        directory.write(
+            {"match_line_ids": [Command.update(line.id, {"use_match": False})]}
+        )
+        self.assertEqual(directory.to_create_count, 1)
+        directory.action_map()
+        self.assertEqual(line.result, "mapped")
+        self.assertNotEqual(line.room_id, namesake)
+        self.assertEqual(line.room_id.name, place.display_name)
+        self.assertFalse(namesake.exchange_calendar_ids)
+
+    def test_rooms_outside_the_rbac_scope_are_refused_with_the_command(self):
+        floor_5 = [self.campus_room(index) for index in range(5, 51, 5)]
+        outside = {place.email for place in floor_5[1::2]}  # indexes 10, 20...
+        rooms_before = self.env["resource.resource"].search_count([])
+        directory = self.open_screen(self.connection)
+        chosen = self.map_rooms(
+            directory, [("building", "=", "Atrium"), ("floor", "=", "Floor 5")]
+        )
+        self.assertRefused(chosen, outside, "RBAC for Applications")
+        self.assertEqual(len(chosen.filtered(lambda line: line.result == "mapped")), 5)
+        self.assertEqual(
+            self.env["resource.resource"].search_count([]), rooms_before + 5
+        )
+        self.assertEqual((directory.mapped_count, directory.refused_count), (5, 5))
+
+    def test_a_second_run_maps_only_what_is_missing(self):
+        directory = self.open_screen(self.connection)
+        floor = [("building", "=", "Beacon"), ("floor", "=", "Floor 5")]
+        first = self.map_rooms(directory, floor)
+        mapped = first.filtered(lambda line: line.result == "mapped")
+        self.assertEqual(len(mapped), 5)  # the other five are outside the scope
+        rooms_before = self.env["resource.resource"].search_count([])
+        self.emulator.scenario.app(self.connection.client_id).rbac_scope = None
+        directory = self.open_screen(self.connection)
+        self.assertEqual(
+            set(self.lines(directory, floor).mapped("match")), {"mapped", "new"}
+        )
+        self.emulator.clear_log()
+        again = self.map_rooms(directory, floor)
+        self.assertEqual(
+            sorted(again.mapped("result")), ["already"] * 5 + ["mapped"] * 5
+        )
+        # Only the missing rooms were checked: 4 requests each.
+        batched = [e for e in self.emulator.request_log if e["batch"]]
+        self.assertEqual(len(batched), 5 * 4)
+        self.assertEqual(
+            self.env["resource.resource"].search_count([]), rooms_before + 5
+        )
+        self.assertEqual(
+            len(
+                self.env["room.exchange.calendar"].search(
+                    [("mailbox", "in", again.mapped("mailbox"))]
+                )
+            ),
+            10,
+        )
+
+    def test_a_failing_room_never_undoes_the_others(self):
+        directory = self.open_screen(self.connection)
+        domain = [("building", "=", "Cedar"), ("floor", "=", "Floor 1")]
+        broken = self.lines(directory, domain)[3]
+        Calendar = type(self.env["room.exchange.calendar"])
+        original = Calendar._prepare_booking_setup
+
+        def setup(calendars):
+            original(calendars)
+            if broken.mailbox in calendars.mapped("mailbox"):
+                raise ValidationError(calendars.env._("The room broke after binding."))
+
+        with patch.object(Calendar, "_prepare_booking_setup", setup):
+            chosen = self.map_rooms(directory, domain)
+        failed = chosen.filtered(lambda line: line.mailbox == broken.mailbox)
+        self.assertEqual(failed.result, "refused")
+        self.assertIn("broke after binding", failed.result_message)
+        self.assertFalse(failed.room_id)
+        self.assertFalse(
+            self.env["room.exchange.calendar"].search(
+                [("mailbox", "=", broken.mailbox)]
+            )
+        )
+        self.assertFalse(
+            self.env["resource.resource"].search([("name", "=", failed.name)])
+        )
+        others = chosen - failed
+        self.assertEqual(set(others.mapped("result")), {"mapped"})
+        self.assertEqual(set(others.calendar_id.mapped("state")), {"authorized"})
+
+    def test_new_rooms_need_a_working_time_and_time_zone(self):
+        directory = self.open_screen(self.connection)
+        self.lines(directory)[:2].action_map_selected()
+        directory.working_time_id = False
+        self.emulator.clear_log()
+        with self.assertRaisesRegex(UserError, "working time"):
+            directory.action_map()
+        self.assertFalse(self.graph_http())
+
+    def test_export_of_the_mapped_rooms_bookings(self):
+        place = self.campus_room(2)
+        # An existing Odoo room with future bookings, matched by name.
+        self.room.name = place.display_name
+        Calendar = self.env["room.exchange.calendar"]
+        self.room.calendar_id = Calendar._around_the_clock_calendar(self.env.company)
+        combination = self.single_room_combination(self.room)
+        booking_type = self.env["resource.booking.type"].create(
+            {
+                "name": "Meeting room",
+                "resource_calendar_id": self.room.calendar_id.id,
+                "duration": 1,
+                "combination_rel_ids": [
+                    Command.create({"combination_id": combination.id})
+                ],
+            }
+        )
+        requester = self.env["res.partner"].create({"name": "Requester"})
+        start = datetime.combine(
+            fields.Date.today() + timedelta(days=10), datetime.min.time()
+        ) + timedelta(hours=9)
+        self.env["resource.booking"].create(
+            [
+                {
+                    "name": f"Board {hour}",
+                    "type_id": booking_type.id,
+                    "combination_auto_assign": False,
+                    "combination_id": combination.id,
+                    "partner_ids": [Command.set(requester.ids)],
+                    "start": start + timedelta(hours=hour),
+                    "duration": 1.0,
+                }
+                for hour in (0, 2)
+            ]
+        )
+        directory = self.open_screen(self.connection)
+        chosen = self.map_rooms(
+            directory, [("mailbox", "in", [place.email, self.campus_room(3).email])]
+        )
+        self.assertEqual(set(chosen.mapped("result")), {"mapped"})
+        action = directory.action_export()
+        wizard = self.env["room.exchange.export"].browse(action["res_id"])
+        self.assertEqual(wizard.state, "preview")
+        self.assertEqual(wizard.room_ids, chosen.room_id)
+        self.assertEqual(wizard.to_export_count, 2)
+        self.assertEqual(self.emulator.store.snapshot(place.email), [])
+
+
+@tagged("post_install", "-at_install")
+class TestDirectoryAccess(DirectoryCaseMixin, RoomExchangeCase):
+    """Only Exchange sync managers, and only within their companies."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.connection = self.ready_connection("application", places_enabled=True)
+
+    def test_non_managers_are_refused_everywhere(self):
+        directory = self.open_screen(self.connection)
+        line = self.lines(directory)[:1]
+        for user in (self.exchange_user, self.booking_manager, self.booking_user):
+            with self.assertRaises(AccessError, msg=user.login):
+                self.connection.with_user(user).action_open_room_directory()
+            with self.assertRaises(AccessError, msg=user.login):
+                self.env["resource.resource"].with_user(
+                    user
+                ).action_open_room_directory()
+            with self.assertRaises(AccessError, msg=user.login):
+                self.env["room.exchange.directory"].with_user(user).create(
+                    {"connection_id": self.connection.id}
+                )
+            for method in (
+                "action_load",
+                "action_open_rooms",
+                "action_map",
+                "action_export",
+            ):
+                with self.assertRaises(AccessError, msg=f"{user.login} {method}"):
+                    getattr(directory.with_user(user), method)()
+            with self.assertRaises(AccessError, msg=user.login):
+                line.with_user(user).action_map_selected()
+
+    def test_a_session_is_its_managers_own(self):
+        directory = self.open_screen(self.connection)
+        other = new_test_user(
+            self.env,
+            login="other_exchange_manager",
+            groups=f"base.group_user,{MANAGER}",
+        )
+        with self.assertRaises(AccessError):
+            directory.with_user(other).action_map()
+        self.assertFalse(
+            self.env["room.exchange.directory.room"]
+            .with_user(other)
+            .search([("directory_id", "=", directory.id)])
+        )
+
+    def test_company_boundaries(self):
+        company_b = self.env["res.company"].create({"name": "Fabrikam"})
+        manager_b = new_test_user(
+            self.env,
+            login="exchange_manager_b",
+            groups="base.group_user,room_exchange_sync.room_exchange_sync_group_manager",
+            company_id=company_b.id,
+            company_ids=[Command.set(company_b.ids)],
+        )
+        self.connection.company_id = self.env.company
+        # The connection of company A is out of reach of B's manager...
+        with self.assertRaises(AccessError):
+            self.connection.with_user(manager_b).action_open_room_directory()
+        with self.assertRaises(UserError):  # AccessError or ValidationError
+            self.env["room.exchange.directory"].with_user(manager_b).create(
+                {"connection_id": self.connection.id}
+            ).action_load()
+        # ...and so are A's sessions and their rooms.
+        directory = self.open_screen(self.connection)
+        with self.assertRaises(AccessError):
+            directory.with_user(manager_b).action_map()
+        # A's rooms are never matched into B's session.
+        connection_b = self.ready_connection(
+            "application", places_enabled=True, company_id=company_b.id
+        )
+        self.room.name = self.campus_room(1).display_name
+        directory_b = self.open_screen(connection_b.with_user(manager_b), manager_b)
+        line = self.lines(directory_b, [("mailbox", "=", self.campus_room(1).email)])
+        self.assertEqual((line.match, line.room_id.id), ("new", False))
+        # B's new rooms belong to B.
+        self.map_rooms(directory_b, [("mailbox", "=", self.campus_room(1).email)])
+        self.assertEqual(line.room_id.company_id, company_b)
+        self.assertEqual(line.calendar_id.connection_id, connection_b)
