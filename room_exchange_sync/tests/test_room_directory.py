@@ -522,3 +522,98 @@ class TestDirectoryAccess(DirectoryCaseMixin, RoomExchangeCase):
         self.map_rooms(directory_b, [("mailbox", "=", self.campus_room(1).email)])
         self.assertEqual(line.room_id.company_id, company_b)
         self.assertEqual(line.calendar_id.connection_id, connection_b)
+
+
+@tagged("post_install", "-at_install")
+class TestRoomCapacity(RoomExchangeCase):
+    """Capacity where a person chooses a room, and a booking type's minimum."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.env(context=dict(self.env.context, tracking_disable=True))
+        self.small = self.room
+        self.small.room_capacity = 4
+        Room = self.env["resource.resource"]
+        self.large = Room.create(
+            {"name": "Omega", "resource_type": "material", "room_capacity": 12}
+        )
+        self.unknown = Room.create({"name": "Zeta", "resource_type": "material"})
+        around_the_clock = self.env[
+            "room.exchange.calendar"
+        ]._around_the_clock_calendar(self.env.company)
+        (self.small | self.large | self.unknown).calendar_id = around_the_clock
+        self.combinations = {
+            room: self.single_room_combination(room)
+            for room in (self.small, self.large, self.unknown)
+        }
+        self.booking_type = self.env["resource.booking.type"].create(
+            {
+                "name": "Workshop",
+                "resource_calendar_id": around_the_clock.id,
+                "duration": 1,
+                "combination_assignment": "sorted",
+                "room_min_capacity": 10,
+                "combination_rel_ids": [
+                    Command.create({"combination_id": c.id, "sequence": index})
+                    for index, c in enumerate(self.combinations.values())
+                ],
+            }
+        )
+        self.requester = self.env["res.partner"].create({"name": "Requester"})
+        self.start = datetime.combine(
+            fields.Date.today() + timedelta(days=7), datetime.min.time()
+        ) + timedelta(hours=9)
+
+    def book(self, combination=None):
+        values = {
+            "name": "Workshop",
+            "type_id": self.booking_type.id,
+            "partner_ids": [Command.set(self.requester.ids)],
+            "start": self.start,
+            "duration": 1.0,
+        }
+        if combination:
+            values.update(combination_auto_assign=False, combination_id=combination.id)
+        return self.env["resource.booking"].create(values)
+
+    def test_capacity_shows_where_a_room_is_chosen(self):
+        small = self.combinations[self.small]
+        self.assertEqual(small.capacity, 4)
+        self.assertEqual(small.display_name, "Alpha (4 seats)")
+        self.assertEqual(self.combinations[self.unknown].display_name, "Zeta")
+        both = self.env["resource.booking.combination"].create(
+            {"resource_ids": [Command.set((self.small | self.large).ids)]}
+        )
+        self.assertEqual(both.capacity, 16)
+        self.small.room_capacity = 6
+        self.assertEqual(small.capacity, 6)
+        self.assertEqual(both.capacity, 18)
+        form = self.env["resource.booking"].get_views([(False, "form")])["views"][
+            "form"
+        ]["arch"]
+        self.assertIn('name="combination_capacity"', form)
+        rooms = self.env["resource.resource"].get_views([(False, "list")])["views"][
+            "list"
+        ]["arch"]
+        self.assertIn('name="room_capacity"', rooms)
+
+    def test_a_type_minimum_keeps_small_rooms_out(self):
+        # Auto-assignment skips the rooms too small or of unknown capacity.
+        booking = self.book()
+        self.assertEqual(booking.combination_id, self.combinations[self.large])
+        self.assertEqual(booking.combination_capacity, 12)
+        # Choosing a small room by hand is refused.
+        with self.assertRaisesRegex(ValidationError, "at least 10 people"):
+            self.book(self.combinations[self.small])
+        with self.assertRaisesRegex(ValidationError, "unknown number"):
+            self.book(self.combinations[self.unknown])
+        # The free slots count only the rooms big enough.
+        booking.action_cancel()
+        probe = self.env["resource.booking"].new({"type_id": self.booking_type.id})
+        tz_start = fields.Datetime.context_timestamp(probe, self.start)
+        with_minimum = probe._get_intervals(tz_start, tz_start + timedelta(hours=1))
+        self.assertTrue(with_minimum)
+        self.large.room_capacity = 8
+        self.assertFalse(probe._get_intervals(tz_start, tz_start + timedelta(hours=1)))
+        self.booking_type.room_min_capacity = 0
+        self.assertTrue(probe._get_intervals(tz_start, tz_start + timedelta(hours=1)))
