@@ -7,14 +7,16 @@ outside the app's RBAC scope, every 3rd only readable by Adele."""
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
+import requests
 from lxml import etree
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools.safe_eval import safe_eval
 
-from .common import MANAGER, RoomExchangeCase
+from ..models.room_exchange_connection import CALLBACK_PATH
+from .common import ADELE, DELEGATED_APP, MANAGER, RoomExchangeCase
 
 CAMPUS_BUILDINGS = 6
 CAMPUS_ROOMS = 300
@@ -441,6 +443,84 @@ class TestRoomsFromDirectory(DirectoryCaseMixin, RoomExchangeCase):
 
 
 @tagged("post_install", "-at_install")
+class TestDelegatedDirectory(DirectoryCaseMixin, RoomExchangeCase):
+    """One signed-in account serves every room it may edit. A TransactionCase runs
+    the sign-in's steps directly (as test_sync_scenarios does); the controller's
+    route is exercised in TestDirectorySignInRoute."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.connection = self.ready_connection("delegated", places_enabled=True)
+        self.emulator.scenario.app(DELEGATED_APP).redirect_uris.append(
+            self.connection.redirect_uri
+        )
+
+    def sign_in(self, person=ADELE):
+        from tests.emulator.people import sign_in
+
+        microsoft = requests.Session()
+        microsoft.trust_env = False
+        microsoft.verify = self.emulator_server.ca_bundle_path
+        Flow = self.env["room.exchange.auth.flow"].with_user(self.manager)
+        auth_uri = Flow._start_for_connection(
+            self.connection.with_user(self.manager), "test-session"
+        )
+        url, fields_ = sign_in(microsoft, auth_uri, *person)
+        flow = Flow._from_state(fields_["state"], "test-session")
+        self.assertFalse(flow._finish(fields_))
+        return self.env["room.exchange.account"].search(
+            [("connection_id", "=", self.connection.id)]
+        )
+
+    def test_without_an_account_the_screen_asks_to_sign_in(self):
+        action = self.connection.with_user(self.manager).action_open_room_directory()
+        self.assertEqual(action["res_model"], "room.exchange.directory")
+        directory = self.env["room.exchange.directory"].browse(action["res_id"])
+        self.assertEqual(directory.state, "choose")
+        with self.assertRaisesRegex(UserError, "Sign in with a Microsoft account"):
+            directory.with_user(self.manager).action_load()
+        url = directory.with_user(self.manager).action_sign_in()["url"]
+        self.assertEqual(
+            url,
+            f"/room_exchange_sync/oauth/start_directory?connection_id={self.connection.id}",
+        )
+
+    def test_one_account_serves_the_rooms_it_may_edit(self):
+        account = self.sign_in()
+        self.assertEqual(account.username.lower(), ADELE[0].lower())
+        directory = self.open_screen(self.connection)
+        self.assertEqual(directory.account_id, account)
+        floor_1 = [self.campus_room(index) for index in range(1, 50, 5)]
+        read_only = {place.email for place in floor_1 if floor_1.index(place) % 3 == 1}
+        chosen = self.map_rooms(
+            directory, [("building", "=", "Atrium"), ("floor", "=", "Floor 1")]
+        )
+        refused = self.assertRefused(
+            chosen,
+            read_only,
+            "can only read the calendar",
+            "Set-MailboxFolderPermission",
+            account.username,
+        )
+        mapped = chosen - refused
+        self.assertEqual(len(mapped), 7)
+        self.assertEqual(set(mapped.calendar_id.mapped("account_id")), {account})
+        self.assertEqual(set(mapped.calendar_id.mapped("state")), {"authorized"})
+        self.assertEqual(set(mapped.calendar_id.mapped("auth_mode")), {"delegated"})
+        self.assertFalse(self.probe_events_left(mapped.mapped("mailbox")))
+
+    def test_a_revoked_sign_in_is_reported_for_the_batch(self):
+        self.sign_in()
+        directory = self.open_screen(self.connection)
+        self.lines(directory)[:3].action_map_selected()
+        self.emulator.identity.expire_access_tokens()
+        self.emulator.identity.revoke_refresh_tokens(upn=ADELE[0])
+        with self.assertRaisesRegex(UserError, "sign in again"):
+            directory.action_map()
+
+
+@tagged("post_install", "-at_install")
 class TestDirectoryAccess(DirectoryCaseMixin, RoomExchangeCase):
     """Only Exchange sync managers, and only within their companies."""
 
@@ -466,6 +546,7 @@ class TestDirectoryAccess(DirectoryCaseMixin, RoomExchangeCase):
             for method in (
                 "action_load",
                 "action_open_rooms",
+                "action_sign_in",
                 "action_map",
                 "action_export",
             ):
@@ -617,3 +698,67 @@ class TestRoomCapacity(RoomExchangeCase):
         self.assertFalse(probe._get_intervals(tz_start, tz_start + timedelta(hours=1)))
         self.booking_type.room_min_capacity = 0
         self.assertTrue(probe._get_intervals(tz_start, tz_start + timedelta(hours=1)))
+
+
+@tagged("post_install", "-at_install")
+class TestDirectorySignInRoute(DirectoryCaseMixin, RoomExchangeCase, HttpCase):
+    """Delegated mode: *Sign in with Microsoft* on the screen, through Odoo's
+    routes and the emulator's sign-in pages; the account then serves the screen."""
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        redirect_uri = self.base_url() + CALLBACK_PATH
+        self.emulator.scenario.app(DELEGATED_APP).redirect_uris.append(redirect_uri)
+        self.connection = self.ready_connection(
+            "delegated", places_enabled=True, redirect_uri_override=redirect_uri
+        )
+        self.microsoft = requests.Session()
+        self.microsoft.trust_env = False
+        self.microsoft.verify = self.emulator_server.ca_bundle_path
+
+    def start(self, connection_id=None):
+        return self.url_open(
+            "/room_exchange_sync/oauth/start_directory"
+            f"?connection_id={connection_id or self.connection.id}",
+            allow_redirects=False,
+        )
+
+    def test_sign_in_from_the_screen(self):
+        from tests.emulator.people import sign_in
+
+        self.authenticate("exchange_manager", "exchange_manager")
+        answer = self.start()
+        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
+        url, fields_ = sign_in(self.microsoft, answer.headers["Location"], *ADELE)
+        self.assertEqual(url, self.connection.redirect_uri)
+        back = self.url_open(url, data=fields_, allow_redirects=False)
+        self.assertEqual(back.status_code, 303, back.text[:300])
+        self.assertTrue(
+            back.headers["Location"].endswith(
+                f"/odoo/room.exchange.connection/{self.connection.id}"
+            )
+        )
+        account = self.env["room.exchange.account"].search(
+            [("connection_id", "=", self.connection.id)]
+        )
+        self.assertEqual(account.username.lower(), ADELE[0].lower())
+        self.assertFalse(account.calendar_ids)
+        # The screen now lists the directory with that account.
+        directory = self.open_screen(self.connection)
+        self.assertEqual(directory.account_id, account)
+        self.assertEqual(len(self.lines(directory)), CAMPUS_ROOMS + 4)
+        # The answer cannot be used twice.
+        again = self.url_open(url, data=fields_, allow_redirects=False)
+        self.assertIn("already used", again.text)
+
+    def test_the_route_refuses_others(self):
+        self.authenticate("exchange_user", "exchange_user")
+        self.assertEqual(self.start().status_code, 403)
+        self.authenticate("exchange_manager", "exchange_manager")
+        self.assertEqual(self.start(connection_id="nope").status_code, 404)
+        app = self.ready_connection("application", places_enabled=True)
+        answer = self.start(app.id)
+        self.assertEqual(answer.status_code, 200)
+        self.assertIn("not a ready delegated connection", answer.text)
+        self.assertFalse(self.env["room.exchange.auth.flow"].search([]))

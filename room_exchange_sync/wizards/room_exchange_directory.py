@@ -206,6 +206,26 @@ class RoomExchangeDirectory(models.TransientModel):
         )
         return action
 
+    def action_sign_in(self):
+        """Delegated mode: sign in with the Microsoft account that will serve the
+        rooms (then come back to this screen from the connection)."""
+        self.ensure_one()
+        check_manager(self.env)
+        connection = self.connection_id
+        if connection.auth_mode != "delegated":
+            raise UserError(
+                self.env._(
+                    "Connection %(name)s uses application access: nobody signs in.",
+                    name=connection.name,
+                )
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": "/room_exchange_sync/oauth/start_directory"
+            f"?connection_id={connection.id}",
+            "target": "self",
+        }
+
     def _client(self):
         self.ensure_one()
         connection = self.connection_id
