@@ -29,5 +29,6 @@
         "data/ir_cron_health_data.xml",
         "views/room_exchange_cockpit_views.xml",
         "wizards/room_exchange_directory_views.xml",
+        "data/ir_cron_directory_data.xml",
     ],
 }

@@ -2,7 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from .room_directory import check_manager
+from .room_directory import DIRECTORY_STATES, check_manager
 from .room_exchange_calendar import STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
@@ -157,6 +157,20 @@ class ResourceResource(models.Model):
     )
     exchange_export_summary = fields.Text(
         string="Last export", compute="_compute_exchange_export", groups=USER
+    )
+    exchange_directory_state = fields.Selection(
+        DIRECTORY_STATES,
+        string="Directory",
+        compute="_compute_exchange_directory",
+        groups=USER,
+        help="Whether the room mailbox is still in the Microsoft 365 directory and "
+        "within reach (daily directory refresh).",
+    )
+    exchange_directory_note = fields.Char(
+        string="Directory changes",
+        compute="_compute_exchange_directory",
+        groups=USER,
+        help="What the last directory refresh changed on the room.",
     )
 
     @api.depends("exchange_calendar_ids")
@@ -338,6 +352,15 @@ class ResourceResource(models.Model):
 
     # Rooms from the Microsoft 365 directory (models/room_directory.py) ------------
 
+    @api.depends(
+        "exchange_calendar_ids.directory_state", "exchange_calendar_ids.directory_note"
+    )
+    def _compute_exchange_directory(self):
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1]
+            room.exchange_directory_state = calendar.directory_state or "unknown"
+            room.exchange_directory_note = calendar.directory_note
+
     def _directory_values(self, entry):
         """The fields of a room from its directory entry (a DirectoryRoom)."""
         return {
@@ -347,6 +370,32 @@ class ResourceResource(models.Model):
             "room_floor": entry.floor or False,
             "room_equipment": ", ".join(entry.equipment or []) or False,
         }
+
+    def _directory_changes(self, entry):
+        """Bring the room in line with its directory entry (a DirectoryRoom); return
+        [(field, sentence)] of what changed."""
+        self.ensure_one()
+        wanted = self._directory_values(entry)
+        changes = []
+        for name, value in wanted.items():
+            old = self[name]
+            if (old or False) == (value or False):
+                continue
+            label = self._fields[name]._description_string(self.env)
+            changes.append(
+                (
+                    name,
+                    self.env._(
+                        "%(field)s %(old)s → %(new)s",
+                        field=label.lower() if name != "name" else label,
+                        old=old or "-",
+                        new=value or "-",
+                    ),
+                )
+            )
+        if changes:
+            self.sudo().write({name: wanted[name] for name, _text in changes})
+        return changes
 
     def action_open_room_directory(self):
         """The *Rooms from Microsoft 365* screen, from the rooms' list."""

@@ -16,9 +16,15 @@ Where it lives:
   models/resource_booking_type.py, models/resource_booking.py.
 """
 
+from datetime import timedelta
+
 from odoo.exceptions import AccessError
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
+# Rooms checked per committed step of the daily refresh.
+REFRESH_CHUNK = 100
+# A room checked less than this long ago is not checked again by the daily job.
+REFRESH_AGE = timedelta(hours=20)
 DIRECTORY_STATES = [
     ("unknown", "Not checked"),
     ("listed", "In the directory"),

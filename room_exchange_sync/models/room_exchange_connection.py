@@ -885,6 +885,22 @@ class RoomExchangeConnection(models.Model):
             limit=1,
         )
 
+    def _directory_listing(self):
+        """{lower-case mailbox: DirectoryRoom} of the connection's directory, or
+        None when it cannot be read now (logged; the daily job tries again)."""
+        self.ensure_one()
+        try:
+            client = self._directory_client(self._directory_account())
+            rooms = client.list_directory_rooms()
+        except (GraphError, UserError) as error:
+            _logger.warning(
+                "Directory refresh of connection %s: the directory was not read (%s)",
+                self.id,
+                type(error).__name__,
+            )
+            return None
+        return {room.mailbox.lower(): room for room in rooms}
+
     def _directory_client(self, account=None):
         """A Graph client for the directory and the rooms' checks: the app's, or the
         account's (delegated). Raises UserError when none can be made."""

@@ -15,6 +15,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools.safe_eval import safe_eval
 
+from ..models import room_directory
 from ..models.room_exchange_connection import CALLBACK_PATH
 from .common import ADELE, DELEGATED_APP, MANAGER, RoomExchangeCase
 
@@ -518,6 +519,161 @@ class TestDelegatedDirectory(DirectoryCaseMixin, RoomExchangeCase):
         self.emulator.identity.revoke_refresh_tokens(upn=ADELE[0])
         with self.assertRaisesRegex(UserError, "sign in again"):
             directory.action_map()
+
+
+@tagged("post_install", "-at_install")
+class TestDirectoryRefresh(DirectoryCaseMixin, RoomExchangeCase):
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        self.connection = self.ready_connection("application", places_enabled=True)
+        directory = self.open_screen(self.connection)
+        self.mapped = self.map_rooms(
+            directory, [("building", "=", "Delta"), ("floor", "=", "Floor 1")]
+        )
+        self.assertEqual(set(self.mapped.mapped("result")), {"mapped"})
+        self.calendars = self.mapped.calendar_id
+        # The mapping counts as a check: back-date it so that the job is due.
+        self.calendars.write(
+            {"directory_checked_date": fields.Datetime.now() - timedelta(days=1)}
+        )
+
+    def run_cron(self, chunk=None):
+        """The cron job's own code (its server action); its committed steps are
+        recorded instead of committed (the test transaction must not commit)."""
+        commits = []
+
+        def no_commit(cron, processed=0, *, remaining=None, deactivate=False):
+            commits.append((processed, remaining))
+            return float("inf")
+
+        Cron = type(self.env["ir.cron"])
+        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_directory")
+        self.assertTrue(cron.active)
+        with (
+            patch.object(Cron, "_commit_progress", no_commit),
+            patch.object(room_directory, "REFRESH_CHUNK", chunk or 100),
+        ):
+            cron.ir_actions_server_id.run()
+        self.env.invalidate_all()
+        return commits
+
+    def calendar_of(self, place):
+        return self.calendars.filtered(lambda c: c.mailbox == place.email)
+
+    def test_attribute_changes_reach_odoo_and_are_noted(self):
+        places = [self.emulator.scenario.room(m) for m in self.mapped.mapped("mailbox")]
+        changed, renamed, untouched = places[0], places[1], places[2]
+        self.emulator.update_room(
+            changed.email, capacity=42, floor_label="Mezzanine", tags=["piano"]
+        )
+        self.emulator.update_room(renamed.email, display_name="Delta Lounge")
+        self.emulator.update_room(untouched.email, capacity=99)
+        kept = self.calendar_of(untouched).room_id
+        kept.room_attribute_source = "odoo"
+        kept_capacity = kept.room_capacity
+        commits = self.run_cron(chunk=4)
+        self.assertEqual(commits, [(4, 6), (4, 2), (2, 0)])
+        room = self.calendar_of(changed).room_id
+        self.assertEqual((room.room_capacity, room.room_floor), (42, "Mezzanine"))
+        self.assertTrue(room.room_equipment.startswith("piano"))
+        note = self.calendar_of(changed).message_ids[:1].body
+        self.assertIn("capacity", note)
+        self.assertIn("42", note)
+        self.assertIn("Mezzanine", note)
+        self.assertIn("capacity", self.calendar_of(changed).directory_note)
+        self.assertEqual(self.calendar_of(renamed).room_id.name, "Delta Lounge")
+        self.assertEqual(kept.room_capacity, kept_capacity)
+        self.assertNotEqual(kept.room_capacity, 99)
+        self.assertEqual(set(self.calendars.mapped("directory_state")), {"listed"})
+        # Checked today: the next run has nothing to do, and asks Graph nothing.
+        self.emulator.clear_log()
+        self.assertEqual(self.run_cron(), [])
+        self.assertFalse(self.emulator.request_log)
+
+    def test_rooms_that_leave_the_directory_are_flagged_never_deleted(self):
+        places = [self.emulator.scenario.room(m) for m in self.mapped.mapped("mailbox")]
+        hidden, deleted, descoped = places[0], places[1], places[2]
+        self.emulator.update_room(hidden.email, hidden=True)
+        self.emulator.remove_room(deleted.email)
+        app = self.emulator.scenario.app(self.connection.client_id)
+        app.rbac_scope = [a for a in app.rbac_scope if a != descoped.email]
+        self.run_cron()
+        self.assertEqual(self.calendar_of(hidden).directory_state, "removed")
+        self.assertEqual(self.calendar_of(deleted).directory_state, "removed")
+        self.assertEqual(self.calendar_of(descoped).directory_state, "out_of_reach")
+        others = self.calendars - self.calendar_of(hidden) - self.calendar_of(deleted)
+        others -= self.calendar_of(descoped)
+        self.assertEqual(set(others.mapped("directory_state")), {"listed"})
+        # Nothing deleted; flagged on the rooms overview.
+        flagged = self.calendar_of(hidden) | self.calendar_of(deleted)
+        flagged |= self.calendar_of(descoped)
+        self.assertTrue(flagged.exists() and flagged.room_id.exists())
+        self.assertIn(
+            "Not in the directory", self.calendar_of(hidden).message_ids[:1].body
+        )
+        # Syncing, not in error yet: the directory makes them degraded.
+        flagged.write({"state": "syncing", "last_sync_date": fields.Datetime.now()})
+        self.assertEqual(set(flagged.mapped("health")), {"degraded"})
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "room_exchange_sync.room_exchange_calendar_action_cockpit"
+        )
+        search = self.env["room.exchange.calendar"].get_views(
+            [(action["search_view_id"][0], "search")]
+        )["views"]["search"]["arch"]
+        node = etree.fromstring(search).xpath("//filter[@name='left_directory']")[0]
+        self.assertEqual(
+            self.env["room.exchange.calendar"].search(safe_eval(node.get("domain"))),
+            flagged,
+        )
+        # The daily health check gives the managers a to-do about each.
+        self.env["room.exchange.calendar"]._cron_health_check()
+        for calendar in flagged:
+            todo = self.env["mail.activity"].search(
+                [
+                    ("res_model", "=", "room.exchange.calendar"),
+                    ("res_id", "=", calendar.id),
+                    ("summary", "like", "left the directory"),
+                ]
+            )
+            self.assertIn(self.manager, todo.user_id)
+        # Back in the directory: listed again, the to-do closed.
+        self.emulator.update_room(hidden.email, hidden=False)
+        self.calendars.write(
+            {"directory_checked_date": fields.Datetime.now() - timedelta(days=1)}
+        )
+        self.run_cron()
+        self.assertEqual(self.calendar_of(hidden).directory_state, "listed")
+        self.env["room.exchange.calendar"]._cron_health_check()
+        self.assertFalse(
+            self.env["mail.activity"].search(
+                [
+                    ("res_model", "=", "room.exchange.calendar"),
+                    ("res_id", "=", self.calendar_of(hidden).id),
+                    ("summary", "like", "left the directory"),
+                ]
+            )
+        )
+
+    def test_an_unreadable_directory_changes_nothing(self):
+        self.emulator.faults.add(
+            {
+                "kind": "status",
+                "status": 403,
+                "code": "ErrorAccessDenied",
+                "path": "/places/",
+                "times": None,
+            }
+        )
+        commits = self.run_cron()
+        self.assertEqual(commits, [(10, 0)])
+        self.assertEqual(set(self.calendars.mapped("directory_state")), {"listed"})
+        self.assertTrue(
+            all(
+                date < fields.Datetime.now() - timedelta(hours=20)
+                for date in self.calendars.mapped("directory_checked_date")
+            )
+        )
 
 
 @tagged("post_install", "-at_install")
