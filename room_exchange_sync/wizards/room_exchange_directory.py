@@ -522,13 +522,13 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
                 outcomes[line] = (Calendar, refusal)
         try:
             with self.env.cr.savepoint():
-                bound = {line: line._bind(access[line.mailbox]) for line in passed}
+                bound = passed._bind(access)
         except (UserError, psycopg2.IntegrityError):
             bound = {}
             for line in passed:
                 try:
                     with self.env.cr.savepoint():
-                        bound[line] = line._bind(access[line.mailbox])
+                        bound.update(line._bind(access))
                 except (UserError, psycopg2.IntegrityError) as error:
                     refusal = {
                         "result": "refused",
@@ -549,41 +549,60 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
         return outcomes
 
     def _bind(self, access):
-        """The Odoo room (created, or the matched one, with the directory's
-        attributes) bound to this mailbox on the connection."""
+        """Bind these rooms' mailboxes on the connection ({line: room calendar}):
+        new Odoo rooms and their room calendars are created in one go each, the
+        matched Odoo rooms get the directory's attributes and are bound one by one.
+        """
         directory = self.directory_id
-        values = self._room_values()
-        if self._creates_room():
-            room = self.env["resource.resource"].create(
-                {
-                    **values,
-                    "resource_type": "material",
-                    "company_id": directory.company_id.id,
-                    "calendar_id": directory.working_time_id.id,
-                    "tz": directory.tz,
-                }
-            )
-        else:
-            room = self.room_id
-            room.write(values)
         settings = {
             "connection_id": directory.connection_id.id,
             "account_id": directory.account_id.id,
             "directory_state": "listed",
         }
-        calendar = room.exchange_calendar_ids[:1]
-        if calendar:
-            calendar._bind_checked_mailbox(self.mailbox, access, settings)
-            return calendar
-        # A new room calendar is created bound: the check above is the Save's.
-        Calendar = self.env["room.exchange.calendar"]
-        return Calendar.create(
-            {
-                "room_id": room.id,
-                **settings,
-                **Calendar._bound_values(self.mailbox, access),
-            }
+        new = self.filtered(lambda line: line._creates_room())
+        rooms = self.env["resource.resource"].create(
+            [
+                {
+                    **line._room_values(),
+                    "resource_type": "material",
+                    "company_id": directory.company_id.id,
+                    "calendar_id": directory.working_time_id.id,
+                    "tz": directory.tz,
+                }
+                for line in new
+            ]
         )
+        # New room calendars are created bound: the check was the Save's.
+        Calendar = self.env["room.exchange.calendar"]
+        created = Calendar.create(
+            [
+                {
+                    "room_id": room.id,
+                    **settings,
+                    **Calendar._bound_values(line.mailbox, access[line.mailbox]),
+                }
+                for line, room in zip(new, rooms, strict=True)
+            ]
+        )
+        bound = dict(zip(new, created, strict=True))
+        for line in self - new:
+            room = line.room_id
+            room.write(line._room_values())
+            calendar = room.exchange_calendar_ids[:1]
+            if calendar:
+                calendar._bind_checked_mailbox(
+                    line.mailbox, access[line.mailbox], settings
+                )
+            else:
+                calendar = Calendar.create(
+                    {
+                        "room_id": room.id,
+                        **settings,
+                        **Calendar._bound_values(line.mailbox, access[line.mailbox]),
+                    }
+                )
+            bound[line] = calendar
+        return bound
 
     def _room_values(self):
         """The room's attributes from the directory, which keeps them current from
