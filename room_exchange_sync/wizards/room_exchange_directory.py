@@ -14,8 +14,10 @@ room list, search); *Map* on the selected rooms opens the confirmation, which sh
 the Odoo rooms matched by mailbox or by name before anything is written;
 ``action_map`` checks read and write access of every room in ``$batch``
 (``GraphClient.probe_calendar_access_many``, the check of the room tab's *Save*),
-then creates or updates each room in a savepoint of its own, so that a failing room
-never undoes the others. Running it again maps only what is missing.
+then creates or updates the rooms that passed, MAP_GROUP to a savepoint, and the
+rooms of a group that failed again one by one, each in a savepoint of its own, so
+that a failing room never undoes the others. Running it again maps only what is
+missing.
 """
 
 import logging
@@ -305,7 +307,7 @@ class RoomExchangeDirectory(models.TransientModel):
 
     def action_map(self):
         """Map the chosen rooms: check access in ``$batch``, then create or update
-        each Odoo room in a savepoint of its own; the results stay on the lines."""
+        their Odoo rooms (``_map``); the results stay on the lines."""
         self.ensure_one()
         check_manager(self.env)
         lines = self.line_ids.filtered("to_map")
