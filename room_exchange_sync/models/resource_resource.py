@@ -398,6 +398,8 @@ class ResourceResource(models.Model):
         return changes
 
     def action_open_room_directory(self):
-        """The *Rooms from Microsoft 365* screen, from the rooms' list."""
+        """The *Rooms from Microsoft 365* screen, from the rooms' list (with or
+        without rooms selected: they must be readable)."""
         check_manager(self.env)
+        self.check_access("read")
         return self.env["room.exchange.directory"]._action_start()

@@ -743,10 +743,15 @@ class TestDirectoryAccess(DirectoryCaseMixin, RoomExchangeCase):
             self.env["room.exchange.directory"].with_user(manager_b).create(
                 {"connection_id": self.connection.id}
             ).action_load()
+        with self.assertRaises(AccessError):
+            self.room.with_user(manager_b).action_open_room_directory()
         # ...and so are A's sessions and their rooms.
         directory = self.open_screen(self.connection)
+        for method in ("action_load", "action_open_rooms", "action_map"):
+            with self.assertRaises(AccessError, msg=method):
+                getattr(directory.with_user(manager_b), method)()
         with self.assertRaises(AccessError):
-            directory.with_user(manager_b).action_map()
+            self.lines(directory)[:1].with_user(manager_b).action_map_selected()
         # A's rooms are never matched into B's session.
         connection_b = self.ready_connection(
             "application", places_enabled=True, company_id=company_b.id

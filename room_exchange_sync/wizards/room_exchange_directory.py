@@ -182,14 +182,20 @@ class RoomExchangeDirectory(models.TransientModel):
             return directory.action_load()
         return directory._reopen()
 
+    def _check_session(self):
+        """Every public method: Exchange sync managers only, on their own session
+        (record rules: its creator's, in their companies)."""
+        self.ensure_one()
+        check_manager(self.env)
+        self.check_access("write")
+
     def _reopen(self):
         self.ensure_one()
         return dialog_action(self, self.env._("Rooms from Microsoft 365"))
 
     def action_load(self):
         """Read the directory (rooms, room lists) and open its rooms."""
-        self.ensure_one()
-        check_manager(self.env)
+        self._check_session()
         self.line_ids.unlink()
         self.env["room.exchange.directory.room"].create(self._line_values())
         self.state = "choose"
@@ -197,8 +203,7 @@ class RoomExchangeDirectory(models.TransientModel):
 
     def action_open_rooms(self):
         """The directory's rooms as a list: filter, group, search, select, Map."""
-        self.ensure_one()
-        check_manager(self.env)
+        self._check_session()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "room_exchange_sync.room_exchange_directory_room_action"
         )
@@ -211,8 +216,7 @@ class RoomExchangeDirectory(models.TransientModel):
     def action_sign_in(self):
         """Delegated mode: sign in with the Microsoft account that will serve the
         rooms (then come back to this screen from the connection)."""
-        self.ensure_one()
-        check_manager(self.env)
+        self._check_session()
         connection = self.connection_id
         if connection.auth_mode != "delegated":
             raise UserError(
@@ -308,8 +312,7 @@ class RoomExchangeDirectory(models.TransientModel):
     def action_map(self):
         """Map the chosen rooms: check access in ``$batch``, then create or update
         their Odoo rooms (``_map``); the results stay on the lines."""
-        self.ensure_one()
-        check_manager(self.env)
+        self._check_session()
         lines = self.line_ids.filtered("to_map")
         if not lines:
             raise UserError(
@@ -349,8 +352,7 @@ class RoomExchangeDirectory(models.TransientModel):
 
     def action_export(self):
         """The bulk export of the mapped rooms' future bookings, with its preview."""
-        self.ensure_one()
-        check_manager(self.env)
+        self._check_session()
         rooms = self.line_ids.filtered(lambda line: line.result == "mapped").room_id
         if not rooms:
             raise UserError(self.env._("No room was mapped by this batch."))
@@ -366,7 +368,11 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
     _check_company_auto = True
 
     directory_id = fields.Many2one(
-        "room.exchange.directory", required=True, ondelete="cascade", index=True
+        "room.exchange.directory",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        check_company=True,
     )
     company_id = fields.Many2one(related="directory_id.company_id")
     mailbox = fields.Char(string="Room mailbox", required=True, readonly=True)
@@ -415,6 +421,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
     def action_map_selected(self):
         """*Map* on the rooms selected in the list: the confirmation step."""
         check_manager(self.env)
+        self.check_access("write")
         directory = self.directory_id
         if len(directory) != 1:
             raise UserError(self.env._("Select rooms of one list."))
