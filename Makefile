@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup test run lint bench load demo screenshots
+.PHONY: setup test run lint bench bench-directory load demo screenshots
 
 # The interpreter with Odoo 19 (as in scripts/common.sh).
 PYTHON ?= python3
@@ -18,6 +18,9 @@ lint:
 
 bench:
 	$(PYTHON) scripts/bench.py
+
+bench-directory:
+	$(PYTHON) scripts/bench_directory.py
 
 demo:
 	$(PYTHON) scripts/demo.py

@@ -28,5 +28,7 @@
         "wizards/room_exchange_export_views.xml",
         "data/ir_cron_health_data.xml",
         "views/room_exchange_cockpit_views.xml",
+        "wizards/room_exchange_directory_views.xml",
+        "data/ir_cron_directory_data.xml",
     ],
 }

@@ -288,13 +288,14 @@ class EmulatorProcess(EmulatorHandle):
         window_seconds: float,
         max_concurrent: int,
         log_limit: int,
+        scenario: dict | None = None,
     ) -> None:
         import requests
 
         self._tmpdir = tempfile.mkdtemp(prefix="room-exchange-bench-")
         scenario_path = os.path.join(self._tmpdir, "scenario.json")
         with open(scenario_path, "w", encoding="utf-8") as handle:
-            json.dump(bench_scenario(), handle)
+            json.dump(scenario or bench_scenario(), handle)
         command = [
             sys.executable,
             "-m",
@@ -468,19 +469,21 @@ def start_emulator(
     window_seconds: float = 600.0,
     log_limit: int = 20000,
     in_process: bool = False,
+    scenario: dict | None = None,
 ) -> EmulatorHandle:
     """The emulator over HTTPS, in a process of its own (or, with ``in_process``, on
     a thread of this one), with a fixed latency on every Graph request (a ``$batch``
     envelope pays it once) and Outlook's 4-concurrent limit; ``budget`` requests per
     (app, mailbox) in any ``window_seconds``, and a request log of ``log_limit``
-    entries (a $batch item is one). The room calendars start empty."""
+    entries (a $batch item is one). The room calendars start empty (``scenario``:
+    scenario data to serve instead of the default one's)."""
     if in_process:
         if REPO_ROOT not in sys.path:
             sys.path.insert(0, REPO_ROOT)
         from tests.emulator import EmulatorServer
 
         server = EmulatorServer(
-            scenario=bench_scenario(),
+            scenario=scenario or bench_scenario(),
             latency=latency_s or None,
             log_limit=log_limit,
             throttle_options={
@@ -497,6 +500,7 @@ def start_emulator(
             window_seconds=window_seconds,
             max_concurrent=4,
             log_limit=log_limit,
+            scenario=scenario,
         )
     # requests lets these override Session.verify
     # (docs/graph.md#ca-bundle-variables-override-verify); the

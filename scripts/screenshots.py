@@ -4,7 +4,8 @@
 Drives headless Chromium (Debian's, through Playwright) through the newcomer's path of
 ``scripts/demo.py``: log in as admin, open the room Adams, authorize it with the
 emulator's sign-in page, pick the calendar, save, open the export wizard, the rooms
-overview, book a meeting on the emulator's Outlook page and sync it. PNGs go to
+overview, book a meeting on the emulator's Outlook page and sync it, then connect a
+building's rooms at once from Rooms from Microsoft 365. PNGs go to
 ``docs/screenshots/`` (``--out``).
 
 Against a running demo: ``--odoo-url http://localhost:8069 --emulator-url
@@ -51,7 +52,14 @@ SHOTS = [
     "07-outlook-page.png",
     "08-meeting-from-outlook-in-odoo.png",
     "09-conflicts.png",
+    "10-rooms-from-microsoft-365.png",
+    "11-rooms-from-microsoft-365-mapped.png",
 ]
+# Rooms added to the emulator's directory for "Connect many rooms at once": two
+# buildings with a room list each, two floors of four rooms; Adele may edit all but
+# one (read-only), which the mapping then reports with the command to run.
+DIRECTORY_BUILDINGS = ("Atrium", "Beacon")
+DIRECTORY_READ_ONLY = "atrium.203@contoso.test"
 
 
 def say(message: str) -> None:
@@ -184,6 +192,57 @@ def launch_browser(playwright):
         )
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def emulator_admin(emulator_url: str, path: str, body: dict) -> dict:
+    """A call to the emulator's admin API (/_emulator/, tests/emulator/admin.py)."""
+    import json
+    import ssl
+
+    request = urllib.request.Request(
+        f"{emulator_url}/_emulator/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    context = ssl._create_unverified_context()  # the emulator's own CA
+    with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def add_directory_rooms(emulator_url: str) -> None:
+    """Rooms in the emulator's directory (Graph Places), shared with Adele."""
+    for building in DIRECTORY_BUILDINGS:
+        room_list = f"rooms.{building.lower()}@contoso.test"
+        emulator_admin(
+            emulator_url,
+            "scenario/room-list",
+            {"email": room_list, "display_name": f"{building} rooms"},
+        )
+        for floor in (1, 2):
+            for number in range(1, 5):
+                email = f"{building.lower()}.{floor}{number:02d}@contoso.test"
+                emulator_admin(
+                    emulator_url,
+                    "scenario/room",
+                    {
+                        "email": email,
+                        "display_name": f"{building} {floor}{number:02d}",
+                        "capacity": (4, 6, 8, 12)[number - 1],
+                        "building": building,
+                        "floor_number": floor,
+                        "floor_label": f"Floor {floor}",
+                        "room_list": room_list,
+                        "tags": ["whiteboard"] if number % 2 else [],
+                        "video_device_name": "Teams Room" if number == 4 else None,
+                    },
+                )
+                role = "read" if email == DIRECTORY_READ_ONLY else "write"
+                emulator_admin(
+                    emulator_url,
+                    "scenario/share",
+                    {"room": email, "user": SIGN_IN[0], "role": role},
+                )
 
 
 def open_exchange_tab(page) -> None:
@@ -342,6 +401,29 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
             take(page, out, SHOTS[8], taken)
         else:
             say("no conflict listed: no conflict screenshot")
+
+        # Connect many rooms at once: a building's rooms from the directory.
+        add_directory_rooms(emulator_url)
+        page.goto(
+            f"{odoo_url}/odoo/action-room_exchange_sync.room_exchange_connection_action"
+        )
+        page.locator(".o_data_row").first.click()
+        page.click("button[name=action_open_room_directory]")
+        page.locator(".o_list_view .o_group_header").first.wait_for()
+        page.fill(".o_searchview_input", "Atrium")
+        page.locator(".o_searchview_autocomplete .o-dropdown-item").filter(
+            has_text="Search Building for:"
+        ).click()
+        page.locator(".o_list_view .o_group_header:has-text('Atrium')").click()
+        page.locator(".o_list_view .o_data_row").first.wait_for()
+        page.click("thead .o_list_record_selector input")
+        page.wait_for_timeout(500)
+        take(page, out, SHOTS[9], taken)
+        page.click("button[name=action_map_selected]")
+        page.locator(".modal button[name=action_map]").click()
+        page.locator(".modal div[name=done_summary]").wait_for()
+        page.wait_for_timeout(500)
+        take(page, out, SHOTS[10], taken)
         context.close()
         browser.close()
     return taken

@@ -653,3 +653,168 @@ def test_links_to_another_host_are_never_followed():
     assert not same_origin("http://graph.example.test/v1.0/me", base)
     assert not same_origin("https://graph.example.test/beta/me", base)
     assert not same_origin("https://user@evil.test/v1.0/me", base)
+
+
+# -- the room directory (Places) and batched permission checks ---------------------
+
+
+@pytest.fixture
+def campus_client(campus, monkeypatch):
+    untrusting_environment(campus, monkeypatch)
+    return campus
+
+
+def campus_places(server) -> list[dict]:
+    return [
+        entry
+        for entry in graph_log(server)
+        if "/places/" in entry["path"] or entry["path"].endswith("/$batch")
+    ]
+
+
+@pytest.mark.parametrize("next_link", [True, False])
+def test_places_are_paged_by_next_link_or_skip(campus_client, next_link):
+    server = campus_client
+    server.emulator.set_switches(places_next_link=next_link)
+    client = make_client(server)
+    server.emulator.clear_log()
+    rooms = list(client.iter_places(page_size=100))
+    addresses = [room["emailAddress"] for room in rooms]
+    assert len(addresses) == len(set(addresses)) == 304
+    # One request per page, whether Graph gives a nextLink or not.
+    requests_ = graph_log(server, "GET", "/places/")
+    assert len(requests_) == 4
+    assert all("%24count=true" in entry["path"] for entry in requests_[:1])
+    lists = list(client.iter_places("microsoft.graph.roomList", page_size=4))
+    assert len(lists) == 6
+    floors = list(client.iter_places("microsoft.graph.floor"))
+    assert len(floors) == 3 + 6 * 5  # the default rooms are on floors 1, 2 and 5
+    buildings = list(client.iter_places("microsoft.graph.building"))
+    assert {b["displayName"] for b in buildings} >= {"Atrium", "Forge"}
+
+
+def test_directory_rooms_with_their_room_lists(campus_client):
+    server = campus_client
+    client = make_client(server)
+    server.emulator.clear_log()
+    rooms = {room.mailbox: room for room in client.list_directory_rooms()}
+    assert len(rooms) == 304
+    # 4 pages of rooms, 1 of room lists, 1 $batch of the 6 room lists' first pages.
+    http = [entry for entry in graph_log(server) if not entry["batch"]]
+    assert len(http) == 6
+    room = rooms["atrium.101@contoso.test"]
+    place = server.emulator.scenario.room("atrium.101@contoso.test")
+    assert (room.name, room.capacity, room.building, room.floor) == (
+        "Atrium 101",
+        place.capacity,
+        "Atrium",
+        "Floor 1",
+    )
+    assert room.floor_number == 1
+    assert (room.room_list, room.room_list_mailbox) == (
+        "Atrium rooms",
+        "rooms.atrium@contoso.test",
+    )
+    devices = [place.video_device_name, place.display_device_name]
+    assert room.equipment == place.tags + [d for d in devices if d]
+    assert room.wheelchair_accessible is place.is_wheelchair_accessible
+    # The 25th campus room is in no room list; the default rooms neither.
+    assert rooms[server.emulator.scenario.rooms[4 + 24].email].room_list is None
+    assert rooms["room.adams@contoso.test"].room_list is None
+    # A room list with more rooms than a page: its further pages are followed.
+    server.emulator.clear_log()
+    rooms = {room.mailbox: room for room in client.list_directory_rooms(page_size=20)}
+    assert len(rooms) == 304
+    assert sum(1 for r in rooms.values() if r.room_list == "Atrium rooms") == 48
+
+
+def test_probe_many_in_batches(campus_client):
+    server = campus_client
+    scenario = server.emulator.scenario
+    mailboxes = [room.email for room in scenario.rooms[4:104]]  # 100 campus rooms
+    outside = [m for m in mailboxes if m not in scenario.app(DAEMON).rbac_scope]
+    assert len(outside) == 10
+    before = {m: len(server.emulator.store.snapshot(m)) for m in mailboxes}
+    client = make_client(server)
+    server.emulator.clear_log()
+    access = client.probe_calendar_access_many([*mailboxes, mailboxes[0]])
+    assert list(access) == mailboxes
+    for mailbox, result in access.items():
+        if mailbox in outside:
+            assert (result.can_read, result.can_write) == (False, False)
+            assert isinstance(result.error, GraphPermissionError)
+        else:
+            assert (result.can_read, result.can_write, result.error) == (
+                True,
+                True,
+                None,
+            )
+            assert result.calendar["owner"]["address"] == mailbox
+    # 200 reads, 90 probe events, 90 deletions: 20 per round trip.
+    envelopes = [e for e in graph_log(server) if e["path"].endswith("/$batch")]
+    assert len(envelopes) == 10 + 5 + 5
+    assert len([e for e in graph_log(server) if not e["batch"]]) == len(envelopes)
+    # The probe events are gone.
+    assert {m: len(server.emulator.store.snapshot(m)) for m in mailboxes} == before
+
+
+def test_probe_many_as_a_person_who_may_edit_some(campus_client):
+    server = campus_client
+    scenario = server.emulator.scenario
+    mailboxes = [room.email for room in scenario.rooms[4:34]]
+    adele = user_client(server, "AdeleV@contoso.test")
+    access = adele.probe_calendar_access_many(mailboxes)
+    read_only = {
+        m for m in mailboxes if scenario.share_role(m, "AdeleV@contoso.test") == "read"
+    }
+    assert len(read_only) == 10
+    for mailbox, result in access.items():
+        if mailbox in read_only:
+            assert (result.can_read, result.can_write) == (True, False)
+            assert isinstance(result.error, GraphPermissionError)
+        else:
+            assert (result.can_read, result.can_write) == (True, True)
+    # The same answers, one room at a time, as the room's Save does.
+    for mailbox in (mailboxes[0], mailboxes[2]):
+        single = adele.probe_calendar_access(mailbox)
+        assert (single.can_read, single.can_write) == (
+            access[mailbox].can_read,
+            access[mailbox].can_write,
+        )
+
+
+def test_probe_many_reports_other_failures_per_room(campus_client):
+    server = campus_client
+    scenario = server.emulator.scenario
+    mailboxes = [room.email for room in scenario.rooms[4:8]]
+    server.emulator.remove_room(mailboxes[1])
+    fault(
+        server,
+        kind="status",
+        status=500,
+        code="InternalServerError",
+        mailbox=mailboxes[2],
+        method="POST",
+        times=None,
+    )
+    access = make_client(server).probe_calendar_access_many(mailboxes)
+    assert access[mailboxes[0]].can_write
+    assert isinstance(access[mailboxes[1]].error, GraphNotFound)
+    assert not access[mailboxes[1]].can_read
+    failed = access[mailboxes[2]]
+    assert (failed.can_read, failed.can_write) == (True, False)
+    assert failed.error is not None and failed.error.status == 500
+    assert access[mailboxes[3]].can_write
+
+
+def test_read_calendars(campus_client):
+    server = campus_client
+    scenario = server.emulator.scenario
+    mailboxes = [room.email for room in scenario.rooms[4:34]]
+    server.emulator.remove_room(mailboxes[0])
+    errors = make_client(server).read_calendars(mailboxes)
+    assert isinstance(errors[mailboxes[0]], GraphNotFound)
+    assert isinstance(errors[mailboxes[9]], GraphPermissionError)  # out of scope
+    assert [m for m, error in errors.items() if error is None] == [
+        m for i, m in enumerate(mailboxes) if i not in (0, 9, 19, 29)
+    ]

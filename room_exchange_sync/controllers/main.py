@@ -106,6 +106,8 @@ class RoomExchangeOAuthController(http.Controller):
             _logger.warning("Exchange sign-in callback refused: %s", error.reason)
             return self._error_page(Flow._refusal_message(error.reason))
         calendar = flow.calendar_id
+        if not calendar:
+            return self._connection_sign_in_finished(flow, fields)
         try:
             flow._finish(fields)
         except ExchangeSyncError as error:
@@ -127,6 +129,57 @@ class RoomExchangeOAuthController(http.Controller):
             )
             return self._error_page(message, calendar)
         return request.redirect(calendar._room_form_url())
+
+    @http.route(
+        "/room_exchange_sync/oauth/start_directory",
+        type="http",
+        auth="user",
+        methods=["GET"],
+    )
+    def oauth_start_directory(self, connection_id=None, **_kwargs):
+        """A sign-in for a connection (Rooms from Microsoft 365): the account then
+        serves every room mapped from the directory that it may edit."""
+        if not request.env.user.has_group(MANAGER):
+            raise Forbidden()
+        try:
+            connection = request.env["room.exchange.connection"].browse(
+                int(connection_id)
+            )
+            connection.check_access("write")
+        except (TypeError, ValueError) as error:
+            raise NotFound() from error
+        if not connection.exists():
+            raise NotFound()
+        if connection.state != "ready" or connection.auth_mode != "delegated":
+            return self._error_page(
+                request.env._(
+                    "Connection %(name)s is not a ready delegated connection: open it "
+                    "and click Test connection.",
+                    name=connection.name,
+                )
+            )
+        try:
+            auth_uri = request.env["room.exchange.auth.flow"]._start_for_connection(
+                connection, request.session.sid
+            )
+        except ExchangeSyncError as error:
+            return self._error_page(connection._graph_error_message(error))
+        return request.redirect(auth_uri, local=False)
+
+    def _connection_sign_in_finished(self, flow, fields):
+        """Back from a sign-in of a connection: to the connection, whose Rooms from
+        Microsoft 365 now uses the account."""
+        connection = flow.connection_id
+        try:
+            flow._finish(fields)
+        except ExchangeSyncError as error:
+            _logger.warning(
+                "Exchange sign-in for connection %s failed: %s",
+                connection.id,
+                type(error).__name__,
+            )
+            return self._error_page(connection._graph_error_message(error))
+        return request.redirect(f"/odoo/room.exchange.connection/{connection.id}")
 
     def _error_page(self, message, calendar=None):
         return request.render(

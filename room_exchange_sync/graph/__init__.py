@@ -12,7 +12,7 @@ models read their records and pass plain values in. Public API:
 - :mod:`.auth`: ``TokenProvider``, ``SignedInAccount``, ``delegated_scopes``,
   ``app_scopes``, ``GRAPH_DELEGATED_PERMISSIONS``;
 - :mod:`.client`: ``GraphClient``, ``BatchRequest``, ``BatchResult``, ``DeltaPage``,
-  ``CalendarAccess``;
+  ``CalendarAccess``, ``DirectoryRoom``;
 - :mod:`.http`: ``make_session``, ``shared_session``, ``ExplicitHttpClient``;
 - :mod:`.pacing`: ``MailboxBudget``;
 - :mod:`.steps`: ``run_inline``, ``run_side_by_side`` (several rooms' Graph work side
@@ -63,6 +63,7 @@ from .client import (
     BatchResult,
     CalendarAccess,
     DeltaPage,
+    DirectoryRoom,
     GraphClient,
     TokenSource,
     same_origin,

@@ -8,3 +8,5 @@ from . import resource_resource
 from . import resource_booking
 from . import calendar_event
 from . import res_config_settings
+from . import resource_booking_combination
+from . import resource_booking_type

@@ -1,6 +1,7 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools.intervals import Intervals
 
 USER = "room_exchange_sync.room_exchange_sync_group_user"
 
@@ -81,6 +82,11 @@ class ResourceBooking(models.Model):
         string="Exchange sync",
         compute="_compute_exchange_sync_state",
         groups=USER,
+    )
+    combination_capacity = fields.Integer(
+        related="combination_id.capacity",
+        string="Capacity",
+        help="How many people the chosen room (combination) seats; 0: unknown.",
     )
 
     @api.depends("exchange_binding_ids.sync_state", "combination_id", "active")
@@ -265,3 +271,36 @@ class ResourceBooking(models.Model):
             for booking in self.filtered(lambda b: b.exchange_origin == "exchange"):
                 booking.is_modifiable = False
         return result
+
+    # Room capacity (models/resource_booking_type.py: a type's minimum) -----------
+
+    @api.constrains("combination_id", "type_id")
+    def _check_room_min_capacity(self):
+        for booking in self:
+            booking_type = booking.type_id
+            combination = booking.combination_id
+            if combination and not booking_type._fits_capacity(combination):
+                raise ValidationError(
+                    self.env._(
+                        "Bookings of type %(type)s need a room for at least "
+                        "%(minimum)s people; %(room)s seats %(capacity)s.",
+                        type=booking_type.display_name,
+                        minimum=booking_type.room_min_capacity,
+                        room=combination.name,
+                        capacity=combination.capacity
+                        or self.env._("an unknown number of people"),
+                    )
+                )
+
+    def _get_intervals(self, start_dt, end_dt, combination=None):
+        """Free slots of a type with a minimum room capacity count only the
+        combinations that seat it."""
+        booking_type = self.type_id
+        if combination or self.combination_id or not booking_type.room_min_capacity:
+            return super()._get_intervals(start_dt, end_dt, combination)
+        fitting = booking_type.combination_rel_ids.combination_id.filtered(
+            booking_type._fits_capacity
+        )
+        if not fitting:
+            return Intervals([])
+        return super()._get_intervals(start_dt, end_dt, fitting)

@@ -2,6 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .room_directory import DIRECTORY_STATES, check_manager
 from .room_exchange_calendar import STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
@@ -11,6 +12,32 @@ USER = "room_exchange_sync.room_exchange_sync_group_user"
 class ResourceResource(models.Model):
     _inherit = "resource.resource"
 
+    room_capacity = fields.Integer(
+        string="Capacity",
+        help="How many people the room seats (0: unknown). It is shown where a room "
+        "is chosen, and a booking type may require a minimum.",
+    )
+    room_building = fields.Char(
+        string="Building", help="The building the room is in, as the directory says."
+    )
+    room_floor = fields.Char(
+        string="Floor", help="The floor the room is on: its label, else its number."
+    )
+    room_equipment = fields.Char(
+        string="Equipment",
+        help="What the room offers: the directory's tags and its audio, video and "
+        "display devices.",
+    )
+    room_attribute_source = fields.Selection(
+        [("odoo", "Entered in Odoo"), ("directory", "Microsoft 365 directory")],
+        string="Attributes from",
+        default="odoo",
+        required=True,
+        help="Microsoft 365 directory: every day the room's name, capacity, building, "
+        "floor and equipment are refreshed from its entry in the directory (rooms "
+        "connected from Microsoft 365 start so), and each change is noted on its "
+        "Exchange calendar. Entered in Odoo: they are left as they are.",
+    )
     exchange_calendar_ids = fields.One2many(
         "room.exchange.calendar", "room_id", groups=USER
     )
@@ -135,6 +162,20 @@ class ResourceResource(models.Model):
     )
     exchange_export_summary = fields.Text(
         string="Last export", compute="_compute_exchange_export", groups=USER
+    )
+    exchange_directory_state = fields.Selection(
+        DIRECTORY_STATES,
+        string="Directory",
+        compute="_compute_exchange_directory",
+        groups=USER,
+        help="Whether the room mailbox is still in the Microsoft 365 directory and "
+        "within reach (daily directory refresh).",
+    )
+    exchange_directory_note = fields.Char(
+        string="Directory changes",
+        compute="_compute_exchange_directory",
+        groups=USER,
+        help="What the last directory refresh changed on the room.",
     )
 
     @api.depends("exchange_calendar_ids")
@@ -311,3 +352,57 @@ class ResourceResource(models.Model):
             )
             room.exchange_export_failed = calendar.export_failed
             room.exchange_export_summary = calendar.export_summary
+
+    # Rooms from the Microsoft 365 directory (models/room_directory.py) ------------
+
+    @api.depends(
+        "exchange_calendar_ids.directory_state", "exchange_calendar_ids.directory_note"
+    )
+    def _compute_exchange_directory(self):
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1]
+            room.exchange_directory_state = calendar.directory_state or "unknown"
+            room.exchange_directory_note = calendar.directory_note
+
+    def _directory_values(self, entry):
+        """The fields of a room from its directory entry (a DirectoryRoom)."""
+        return {
+            "name": entry.name,
+            "room_capacity": entry.capacity or 0,
+            "room_building": entry.building or False,
+            "room_floor": entry.floor or False,
+            "room_equipment": ", ".join(entry.equipment or []) or False,
+        }
+
+    def _directory_changes(self, entry):
+        """Bring the room in line with its directory entry (a DirectoryRoom); return
+        [(field, sentence)] of what changed."""
+        self.ensure_one()
+        wanted = self._directory_values(entry)
+        changes = []
+        for name, value in wanted.items():
+            old = self[name]
+            if (old or False) == (value or False):
+                continue
+            label = self._fields[name]._description_string(self.env)
+            changes.append(
+                (
+                    name,
+                    self.env._(
+                        "%(field)s %(old)s → %(new)s",
+                        field=label.lower() if name != "name" else label,
+                        old=old or "-",
+                        new=value or "-",
+                    ),
+                )
+            )
+        if changes:
+            self.sudo().write({name: wanted[name] for name, _text in changes})
+        return changes
+
+    def action_open_room_directory(self):
+        """The *Rooms from Microsoft 365* screen, from the rooms' list (with or
+        without rooms selected: they must be readable)."""
+        check_manager(self.env)
+        self.check_access("read")
+        return self.env["room.exchange.directory"]._action_start()

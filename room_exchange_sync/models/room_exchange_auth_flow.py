@@ -36,13 +36,25 @@ class RoomExchangeAuthFlow(models.Model):
     _order = "id desc"
 
     calendar_id = fields.Many2one(
-        "room.exchange.calendar", required=True, ondelete="cascade", index=True
+        "room.exchange.calendar", ondelete="cascade", index=True
+    )
+    connection_id = fields.Many2one(
+        "room.exchange.connection",
+        ondelete="cascade",
+        index=True,
+        help="Set for a sign-in started from Rooms from Microsoft 365 (no room): the "
+        "account then serves the rooms mapped from the directory.",
     )
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade")
     session_hash = fields.Char(required=True)
     flow_data = fields.Text(groups=SECRET_GROUP)
     expires_at = fields.Datetime(required=True)
     done = fields.Boolean()
+
+    _room_or_connection = models.Constraint(
+        "CHECK(calendar_id IS NOT NULL OR connection_id IS NOT NULL)",
+        "A Microsoft sign-in is for a room or for a connection.",
+    )
 
     @api.model
     def _start(self, calendar, session_id):
@@ -66,11 +78,37 @@ class RoomExchangeAuthFlow(models.Model):
         _logger.info("Exchange sign-in started for room calendar %s", calendar.id)
         return msal_flow["auth_uri"]
 
+    @api.model
+    def _start_for_connection(self, connection, session_id):
+        """A sign-in for ``connection`` rather than a room (Rooms from Microsoft
+        365); return the Microsoft sign-in URL for the browser."""
+        flow = self.sudo().create(
+            {
+                "connection_id": connection.id,
+                "user_id": self.env.uid,
+                "session_hash": session_fingerprint(session_id),
+                "expires_at": fields.Datetime.now() + FLOW_LIFETIME,
+            }
+        )
+        msal_flow = connection._token_provider().start_sign_in(
+            connection.redirect_uri, state=flow._state_token()
+        )
+        flow.flow_data = json.dumps(msal_flow)
+        _logger.info("Exchange sign-in started for connection %s", connection.id)
+        return msal_flow["auth_uri"]
+
     def _signature(self, expiry):
         return hmac(
             self.env(su=True),
             HMAC_SCOPE,
-            (self.id, expiry, self.calendar_id.id, self.user_id.id, self.session_hash),
+            (
+                self.id,
+                expiry,
+                self.calendar_id.id,
+                self.user_id.id,
+                self.session_hash,
+                *((self.connection_id.id,) if self.connection_id else ()),
+            ),
         )
 
     def _state_token(self):
@@ -109,13 +147,13 @@ class RoomExchangeAuthFlow(models.Model):
     def _finish(self, auth_response):
         """Redeem the authorization code through MSAL; attach the account to the room.
 
-        Returns the room calendar. Raises AuthFlowError or a GraphError; in both cases
-        no token is stored.
+        Returns the room calendar (empty for a sign-in of a connection). Raises
+        AuthFlowError or a GraphError; in both cases no token is stored.
         """
         self.ensure_one()
         self.done = True
         calendar = self.calendar_id
-        connection = calendar.connection_id
+        connection = calendar.connection_id or self.connection_id
         provider = connection._token_provider()
         signed_in = provider.finish_sign_in(json.loads(self.flow_data), auth_response)
         Account = self.env["room.exchange.account"].sudo()
@@ -138,6 +176,13 @@ class RoomExchangeAuthFlow(models.Model):
                 "token_cache": provider.serialize_cache(),
             }
         )
+        if not calendar:
+            _logger.info(
+                "Exchange sign-in finished for connection %s (account %s)",
+                connection.id,
+                account.id,
+            )
+            return calendar
         previous = calendar.account_id
         calendar.sudo().account_id = account
         if previous != account:

@@ -4,16 +4,18 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 import psycopg2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL, email_normalize
+from odoo.tools import SQL, email_normalize, split_every
 
 from ..engine import ActionKind, StorageEmpty
-from ..graph import GraphAuthError, GraphError, GraphPermissionError
+from ..graph import GraphAuthError, GraphError, GraphNotFound, GraphPermissionError
 from ..graph.steps import run_inline, run_side_by_side
+from . import room_directory
 from .resource_booking import SYNC_CONTEXT
+from .room_directory import DIRECTORY_STATES
 from .sync_round import SyncRound, log_notes
 
 CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
@@ -189,6 +191,34 @@ class RoomExchangeCalendar(models.Model):
     )
     binding_error_count = fields.Integer(
         string="Bookings in error", compute="_compute_binding_counts"
+    )
+    directory_state = fields.Selection(
+        DIRECTORY_STATES,
+        string="Directory",
+        default="unknown",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Whether the room mailbox is still in the Microsoft 365 directory and "
+        "within reach, as the daily directory refresh found it. Not in the "
+        "directory: the room was deleted or hidden from the address list. Out of "
+        "reach: Exchange refuses to open its calendar (application mode: the "
+        "mailbox left the app's RBAC for Applications scope; delegated mode: the "
+        "signed-in account lost its rights). Such rooms are flagged on the rooms "
+        "overview, never deleted.",
+    )
+    directory_checked_date = fields.Datetime(
+        string="Directory checked on",
+        readonly=True,
+        copy=False,
+        help="When the daily directory refresh last checked this room.",
+    )
+    directory_note = fields.Char(
+        string="Directory changes",
+        readonly=True,
+        copy=False,
+        help="What the last directory refresh changed on the room.",
     )
 
     _room_uniq = models.Constraint(
@@ -993,22 +1023,36 @@ class RoomExchangeCalendar(models.Model):
         """
         self.ensure_one()
         access = self._graph_client().probe_calendar_access(mailbox)
+        self._bind_checked_mailbox(mailbox, access)
+
+    def _bind_checked_mailbox(self, mailbox, access, values=None):
+        """Bind to a room mailbox whose access was probed (``access``, a
+        CalendarAccess: one probe, or one of a ``$batch`` of them); ``values`` are
+        written along (the Microsoft account that probed it).
+
+        Raises UserError naming the missing share or permission.
+        """
+        self.ensure_one()
         if not (access.can_read and access.can_write):
             raise UserError(
                 self._access_problem(mailbox, access.error, access.can_read)
             )
-        self.sudo().write(
-            {
-                "mailbox": mailbox,
-                "calendar_name": access.calendar.get("name"),
-                "calendar_external_id": access.calendar.get("id"),
-                "state": "authorized",
-                "last_error": False,
-                "sync_enabled": True,
-            }
-        )
+        self.sudo().write({**(values or {}), **self._bound_values(mailbox, access)})
         self._close_reauthorization_activities()
         _logger.info("Room calendar %s bound to its mailbox", self.id)
+
+    @api.model
+    def _bound_values(self, mailbox, access):
+        """What a room calendar records once ``mailbox`` passed the check
+        (``access``: its CalendarAccess, with read and write)."""
+        return {
+            "mailbox": mailbox,
+            "calendar_name": access.calendar.get("name"),
+            "calendar_external_id": access.calendar.get("id"),
+            "state": "authorized",
+            "last_error": False,
+            "sync_enabled": True,
+        }
 
     def _access_problem(self, mailbox, error, can_read=False):
         """What an Exchange admin must do so that Odoo can write this calendar."""
@@ -1189,6 +1233,7 @@ class RoomExchangeCalendar(models.Model):
         "failure_count",
         "cancellation_pending",
         "binding_ids.sync_state",
+        "directory_state",
     )
     def _compute_health(self):
         troubled = self.env["room.exchange.binding"]._read_group(
@@ -1211,6 +1256,7 @@ class RoomExchangeCalendar(models.Model):
                 calendar._origin in troubled
                 or calendar.cancellation_pending
                 or calendar._health_is_stale(stale_before)
+                or calendar.directory_state in ("removed", "out_of_reach")
             ):
                 health = "degraded"
             else:
@@ -1472,6 +1518,11 @@ class RoomExchangeCalendar(models.Model):
                 conflict_note,
                 today,
             ),
+            (
+                self.env._("Room %(room)s left the directory", room=room),
+                self._directory_problem(),
+                today,
+            ),
         ]
 
     @api.model
@@ -1513,6 +1564,143 @@ class RoomExchangeCalendar(models.Model):
                     for user in missing
                 ]
             )
+
+    # Rooms from the Microsoft 365 directory (models/room_directory.py) ------------
+
+    def _directory_problem(self):
+        """What the health check says of a room the directory no longer shows, or
+        that Exchange no longer opens; False when neither."""
+        self.ensure_one()
+        room = self.room_id.display_name
+        if self.directory_state == "removed":
+            return self.env._(
+                "The room mailbox %(mailbox)s of room %(room)s is no longer in the "
+                "Microsoft 365 directory (deleted, or hidden from the address list). "
+                "Check it with your Exchange admin; if the room is gone, remove its "
+                "authorization (Odoo never deletes it by itself).",
+                mailbox=self.mailbox,
+                room=room,
+            )
+        if self.directory_state == "out_of_reach":
+            return self.env._(
+                "Exchange no longer opens the calendar of %(mailbox)s (room "
+                "%(room)s): the mailbox left the app's RBAC for Applications scope, "
+                "or the signed-in account lost its rights. Open the room's Exchange "
+                "tab and click Save to see the command that grants it again.",
+                mailbox=self.mailbox,
+                room=room,
+            )
+        return False
+
+    @api.model
+    def _cron_directory_refresh(self):
+        """Refresh the rooms' attributes from the directory, once a day per room,
+        and flag rooms the directory no longer shows or Exchange no longer opens.
+
+        One listing of the directory per connection, then rooms in committed steps
+        of ``room_directory.REFRESH_CHUNK`` (their calendars read in ``$batch``); a
+        connection whose directory cannot be read is left for the next day.
+        Nothing is deleted.
+        """
+        calendars = self.sudo().search(
+            [
+                ("mailbox", "!=", False),
+                ("connection_id.state", "=", "ready"),
+                ("connection_id.places_enabled", "=", True),
+                "|",
+                ("directory_checked_date", "=", False),
+                (
+                    "directory_checked_date",
+                    "<",
+                    fields.Datetime.now() - room_directory.REFRESH_AGE,
+                ),
+            ]
+        )
+        Cron = self.env["ir.cron"]
+        remaining = len(calendars)
+        for connection, group in calendars.grouped("connection_id").items():
+            listing = connection._directory_listing()
+            for ids in split_every(room_directory.REFRESH_CHUNK, group.ids):
+                chunk = group.browse(ids)
+                if listing is not None:
+                    chunk._directory_refresh(listing)
+                remaining -= len(chunk)
+                if not Cron._commit_progress(len(chunk), remaining=remaining):
+                    return
+
+    def _directory_refresh(self, listing):
+        """Compare these rooms (one connection's) with ``listing`` ({lower-case
+        mailbox: DirectoryRoom}); update their state and, for rooms whose attributes
+        come from the directory, their attributes, noting the changes."""
+        reachability = self._directory_reachability()
+        now = fields.Datetime.now()
+        for calendar in self:
+            entry = listing.get(calendar.mailbox.lower())
+            error = reachability.get(calendar.id)
+            if entry is None or isinstance(error, GraphNotFound):
+                state = "removed"
+            elif isinstance(error, GraphPermissionError):
+                state = "out_of_reach"
+            elif error is not None:
+                state = calendar.directory_state  # Exchange busy: unchanged
+            else:
+                state = "listed"
+            changes = []
+            room = calendar.room_id
+            if entry is not None and room.room_attribute_source == "directory":
+                changes = room._directory_changes(entry)
+            values = {"directory_checked_date": now}
+            notes = [text for _field, text in changes]
+            if state != calendar.directory_state and (
+                calendar.directory_state != "unknown" or state != "listed"
+            ):
+                notes.insert(0, calendar._directory_state_note(state))
+            if state != calendar.directory_state:
+                values["directory_state"] = state
+            if notes:
+                values["directory_note"] = "; ".join(notes)
+                calendar._directory_post(notes)
+            calendar.write(values)
+
+    def _directory_reachability(self):
+        """{calendar id: None or the GraphError of reading its calendar}, read in
+        ``$batch`` per Microsoft account (the app's for application mode). Rooms
+        whose account cannot be used now are left out."""
+        found = {}
+        for account, calendars in self.grouped("account_id").items():
+            connection = calendars[0].connection_id
+            if connection.auth_mode == "delegated" and not account:
+                continue
+            try:
+                client = connection._directory_client(account)
+                errors = client.read_calendars(calendars.mapped("mailbox"))
+            except (GraphError, UserError) as error:
+                _logger.info(
+                    "Directory refresh of connection %s: calendars not read (%s)",
+                    connection.id,
+                    type(error).__name__,
+                )
+                continue
+            for calendar in calendars:
+                found[calendar.id] = errors.get(calendar.mailbox)
+        return found
+
+    def _directory_state_note(self, state):
+        labels = dict(DIRECTORY_STATES)
+        return self.env._(
+            "directory status %(old)s → %(new)s",
+            old=labels[self.directory_state],
+            new=labels[state],
+        )
+
+    def _directory_post(self, notes):
+        """A log note on the room's Exchange calendar: what the directory changed."""
+        items = Markup("").join(Markup("<li>%s</li>") % escape(note) for note in notes)
+        self.message_post(
+            body=Markup("<p>%s</p><ul>%s</ul>")
+            % (self.env._("Microsoft 365 directory refresh:"), items),
+            subtype_xmlid="mail.mt_note",
+        )
 
 
 class RoomExchangeCalendarChoice(models.Model):

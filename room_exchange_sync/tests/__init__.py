@@ -12,3 +12,5 @@ from . import test_security
 from . import test_cockpit
 from . import test_export_browser
 from . import test_soak
+from . import test_room_directory
+from . import test_room_directory_browser

@@ -121,6 +121,20 @@ class TestAccessMatrix(SecureDataMixin, RoomExchangeCase, HttpCase):
                 "res.config.settings": env["res.config.settings"].create({}),
             }
         )
+        directory = env["room.exchange.directory"].create(
+            {"connection_id": cls.records["room.exchange.connection"].id}
+        )
+        cls.records["room.exchange.directory"] = directory
+        cls.records["room.exchange.directory.room"] = env[
+            "room.exchange.directory.room"
+        ].create(
+            {
+                "directory_id": directory.id,
+                "mailbox": "room.vault@contoso.test",
+                "name": "Vault",
+                "to_map": True,
+            }
+        )
 
     def call(self, role, model, method):
         """The outcome of one call over JSON-RPC: "ok" or the error's name."""

@@ -30,6 +30,7 @@ BY_DESIGN = {
     ("room.exchange.subscription", "calendar_id"): "its company is the calendar's",
     ("room.exchange.auth.flow", "calendar_id"): "made by the sign-in after checks",
     ("room.exchange.auth.flow", "user_id"): "the user who started the sign-in",
+    ("room.exchange.auth.flow", "connection_id"): "made by the sign-in after checks",
     ("room.exchange.export", "room_ids"): "the wizard checks access to each room",
     ("room.exchange.export.line", "wizard_id"): "its own wizard",
     ("room.exchange.export.line", "room_id"): "copied from the checked wizard",

@@ -1,3 +1,4 @@
-"""Transient models: the bulk export wizard."""
+"""Transient models: the bulk export wizard, Rooms from Microsoft 365."""
 
 from . import room_exchange_export
+from . import room_exchange_directory

@@ -33,6 +33,7 @@ from ..graph.client import BATCH_LIMIT
 from ..graph.steps import run_in_background, run_side_by_side
 from ..models import sync_round
 from ..models.sync_round import SyncRound
+from .dialogs import dialog_action
 
 _logger = logging.getLogger(__name__)
 
@@ -741,16 +742,7 @@ class RoomExchangeExport(models.TransientModel):
 
     def _reopen(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Outlook/Exchange Bulk Export"),
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "new",
-            "context": {"dialog_size": "large"},
-        }
+        return dialog_action(self, self.env._("Outlook/Exchange Bulk Export"))
 
     def _check_manager(self) -> None:
         """Only Exchange sync managers export, each from a wizard of their own, and

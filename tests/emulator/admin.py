@@ -38,7 +38,10 @@ Endpoints (``POST`` bodies are JSON objects; every answer is JSON)::
     GET    /_emulator/subscriptions         subscriptions and delivery log
     POST   /_emulator/subscriptions/{id}/lifecycle  {"event": "reauthorizationRequired"}
     POST   /_emulator/subscriptions/flush   {"timeout"?}
-    POST   /_emulator/scenario/room|user|share|app|certificate   (Scenario.add_* args)
+    POST   /_emulator/scenario/room|user|share|app|certificate|room-list
+                                            (Scenario.add_* args)
+    POST   /_emulator/scenario/room/update  {"room", ...attributes} -> the room
+    POST   /_emulator/scenario/room/remove  {"room"} -> the removed room
     POST   /_emulator/scenario/rbac-scope   {"client_id", "rbac_scope": [addresses] |
                                              null} -> the app's scope afterwards
                                              (null: every mailbox of the tenant)
@@ -171,6 +174,8 @@ class AdminApi:
             return None
         if method == "POST" and head == "scenario" and len(parts) == 2:
             return self._scenario_addition(parts[1], body)
+        if method == "POST" and parts[:2] == ["scenario", "room"] and len(parts) == 3:
+            return self._room_change(parts[2], body)
         return _json(
             {"error": f"no admin endpoint {method} /_emulator/{'/'.join(parts)}"}, 404
         )
@@ -234,9 +239,23 @@ class AdminApi:
         if kind == "app":
             app = scenario.add_app(**body)
             return {"client_id": app.client_id, "tenant_id": app.tenant_id}
+        if kind == "room-list":
+            return dataclasses.asdict(scenario.add_room_list(**body))
         if kind == "certificate":
             return {"thumbprint": scenario.add_certificate(**body)}
         if kind == "secret":
             secret = scenario.add_secret(**body)
             return {"id": secret.id, "value": secret.value}
         raise LookupError(f"scenario/{kind}")
+
+    def _room_change(self, change: str, body: dict[str, Any]) -> Any:
+        """A room changed (``update``) or deleted (``remove``) in the directory."""
+        arguments = dict(body)
+        room = arguments.pop("room", None)
+        if not isinstance(room, str):
+            raise ValueError("'room' (the room's e-mail address) is required")
+        if change == "update":
+            return dataclasses.asdict(self.emulator.update_room(room, **arguments))
+        if change == "remove" and not arguments:
+            return dataclasses.asdict(self.emulator.remove_room(room))
+        raise LookupError(f"scenario/room/{change}")

@@ -7,6 +7,7 @@ Public API::
                         delta_partial_updates=False,
                         me_with_app_token_status=400, enforce_user_read=True,
                         batch_max_requests=20, batch_order_seed=None,
+                        places_max_top=1000, places_next_link=True,
                         log_limit=20000, store_options=None, identity_options=None,
                         throttle_options=None, subscription_options=None)
     emulator(environ, start_response)          # WSGI
@@ -28,6 +29,9 @@ Public API::
     emulator.set_room_processing(room, add_organizer_to_subject=None,
                                  delete_subject=None, remove_private_property=None,
                                  delete_comments=None)
+    # An Exchange admin changing the directory (places.py shows it):
+    emulator.update_room(room, **attributes) -> Room   # capacity=12, hidden=True...
+    emulator.remove_room(room) -> Room                 # the mailbox is deleted
 
 URL space: ``/v1.0/...`` Graph (``graph.py``), ``/_emulator/...`` admin (``admin.py``),
 everything the identity provider claims (``/{tenant}/oauth2/v2.0/...`` etc.).
@@ -92,6 +96,8 @@ class Emulator:
         batch_max_requests: int = 20,
         batch_order_seed: int | None = None,
         batch_max_parallel: int = 4,
+        places_max_top: int = 1000,
+        places_next_link: bool = True,
         log_limit: int = 20000,
         store_options: dict[str, Any] | None = None,
         identity_options: dict[str, Any] | None = None,
@@ -110,6 +116,9 @@ class Emulator:
         self.batch_max_requests = batch_max_requests
         self.batch_order_seed = batch_order_seed
         self.batch_max_parallel = batch_max_parallel
+        # Undocumented points of the Places API (places.py).
+        self.places_max_top = places_max_top
+        self.places_next_link = places_next_link
         self.base_url = "https://127.0.0.1"
         self.store = CalendarStore(clock=clock, **(store_options or {}))
         if delta_partial_updates:
@@ -516,6 +525,17 @@ class Emulator:
         self._add_room_mailbox(room)
         return room
 
+    def update_room(self, room: str, **attributes: Any) -> Room:
+        """An Exchange admin changes a room in the directory (Set-Place: capacity,
+        building, floor, tags..., or Set-Mailbox: display_name, hidden from the
+        address list)."""
+        return self.scenario.update_room(room, **attributes)
+
+    def remove_room(self, room: str) -> Room:
+        """An Exchange admin deletes a room mailbox: it leaves the directory and
+        Graph no longer finds it (404); its stored events are kept."""
+        return self.scenario.remove_room(room)
+
     def add_user(
         self, upn: str, display_name: str, password: str, **options: Any
     ) -> Any:
@@ -540,6 +560,7 @@ class Emulator:
                 for u in scenario.users
             ],
             "rooms": [dataclasses.asdict(r) for r in scenario.rooms],
+            "room_lists": [dataclasses.asdict(r) for r in scenario.room_lists],
             "shares": [dataclasses.asdict(s) for s in scenario.shares],
             "apps": [
                 {
@@ -567,6 +588,8 @@ class Emulator:
         "batch_max_requests",
         "batch_order_seed",
         "batch_max_parallel",
+        "places_max_top",
+        "places_next_link",
     )
 
     @property

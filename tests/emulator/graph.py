@@ -18,7 +18,7 @@ are Graph's ``{"error": {"code", "message", "innerError"}}``; an unexpected exce
 a ``500 InternalServerError`` (logged), never a traceback page.
 
 Routes (``{u}`` = ``me`` or ``users/{id|upn}``; paths are case-insensitive):
-``GET /me``, ``GET /users/{id}``, ``GET /places/microsoft.graph.room``,
+``GET /me``, ``GET /users/{id}``, ``GET /places/...`` (``places.py``),
 ``GET {u}/calendar``, ``GET {u}/calendars[/{cid}]``,
 ``GET|POST {u}/events``, ``{u}/calendar/events``, ``{u}/calendars/{cid}/events``,
 ``GET|PATCH|DELETE .../events/{eid}``, ``POST .../events/{eid}/cancel``,
@@ -47,6 +47,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from . import batch as batch_module
+from . import places
 from .errors import GraphHttpError
 from .faults import to_error
 from .identity import malformed_token_message
@@ -87,7 +88,6 @@ BAD_JSON = (
 ME_WITH_APP = "/me request is only valid with delegated authentication flow."
 MAX_WINDOW_DAYS = 1825
 DEFAULT_EVENTS_PAGE = 10
-DEFAULT_PLACES_PAGE = 100
 _DELTA_UNSUPPORTED = ("$select", "$expand", "$filter", "$orderby", "$search", "$top")
 _EXT_FILTER = re.compile(
     r"^\s*singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id\s+eq\s+'((?:[^']|'')*)'"
@@ -99,15 +99,6 @@ _EXT_EXPAND = re.compile(
     r"'((?:[^']|'')*)'\s*\)\s*$",
     re.IGNORECASE,
 )
-_PLACE_FILTER = re.compile(r"^\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|(-?\d+))\s*$")
-_PLACE_FIELDS = {
-    "emailaddress": "emailAddress",
-    "displayname": "displayName",
-    "building": "building",
-    "floorlabel": "floorLabel",
-    "floornumber": "floorNumber",
-    "capacity": "capacity",
-}
 
 
 @dataclass
@@ -705,86 +696,6 @@ class GraphApi:
         user = self._grant_user(grant)
         return user.upn if user else None
 
-    def h_rooms(self, ctx: _Ctx) -> GraphResult:
-        grant = ctx.grant
-        granted = self._short(grant.roles if grant.kind == "app" else grant.scopes)
-        if "Place.Read.All" not in granted:
-            raise GraphHttpError(403, "ErrorAccessDenied", ACCESS_DENIED)
-        rooms = [
-            self._room_json(room)
-            for room in self.scenario.rooms
-            if room.tenant_id == grant.tenant_id
-        ]
-        rooms = self._filter_places(rooms, ctx.call.query.get("$filter"))
-        query = ctx.call.query
-        top = _int_param(query, "$top", DEFAULT_PLACES_PAGE, 1000)
-        skip = _int_param(query, "$skip", 0, 10**9)
-        page = rooms[skip : skip + top]
-        body: dict[str, Any] = {
-            "@odata.context": self._context("places/microsoft.graph.room")
-        }
-        if query.get("$count", "").lower() == "true":
-            body["@odata.count"] = len(rooms)
-        body["value"] = _select(page, query)
-        if skip + top < len(rooms):
-            body["@odata.nextLink"] = self._link(
-                ctx, {"$top": top, "$skip": skip + top}
-            )
-        return GraphResult(200, body=body)
-
-    @staticmethod
-    def _room_json(room: Room) -> dict[str, Any]:
-        return {
-            "@odata.type": "#microsoft.graph.room",
-            "id": room.id,
-            "emailAddress": room.email,
-            "displayName": room.display_name,
-            "address": {
-                "street": "",
-                "city": "",
-                "state": "",
-                "countryOrRegion": "",
-                "postalCode": "",
-            },
-            "geoCoordinates": None,
-            "phone": None,
-            "nickname": room.display_name,
-            "label": None,
-            "capacity": room.capacity,
-            "building": room.building,
-            "floorLabel": room.floor_label,
-            "floorNumber": room.floor_number,
-            "isWheelChairAccessible": False,
-            "bookingType": "standard",
-            "tags": [],
-            "audioDeviceName": None,
-            "videoDeviceName": None,
-            "displayDeviceName": None,
-        }
-
-    @staticmethod
-    def _filter_places(
-        rooms: list[dict[str, Any]], raw: str | None
-    ) -> list[dict[str, Any]]:
-        if not raw:
-            return rooms
-        clauses = re.split(r"\s+and\s+", raw, flags=re.IGNORECASE)
-        for clause in clauses:
-            match = _PLACE_FILTER.match(clause)
-            name = _PLACE_FIELDS.get(match.group(1).lower()) if match else None
-            if match is None or name is None:
-                raise _bad_request(
-                    f"Invalid filter clause: {clause.strip()}",
-                    "ErrorInvalidUrlQueryFilter",
-                )
-            text, number = match.group(2), match.group(3)
-            if number is not None:
-                rooms = [r for r in rooms if r.get(name) == int(number)]
-            else:
-                wanted = text.replace("''", "'").lower()
-                rooms = [r for r in rooms if str(r.get(name) or "").lower() == wanted]
-        return rooms
-
     def _link(
         self, ctx: _Ctx, overrides: dict[str, Any], *, drop_all: bool = False
     ) -> str:
@@ -1201,10 +1112,8 @@ class GraphApi:
         low = [_canonical_segment(s) for s in segments]
         if low == ["$batch"]:
             return self._only(method, {"POST": _Route("/$batch", self.h_batch)})
-        if low == ["places", "microsoft.graph.room"]:
-            return self._only(
-                method, {"GET": _Route("/places/microsoft.graph.room", self.h_rooms)}
-            )
+        if low[0] == "places":
+            return places.match(self, segments, method)
         if low[0] == "subscriptions":
             return self._match_subscriptions(segments, method)
         if low[0] == "me":

@@ -5,7 +5,11 @@ Public API::
     Tenant(id, domain, display_name)
     User(id, tenant_id, upn, display_name, password, mail="")     # mail defaults to upn
     Room(id, tenant_id, email, display_name, capacity, building, floor_number,
-         floor_label, time_zone="UTC", processing={...})
+         floor_label, time_zone="UTC", processing={...}, room_list=None, tags=[],
+         audio_device_name=None, video_device_name=None, display_device_name=None,
+         is_wheelchair_accessible=False, booking_type="standard", label=None,
+         hidden=False)
+    RoomList(id, tenant_id, email, display_name)
     Share(room_email, user_upn, role)          # role: a calendarPermission role
     Secret(value, expires_at, id)
     Certificate(thumbprint, public_pem, expires_at)   # SHA-1 thumbprint, upper-case hex
@@ -16,10 +20,13 @@ Public API::
         .share_role(room_key, user_key) -> str | None
         .mailbox_exists(key) -> bool
         .add_user(...) .add_room(...) .add_share(room, user, role) .add_app(...)
+        .room_list(key) .add_room_list(email, display_name)
+        .update_room(key, **attributes) -> Room   .remove_room(key) -> Room
         .add_secret(client_id, value=None, expires_at=None) -> Secret
         .add_certificate(client_id, public_pem, expires_at=None) -> thumbprint
     load_scenario(source: str | Path | dict | None) -> Scenario
-    SHARE_ROLES, WRITE_ROLES, ROOM_PROCESSING_KEYS, DEFAULT_SCENARIO_PATH
+    SHARE_ROLES, WRITE_ROLES, ROOM_PROCESSING_KEYS, DEFAULT_SCENARIO_PATH,
+    ROOM_ATTRIBUTES, GENERATED_SCENARIOS
 
 Lookups are case-insensitive for addresses and accept an object id or an address
 (tenant: id or verified domain; user: id, UPN or mail; room: id or e-mail).
@@ -29,8 +36,13 @@ Scenario file (JSON; YAML too when PyYAML is importable)::
     {"tenants": [{"id": guid, "domain": "contoso.test", "display_name": ...}],
      "users":   [{"upn": ..., "display_name": ..., "password": ..., "id"?, "mail"?,
                   "tenant"?: id-or-domain}],
+     "room_lists": [{"email": ..., "display_name": ..., "id"?, "tenant"?}],
      "rooms":   [{"email": ..., "display_name": ..., "capacity"?, "building"?,
                   "floor_number"?, "floor_label"?, "time_zone"?, "processing"?: {...},
+                  "room_list"?: room list e-mail, "tags"?: [...],
+                  "audio_device_name"?, "video_device_name"?, "display_device_name"?,
+                  "is_wheelchair_accessible"?, "booking_type"?, "label"?,
+                  "hidden"?: true (hidden from the address list: not in Places),
                   "id"?, "tenant"?}],
      "shares":  [{"room": email, "user": upn, "role": "write"}],
      "apps":    [{"client_id": guid, "display_name": ..., "tenant"?,
@@ -44,6 +56,8 @@ Scenario file (JSON; YAML too when PyYAML is importable)::
 
 ``tenant`` may be omitted when the scenario has a single tenant; missing ids are derived
 deterministically (uuid5) from the address, so a scenario always yields the same ids.
+A bundled name may also be a generated scenario (``GENERATED_SCENARIOS``, e.g.
+``"campus"``: ``campus.py``).
 Events stay plain dicts (validated, copied) for the calendar store to import.
 """
 
@@ -91,6 +105,16 @@ ROOM_PROCESSING_KEYS = (
 _ID_NAMESPACE = uuid.UUID("6f1d2b1e-4c1a-4c33-9a52-7b0e6c0f6e11")
 
 
+def _campus() -> dict[str, Any]:
+    from .campus import campus_scenario  # it reads this module's default scenario
+
+    return campus_scenario()
+
+
+# Bundled scenarios made by code rather than kept as files.
+GENERATED_SCENARIOS = {"campus": _campus}
+
+
 def _default_processing() -> dict[str, bool]:
     return dict.fromkeys(ROOM_PROCESSING_KEYS, False)
 
@@ -128,6 +152,53 @@ class Room:
     floor_label: str | None = None
     time_zone: str = "UTC"
     processing: dict[str, bool] = field(default_factory=_default_processing)
+    # The Places view of the room (docs/graph.md#listing-rooms, room resource type).
+    room_list: str | None = None  # e-mail address of the room list holding it
+    tags: list[str] = field(default_factory=list)
+    audio_device_name: str | None = None
+    video_device_name: str | None = None
+    display_device_name: str | None = None
+    is_wheelchair_accessible: bool = False
+    booking_type: str = "standard"
+    label: str | None = None
+    # "Rooms that are marked Hidden from GAL can't be retrieved through this
+    # endpoint" (place-list): the mailbox works, the directory does not show it.
+    hidden: bool = False
+
+
+# The Places attributes of a room beyond the first ones (``add_room`` keywords), and
+# all of them (what ``Scenario.update_room`` may change).
+ROOM_EXTRA_ATTRIBUTES = (
+    "room_list",
+    "tags",
+    "audio_device_name",
+    "video_device_name",
+    "display_device_name",
+    "is_wheelchair_accessible",
+    "booking_type",
+    "label",
+    "hidden",
+)
+ROOM_ATTRIBUTES = (
+    "display_name",
+    "capacity",
+    "building",
+    "floor_number",
+    "floor_label",
+    *ROOM_EXTRA_ATTRIBUTES,
+)
+BOOKING_TYPES = frozenset({"standard", "reserved", "unknown"})
+
+
+@dataclass
+class RoomList:
+    """A room list (a distribution group of rooms in Exchange), addressed in the
+    Places API by its e-mail address."""
+
+    id: str
+    tenant_id: str
+    email: str
+    display_name: str
 
 
 @dataclass
@@ -211,6 +282,7 @@ class Scenario:
     tenants: list[Tenant] = field(default_factory=list)
     users: list[User] = field(default_factory=list)
     rooms: list[Room] = field(default_factory=list)
+    room_lists: list[RoomList] = field(default_factory=list)
     shares: list[Share] = field(default_factory=list)
     apps: list[AppRegistration] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -243,6 +315,16 @@ class Scenario:
             return None
         return next(
             (r for r in self.rooms if wanted in (_fold(r.id), _fold(r.email))), None
+        )
+
+    def room_list(self, key: str | None) -> RoomList | None:
+        """The room list whose id or e-mail address is ``key``."""
+        wanted = _fold(key)
+        if not wanted:
+            return None
+        return next(
+            (r for r in self.room_lists if wanted in (_fold(r.id), _fold(r.email))),
+            None,
         )
 
     def mailbox(self, key: str | None) -> User | Room | None:
@@ -332,11 +414,14 @@ class Scenario:
         floor_label: str | None = None,
         time_zone: str = "UTC",
         processing: Mapping[str, bool] | None = None,
+        **attributes: Any,
     ) -> Room:
+        """A room mailbox; ``attributes`` are the other Places fields of ``Room``
+        (``room_list``, ``tags``, ``hidden``...)."""
         where = f"room {email!r}"
         if not email or "@" not in email:
             raise ValueError(f"{where}: 'email' must be an address like name@domain")
-        if self.mailbox_exists(email):
+        if self.mailbox_exists(email) or self.room_list(email) is not None:
             raise ValueError(f"{where}: address already used")
         flags = _default_processing()
         for key, value in (processing or {}).items():
@@ -351,6 +436,7 @@ class Scenario:
                 isinstance(value, bool) or not isinstance(value, int)
             ):
                 raise ValueError(f"{where}: {name!r} must be an integer, got {value!r}")
+        extra = self._room_attributes(where, attributes)
         room = Room(
             id=id or _derived_id("room", email),
             tenant_id=self._tenant_id(tenant, where),
@@ -362,9 +448,91 @@ class Scenario:
             floor_label=floor_label,
             time_zone=time_zone or "UTC",
             processing=flags,
+            **extra,
         )
         self.rooms.append(room)
         return room
+
+    def _room_attributes(self, where: str, values: Mapping[str, Any]) -> dict:
+        """``values`` checked as Places attributes of a room (ROOM_ATTRIBUTES)."""
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in ROOM_ATTRIBUTES:
+                raise ValueError(f"{where}: unknown room attribute {name!r}")
+            if name in ("capacity", "floor_number") and value is not None:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(
+                        f"{where}: {name!r} must be an integer, got {value!r}"
+                    )
+            if name == "tags":
+                if not isinstance(value, list | tuple) or not all(
+                    isinstance(tag, str) for tag in value
+                ):
+                    raise ValueError(f"{where}: 'tags' must be a list of strings")
+                value = list(value)
+            if name == "booking_type" and value not in BOOKING_TYPES:
+                raise ValueError(
+                    f"{where}: 'booking_type' must be one of "
+                    f"{', '.join(sorted(BOOKING_TYPES))}"
+                )
+            if name in ("hidden", "is_wheelchair_accessible"):
+                value = bool(value)
+            if name == "room_list" and value is not None:
+                room_list = self.room_list(value)
+                if room_list is None:
+                    raise ValueError(f"{where}: unknown room list {value!r}")
+                value = room_list.email
+            if name == "display_name" and not value:
+                raise ValueError(f"{where}: 'display_name' cannot be empty")
+            checked[name] = value
+        return checked
+
+    def update_room(self, key: str, **attributes: Any) -> Room:
+        """Change a room's directory attributes (Set-Place, Set-Mailbox), e.g.
+        ``capacity=12``, ``hidden=True``; returns the room."""
+        room = self.room(key)
+        if room is None:
+            raise ValueError(f"unknown room {key!r}")
+        for name, value in self._room_attributes(f"room {key!r}", attributes).items():
+            setattr(room, name, value)
+        return room
+
+    def remove_room(self, key: str) -> Room:
+        """Delete a room mailbox: it leaves the directory, its shares and the apps'
+        RBAC scopes; Graph then answers 404 ErrorInvalidUser for it."""
+        room = self.room(key)
+        if room is None:
+            raise ValueError(f"unknown room {key!r}")
+        self.rooms.remove(room)
+        address = _fold(room.email)
+        self.shares = [s for s in self.shares if _fold(s.room_email) != address]
+        for app in self.apps:
+            if app.rbac_scope is not None:
+                app.rbac_scope = [a for a in app.rbac_scope if _fold(a) != address]
+        return room
+
+    def add_room_list(
+        self,
+        email: str,
+        display_name: str,
+        *,
+        tenant: str | None = None,
+        id: str | None = None,
+    ) -> RoomList:
+        """A room list, e.g. one per building (New-DistributionGroup -RoomList)."""
+        where = f"room list {email!r}"
+        if not email or "@" not in email:
+            raise ValueError(f"{where}: 'email' must be an address like name@domain")
+        if self.mailbox_exists(email) or self.room_list(email) is not None:
+            raise ValueError(f"{where}: address already used")
+        room_list = RoomList(
+            id=id or _derived_id("roomlist", email),
+            tenant_id=self._tenant_id(tenant, where),
+            email=email,
+            display_name=display_name,
+        )
+        self.room_lists.append(room_list)
+        return room_list
 
     def add_share(self, room: str, user: str, role: str) -> Share:
         """Share ``room``'s calendar with ``user``, replacing an existing role."""
@@ -562,7 +730,16 @@ def _tenant_key(item: Mapping[str, Any]) -> str | None:
 def _build(data: Mapping[str, Any]) -> Scenario:
     if not isinstance(data, Mapping):
         raise ValueError("scenario: the top level must be an object")
-    known = {"tenants", "users", "rooms", "shares", "apps", "events", "description"}
+    known = {
+        "tenants",
+        "users",
+        "room_lists",
+        "rooms",
+        "shares",
+        "apps",
+        "events",
+        "description",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"scenario: unknown top-level keys {unknown}")
@@ -579,6 +756,7 @@ def _build(data: Mapping[str, Any]) -> Scenario:
         raise ValueError("scenario: at least one entry in 'tenants' is required")
     loaders = (
         ("users", ("upn", "display_name", "password"), _load_user),
+        ("room_lists", ("email", "display_name"), _load_room_list),
         ("rooms", ("email", "display_name"), _load_room),
         ("shares", ("room", "user", "role"), _load_share),
         ("apps", ("client_id", "display_name"), _load_app),
@@ -621,6 +799,13 @@ def _load_room(scenario: Scenario, item: Mapping[str, Any]) -> None:
         floor_label=item.get("floor_label"),
         time_zone=item.get("time_zone") or "UTC",
         processing=processing,
+        **{name: item[name] for name in ROOM_EXTRA_ATTRIBUTES if name in item},
+    )
+
+
+def _load_room_list(scenario: Scenario, item: Mapping[str, Any]) -> None:
+    scenario.add_room_list(
+        item["email"], item["display_name"], tenant=_tenant_key(item), id=item.get("id")
     )
 
 
@@ -695,8 +880,9 @@ def load_scenario(source: str | Path | Mapping[str, Any] | None = None) -> Scena
     """Build a ``Scenario`` from a dict, a file path, a bundled name or JSON text.
 
     ``None`` loads ``scenarios/default.json``; a bare name such as ``"default"`` loads
-    the bundled ``scenarios/<name>.json``. Raises ``ValueError`` naming the offending
-    entry for malformed content, ``FileNotFoundError`` for a missing file.
+    the bundled ``scenarios/<name>.json``, or a generated one (``"campus"``).
+    Raises ``ValueError`` naming the offending entry for malformed content,
+    ``FileNotFoundError`` for a missing file.
     """
     if source is None:
         source = DEFAULT_SCENARIO_PATH
@@ -708,6 +894,8 @@ def load_scenario(source: str | Path | Mapping[str, Any] | None = None) -> Scena
         except json.JSONDecodeError as exc:
             raise ValueError(f"scenario: invalid JSON ({exc})") from None
     path = Path(source)
+    if not path.exists() and source in GENERATED_SCENARIOS:
+        return _build(GENERATED_SCENARIOS[source]())
     if not path.exists() and isinstance(source, str) and "/" not in source:
         for suffix in (".json", ".yaml", ".yml"):
             candidate = SCENARIO_DIR / f"{source}{suffix}"
