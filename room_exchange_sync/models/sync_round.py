@@ -284,6 +284,7 @@ class SyncRound:
             if binding.id not in sitting_out
         ]
         local = self._local_items(start, end, bindings, set(sitting_out.values()))
+        local += self._claimed_but_gone(remote, local)
         status = self._status_entries(bindings)
         del bindings
         if self.problems.absences_are_unknown():
@@ -668,13 +669,10 @@ class SyncRound:
         )
         self.bindings = [BindingRow._make(row) for row in self.env.cr.fetchall()]
         bound_ids = [b.booking_id for b in self.bindings if b.booking_id]
-        rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
         in_room = SQL(
             "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
             " AND rel.%s = room.id)",
-            SQL.identifier(rel_field.relation),
-            SQL.identifier(rel_field.column1),
-            SQL.identifier(rel_field.column2),
+            *self._room_relation(),
         )
         self.env.cr.execute(
             SQL(
@@ -769,6 +767,59 @@ class SyncRound:
                 )
             )
         return items
+
+    def _claimed_but_gone(self, remote, local):
+        """Items for the bookings that unbound events of ours claim (marker or
+        transactionId) and that are gone: deleted, cancelled, or no longer in this
+        room. Such an event is left over (its create's answer was lost, then its
+        booking went): the engine deletes it, as for a cancelled booking."""
+        bound = {b.external_id for b in self.bindings if b.external_id}
+        known = {item.booking_id for item in local}
+        claimed = set()
+        for item in remote.values():
+            if item.event_id in bound or not item.is_live:
+                continue
+            booking_id = engine.parse_marker(item.marker, self.database_uuid)
+            if booking_id is None:
+                booking_id = engine.parse_transaction_id(
+                    item.transaction_id, self.database_uuid
+                )
+            if booking_id is not None and booking_id not in known:
+                claimed.add(booking_id)
+        if not claimed:
+            return []
+        self.env.cr.execute(
+            SQL(
+                "SELECT booking.id FROM resource_booking booking"
+                " WHERE booking.id = ANY(%s) AND booking.active"
+                " AND booking.start IS NOT NULL AND EXISTS("
+                "SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
+                " AND rel.%s = %s)",
+                list(claimed),
+                *self._room_relation(),
+                self.room.id,
+            )
+        )
+        live = {booking_id for (booking_id,) in self.env.cr.fetchall()}
+        return [
+            engine.LocalItem(
+                booking_id=booking_id,
+                payload_hash="",
+                start=None,
+                stop=None,
+                active=False,
+            )
+            for booking_id in sorted(claimed - live)
+        ]
+
+    def _room_relation(self):
+        """(table, combination column, room column) of a booking combination's rooms."""
+        field = self.env["resource.booking.combination"]._fields["resource_ids"]
+        return (
+            SQL.identifier(field.relation),
+            SQL.identifier(field.column1),
+            SQL.identifier(field.column2),
+        )
 
     def _row_summary(self, row):
         """(payload hash, subject, private) of a row's event, from the process's
