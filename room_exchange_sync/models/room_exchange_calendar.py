@@ -815,10 +815,17 @@ class RoomExchangeCalendar(models.Model):
     def _mark_reauthorization_needed(self, error):
         """The refresh token is gone: the room waits for a new sign-in; nothing is
         deleted. Every Exchange manager gets one activity about it."""
-        message = self.env._(
-            "Microsoft asks for a new sign-in for room %(room)s: %(detail)s",
-            room=self.room_id.display_name,
-            detail=error.message,
+        message = "\n".join(
+            [
+                self.env._(
+                    "Microsoft asks for a new sign-in for room %(room)s: click "
+                    "Authorize with Microsoft Account and sign in again.",
+                    room=self.room_id.display_name,
+                ),
+                self.env._("Microsoft's answer: %(detail)s", detail=error.message)
+                if error.message.startswith("AADSTS")
+                else error.message,
+            ]
         )
         users = self._alert_recipients()
         today = fields.Date.context_today(self)

@@ -579,33 +579,43 @@ class RoomExchangeConnection(models.Model):
         return bundle if self.cloud == "custom" and bundle else True
 
     def _graph_error_message(self, error):
-        """One sentence for an admin: what failed at Microsoft and what to do."""
+        """What failed at Microsoft and what to do, in plain words; Microsoft's own
+        text (an AADSTS code and its description) and the Graph request-id follow,
+        each on a line of its own."""
+        message = error.message if isinstance(error, GraphError) else str(error)
+        detail = getattr(error, "detail", None)
+        if isinstance(error, GraphAuthError) and message.startswith("AADSTS"):
+            message, detail = (
+                self.env._("Microsoft did not accept the sign-in"),
+                message,
+            )
         if isinstance(error, GraphConfigurationError):
             text = self.env._(
                 "Microsoft refused the app registration of %(name)s: %(detail)s",
                 name=self.name,
-                detail=error.message,
+                detail=message,
             )
         elif isinstance(error, GraphAuthError):
-            text = self.env._(
-                "Microsoft sign-in failed: %(detail)s", detail=error.message
-            )
+            text = self.env._("Microsoft sign-in failed: %(detail)s", detail=message)
         elif isinstance(error, GraphPermissionError):
             text = self.env._(
-                "Microsoft Graph denied access: %(detail)s", detail=error.message
+                "Microsoft Graph denied access: %(detail)s", detail=message
             )
         elif isinstance(error, GraphRetryableError):
             text = self.env._(
                 "Microsoft could not be reached or is busy (%(detail)s); try again "
                 "in a few minutes.",
-                detail=error.message,
+                detail=message,
             )
         else:
-            text = error.message if isinstance(error, GraphError) else str(error)
+            text = message
+        lines = [text]
+        if detail:
+            lines.append(self.env._("Microsoft's answer: %(detail)s", detail=detail))
         request_id = getattr(error, "request_id", None)
         if request_id:
-            text += " " + self.env._("(Graph request-id %(id)s)", id=request_id)
-        return text
+            lines.append(self.env._("Graph request-id: %(id)s", id=request_id))
+        return "\n".join(lines)
 
     def _notification_base_url(self):
         """Where Graph can post change notifications, or False to poll only.
