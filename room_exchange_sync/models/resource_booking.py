@@ -98,17 +98,11 @@ class ResourceBooking(models.Model):
             }
         )
         self._exchange_calendars()._request_sync()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Re-sync requested"),
-                "message": self.env._(
-                    "The booking is pushed to Exchange again within a minute."
-                ),
-                "type": "info",
-            },
-        }
+        return self.env["room.exchange.connection"]._notification(
+            self.env._("Re-sync requested"),
+            self.env._("The booking is pushed to Exchange again within a minute."),
+            "info",
+        )
 
     def _exchange_calendars(self):
         """The synced room calendars these bookings' rooms belong to."""

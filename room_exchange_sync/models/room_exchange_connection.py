@@ -726,6 +726,8 @@ class RoomExchangeConnection(models.Model):
         return messages.get(error.reason, error.reason)
 
     def _notification(self, title, message, kind):
+        """A toast, then the screen reloaded: the button that returns it leaves the
+        form or list showing the state it produced, not the one before."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -734,6 +736,7 @@ class RoomExchangeConnection(models.Model):
                 "message": message,
                 "type": kind,
                 "sticky": kind == "danger",
+                "next": {"type": "ir.actions.act_window_close"},
             },
         }
 
