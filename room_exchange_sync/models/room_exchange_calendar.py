@@ -866,6 +866,7 @@ class RoomExchangeCalendar(models.Model):
     health = fields.Selection(
         [
             ("healthy", "Healthy"),
+            ("waiting", "Not synced yet"),
             ("degraded", "Degraded"),
             ("broken", "Broken"),
             ("not_configured", "Not configured"),
@@ -874,12 +875,12 @@ class RoomExchangeCalendar(models.Model):
         store=True,
         index=True,
         help="Broken: the room is in error, waits for a new sign-in, or its sync was "
-        "switched off after failures. Degraded: it syncs, but bookings are in error "
-        "or conflict, cancellations wait for confirmation, or its last successful "
-        "sync is older than the stale threshold (system parameter "
-        "room_exchange_sync.stale_hours, 24 hours by default). Not configured: no "
-        "connection, mailbox or sync yet. Time-based staleness is refreshed by the "
-        "daily health check and on every change of the room.",
+        "switched off after failures. Degraded: it syncs, but bookings are in error, "
+        "overlap an Outlook meeting, cancellations wait for confirmation, or its "
+        "last successful sync is older than the stale threshold (Settings, 24 hours "
+        "by default). Not synced yet: authorized, its first sync has not run. Not "
+        "configured: no connection, mailbox or sync yet. Time-based staleness is "
+        "refreshed by the daily health check and on every change of the room.",
     )
     connection_state = fields.Selection(
         related="connection_id.state",
@@ -942,23 +943,54 @@ class RoomExchangeCalendar(models.Model):
             ["calendar_id"],
         )
         troubled = {calendar for (calendar,) in troubled}
+        conflicts = self._origin._conflict_counts()
         stale_before = fields.Datetime.now() - self._health_stale_delay()
         for calendar in self:
+            stale = calendar._health_is_stale(stale_before)
             if calendar.state in ("error", "reauth_needed") or (
                 not calendar.sync_enabled and calendar.failure_count
             ):
                 health = "broken"
             elif calendar.state == "not_configured" or not calendar.sync_enabled:
                 health = "not_configured"
+            elif not calendar.last_sync_date and not stale:
+                health = "waiting"
             elif (
                 calendar._origin in troubled
+                or conflicts.get(calendar._origin.id)
                 or calendar.cancellation_pending
-                or calendar._health_is_stale(stale_before)
+                or stale
             ):
                 health = "degraded"
             else:
                 health = "healthy"
             calendar.health = health
+
+    def _conflict_counts(self):
+        """{calendar id: Odoo bookings of its room flagged as overlapping an Outlook
+        meeting}, in one query (the Conflicts view lists those bookings)."""
+        if not self.ids:
+            return {}
+        rows = (
+            self.env["resource.booking"]
+            .sudo()
+            ._read_group(
+                [
+                    ("exchange_conflict", "=", True),
+                    ("exchange_origin", "=", "odoo"),
+                    ("combination_id.resource_ids", "in", self.room_id.ids),
+                ],
+                ["combination_id"],
+                ["__count"],
+            )
+        )
+        counts = {}
+        for combination, count in rows:
+            for calendar in self.filtered(
+                lambda c, rooms=combination.resource_ids: c.room_id in rooms
+            ):
+                counts[calendar.id] = counts.get(calendar.id, 0) + count
+        return counts
 
     @api.model
     def _health_stale_delay(self):
@@ -999,22 +1031,19 @@ class RoomExchangeCalendar(models.Model):
                 ["__count"],
             )
         )
-        # Exchange sync users may lack booking access: they see the count only (the
-        # Open conflicts button is for booking users).
-        Booking = self.env["resource.booking"].sudo()
+        conflicts = self._origin._conflict_counts()
         for calendar in self:
             calendar.last_push_date = pushed.get(calendar._origin, False)
             calendar.binding_pending_count = pending.get(calendar._origin, 0)
-            calendar.conflict_count = (
-                Booking.search_count(calendar._conflict_domain())
-                if calendar._origin.room_id
-                else 0
-            )
+            calendar.conflict_count = conflicts.get(calendar._origin.id, 0)
 
     def _conflict_domain(self):
+        """The Odoo bookings of this room that overlap an Outlook meeting (each row
+        of the Conflicts view pairs one with the meeting)."""
         self.ensure_one()
         return [
             ("exchange_conflict", "=", True),
+            ("exchange_origin", "=", "odoo"),
             ("combination_id.resource_ids", "in", self.room_id.ids),
         ]
 

@@ -767,6 +767,12 @@ class RoomExchangeConnection(models.Model):
         compute="_compute_room_health_counts",
         help="Rooms of this connection in error or waiting for a new sign-in.",
     )
+    room_waiting_count = fields.Integer(
+        string="Rooms not synced yet",
+        compute="_compute_room_health_counts",
+        help="Rooms of this connection that are authorized and wait for their first "
+        "sync.",
+    )
     room_not_configured_count = fields.Integer(
         string="Rooms not configured",
         compute="_compute_room_health_counts",
@@ -789,6 +795,7 @@ class RoomExchangeConnection(models.Model):
             connection.room_healthy_count = counts.get((origin, "healthy"), 0)
             connection.room_degraded_count = counts.get((origin, "degraded"), 0)
             connection.room_broken_count = counts.get((origin, "broken"), 0)
+            connection.room_waiting_count = counts.get((origin, "waiting"), 0)
             connection.room_not_configured_count = counts.get(
                 (origin, "not_configured"), 0
             )
