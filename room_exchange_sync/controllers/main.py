@@ -20,7 +20,7 @@ class RoomExchangeOAuthController(http.Controller):
     @http.route(
         "/room_exchange_sync/oauth/start", type="http", auth="user", methods=["GET"]
     )
-    def oauth_start(self, calendar_id=None, **_kwargs):
+    def oauth_start(self, calendar_id=None, back=None, **_kwargs):
         if not request.env.user.has_group(MANAGER):
             raise Forbidden()
         try:
@@ -35,7 +35,7 @@ class RoomExchangeOAuthController(http.Controller):
             return self._error_page(problem, calendar)
         try:
             auth_uri = request.env["room.exchange.auth.flow"]._start(
-                calendar, request.session.sid
+                calendar, request.session.sid, back
             )
         except ExchangeSyncError as error:
             return self._error_page(
@@ -88,7 +88,7 @@ class RoomExchangeOAuthController(http.Controller):
                 calendar.connection_id._graph_error_message(error), calendar
             )
         calendar._after_sign_in()
-        return request.redirect(calendar._room_form_url())
+        return request.redirect(calendar._room_form_url(flow.back_to))
 
     def _error_page(self, message, calendar=None):
         return request.render(

@@ -2,6 +2,7 @@
 import logging
 from contextlib import nullcontext
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import psycopg2
 
@@ -19,6 +20,13 @@ CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 _logger = logging.getLogger(__name__)
 
 PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
+# Settings › Exchange room sync › Pause the sync: no round, no export while set.
+PARAM_PAUSED = "room_exchange_sync.paused"
+# Where the Microsoft sign-in returns to: the room, or the rooms overview.
+SIGN_IN_RETURNS = {
+    "room": "room_exchange_sync.resource_resource_action_rooms",
+    "overview": "room_exchange_sync.room_exchange_calendar_action_cockpit",
+}
 DEFAULT_ROOMS_SIDE_BY_SIDE = 10
 MAX_ROOMS_SIDE_BY_SIDE = 32
 
@@ -398,6 +406,9 @@ class RoomExchangeCalendar(models.Model):
         Several Odoo workers may run this at once: a room locked by another worker is
         skipped, so no room is processed twice. A failing room never stops the others.
         """
+        if self._sync_paused():
+            _logger.info("Exchange room sync is paused in Settings")
+            return
         now = fields.Datetime.now()
         calendars = self.search(
             [
@@ -590,7 +601,21 @@ class RoomExchangeCalendar(models.Model):
         plan = self._locked_sync(full=True, confirm_cancellations=True)
         return self._sync_notification(plan)
 
+    @api.model
+    def _sync_paused(self):
+        """Whether an admin paused the sync of every room (Settings)."""
+        value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PAUSED)
+        return bool(value) and value.lower() not in ("0", "false")
+
     def _locked_sync(self, **options):
+        if self._sync_paused():
+            raise UserError(
+                self.env._(
+                    "The sync of every room is paused (Settings › Exchange room "
+                    "sync). Resume it there to sync room %(room)s.",
+                    room=self.room_id.display_name,
+                )
+            )
         if not self._try_lock():
             raise UserError(
                 self.env._(
@@ -609,9 +634,30 @@ class RoomExchangeCalendar(models.Model):
             self.env._("Sync done"), self.last_sync_summary, "success"
         )
 
-    def _room_form_url(self):
+    def _room_form_url(self, back_to="room"):
+        """Where the Microsoft sign-in brings the admin back: the room's form, or
+        the rooms overview (``back_to`` as in SIGN_IN_RETURNS), under their menu so
+        that the app's navbar and the breadcrumb are there."""
         self.ensure_one()
-        return f"/odoo/resource.resource/{self.room_id.id}"
+        action = self.env.ref(SIGN_IN_RETURNS.get(back_to, SIGN_IN_RETURNS["room"]))
+        path = action.sudo().path or f"action-{action.id}"
+        if back_to == "overview":
+            return f"/odoo/{path}"
+        return f"/odoo/{path}/{self.room_id.id}"
+
+    def _sign_in_action(self, back_to):
+        """Start the Microsoft sign-in for this room; it comes back to ``back_to``
+        (SIGN_IN_RETURNS)."""
+        self.ensure_one()
+        problem = self._sign_in_problem()
+        if problem:
+            raise UserError(problem)
+        query = urlencode({"calendar_id": self.id, "back": back_to})
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/room_exchange_sync/oauth/start?{query}",
+            "target": "self",
+        }
 
     def _sign_in_problem(self):
         """Why a person cannot sign in for this room now, or False."""
@@ -653,7 +699,7 @@ class RoomExchangeCalendar(models.Model):
         self._refresh_choices()
         if self.mailbox:
             try:
-                self._bind_mailbox(self.mailbox)
+                self._authorize(self.mailbox)
             except UserError as error:
                 self.sudo().write({"state": "not_configured", "last_error": str(error)})
 
@@ -701,7 +747,7 @@ class RoomExchangeCalendar(models.Model):
 
     def action_save_calendar(self):
         """Bind the room to the chosen (or typed) room mailbox, once access is
-        checked."""
+        checked, and start its first sync."""
         self.ensure_one()
         self.check_access("write")
         mailbox = self.choice_id.mailbox or self.mailbox
@@ -709,11 +755,35 @@ class RoomExchangeCalendar(models.Model):
             raise UserError(
                 self.env._("Choose the room's calendar or type its mailbox address.")
             )
-        try:
-            self._bind_mailbox(mailbox)
-        except GraphError as error:
-            return self._graph_error_outcome(error, mailbox)
-        return False
+        if not self._is_authorized_for(mailbox):
+            # (the form's own save may have done it just before this button ran)
+            try:
+                self._authorize(mailbox)
+            except GraphError as error:
+                return self._graph_error_outcome(error, mailbox)
+        return self.connection_id._notification(
+            self.env._("Room %(room)s is authorized", room=self.room_id.display_name),
+            self._first_sync_sentence(),
+            "success",
+        )
+
+    def _is_authorized_for(self, mailbox):
+        self.ensure_one()
+        return bool(
+            self.state in ("authorized", "syncing")
+            and self.calendar_external_id
+            and (self.mailbox or "").lower() == mailbox.lower()
+        )
+
+    def _authorize(self, mailbox):
+        """Check access to ``mailbox`` and bind the room to it (``_bind_mailbox``),
+        then start its first sync: the export of its future bookings (see
+        ``_export_first_sync``). Raises UserError or GraphError as
+        ``_bind_mailbox``."""
+        self.ensure_one()
+        self._bind_mailbox(mailbox)
+        if not self._export_first_sync():
+            self._request_sync()
 
     def _graph_error_outcome(self, error, mailbox=None):
         """What a button shows when Graph failed. A lost sign-in is recorded on the
@@ -1152,7 +1222,7 @@ class RoomExchangeCalendar(models.Model):
 
     def action_cockpit_reauthorize(self):
         self.ensure_one()
-        return self.room_id.action_exchange_authorize()
+        return self._sign_in_action("overview")
 
     def action_open_binding_errors(self):
         self.ensure_one()

@@ -4,7 +4,7 @@ from lxml import etree
 from odoo.exceptions import ValidationError
 from odoo.tests import Form
 
-from .common import RoomExchangeCase
+from .common import ROOM_ADAMS, RoomExchangeCase
 
 
 class TestRoomExchangeTab(RoomExchangeCase):
@@ -45,12 +45,15 @@ class TestRoomExchangeTab(RoomExchangeCase):
         self.assertFalse(form.exchange_can_export)
 
     def test_configure_room_through_the_form(self):
-        connection = self.ready_connection()
+        """Odoo's own save of the form authorizes the room (the tab's Save is not
+        needed, issue 16): the booking set-up is made."""
+        self.emulator.reset()
+        connection = self.ready_connection("application")
         with Form(self.room.with_user(self.manager)) as form:
             form.exchange_connection_id = connection
-            form.exchange_mailbox = "alpha@contoso.test"
-            form.exchange_sync_enabled = True
+            form.exchange_mailbox = ROOM_ADAMS
         calendar = self.room.exchange_calendar_id
+        self.assertEqual(calendar.state, "authorized", calendar.last_error)
         self.assertTrue(calendar.sync_enabled)
         self.assertEqual(calendar.combination_id.resource_ids, self.room)
         self.assertEqual(calendar.booking_type_id.name, "Exchange room booking")
