@@ -88,11 +88,12 @@ class RoomExchangeCalendar(models.Model):
         help="The e-mail address (SMTP address or user principal name) of the room "
         "mailbox in Exchange Online, e.g. room-alpha@contoso.com.",
     )
-    calendar_name = fields.Char(readonly=True, copy=False)
+    calendar_name = fields.Char(string="Calendar name", readonly=True, copy=False)
     calendar_external_id = fields.Char(string="Calendar ID", readonly=True, copy=False)
     sync_enabled = fields.Boolean(
+        string="Sync with Exchange",
         help="When enabled, bookings of this room are kept in sync with its room "
-        "mailbox calendar."
+        "mailbox calendar.",
     )
     state = fields.Selection(
         STATES, default="not_configured", required=True, readonly=True, copy=False
@@ -100,7 +101,7 @@ class RoomExchangeCalendar(models.Model):
     last_sync_date = fields.Datetime(
         string="Last successful sync", readonly=True, copy=False
     )
-    last_error = fields.Text(readonly=True, copy=False)
+    last_error = fields.Text(string="Last error", readonly=True, copy=False)
     privacy_mode = fields.Selection(
         [
             ("full", "Subject and details"),
@@ -118,19 +119,26 @@ class RoomExchangeCalendar(models.Model):
         help="Add the e-mail address of the person who booked in Odoo to the "
         "Exchange event's description. Off by default: it is personal data.",
     )
-    delta_link = fields.Text(groups="base.group_system", copy=False)
-    window_start = fields.Datetime(readonly=True, copy=False)
-    window_end = fields.Datetime(readonly=True, copy=False)
-    last_full_sync_date = fields.Datetime(readonly=True, copy=False)
-    last_sync_summary = fields.Char(readonly=True, copy=False)
+    delta_link = fields.Text(
+        string="Delta link", groups="base.group_system", copy=False
+    )
+    window_start = fields.Datetime(string="Synced from", readonly=True, copy=False)
+    window_end = fields.Datetime(string="Synced until", readonly=True, copy=False)
+    last_full_sync_date = fields.Datetime(
+        string="Last full sync", readonly=True, copy=False
+    )
+    last_sync_summary = fields.Char(string="Last sync", readonly=True, copy=False)
     round_count = fields.Integer(
+        string="Rounds",
         readonly=True,
         copy=False,
         help="Sync rounds run so far: tells a worker that another one synced the room "
         "since it looked.",
     )
-    failure_count = fields.Integer(readonly=True, copy=False)
-    next_attempt_date = fields.Datetime(readonly=True, copy=False)
+    failure_count = fields.Integer(string="Failed rounds", readonly=True, copy=False)
+    next_attempt_date = fields.Datetime(
+        string="Next attempt", readonly=True, copy=False
+    )
     cancellation_pending = fields.Integer(
         string="Cancellations waiting for confirmation",
         readonly=True,

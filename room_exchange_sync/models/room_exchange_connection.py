@@ -105,6 +105,7 @@ class RoomExchangeConnection(models.Model):
             ("odoo", "Odoo wins"),
             ("exchange", "Exchange wins"),
         ],
+        string="Conflict policy",
         default="origin",
         required=True,
         help="When a booking was changed both in Odoo and in Outlook since the last "
@@ -124,6 +125,7 @@ class RoomExchangeConnection(models.Model):
     )
     time_zone_names = fields.Selection(
         [("windows", "Windows names"), ("iana", "IANA names")],
+        string="Time zone names",
         default="windows",
         required=True,
         help="How time zones are written into Exchange events. Microsoft documents "
@@ -144,7 +146,7 @@ class RoomExchangeConnection(models.Model):
         "renewed at half its lifetime. Microsoft's documented maximum for Outlook "
         "events is either 4230 or 10080 minutes depending on the page version.",
     )
-    authority_url = fields.Char(compute="_compute_endpoints")
+    authority_url = fields.Char(string="Authority URL", compute="_compute_endpoints")
     graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
     tenant_id = fields.Char(
         required=True,
@@ -178,6 +180,7 @@ class RoomExchangeConnection(models.Model):
     )
     credential_type = fields.Selection(
         [("secret", "Client secret"), ("certificate", "Certificate")],
+        string="Credential type",
         default="secret",
         required=True,
         tracking=True,
@@ -185,7 +188,9 @@ class RoomExchangeConnection(models.Model):
         "a certificate whose public part is uploaded to the app registration "
         "(recommended by Microsoft for production).",
     )
-    client_secret = fields.Char(groups=SECRET_GROUP, copy=False, prefetch=False)
+    client_secret = fields.Char(
+        string="Stored client secret", groups=SECRET_GROUP, copy=False, prefetch=False
+    )
     client_secret_input = fields.Char(
         string="Client secret",
         compute="_compute_secret_inputs",
@@ -194,10 +199,13 @@ class RoomExchangeConnection(models.Model):
         "stored write-only: it is never shown again.",
     )
     has_client_secret = fields.Boolean(
+        string="Secret stored",
         compute="_compute_secret_inputs",
         help="A client secret is stored. Paste a new Value to replace it.",
     )
-    private_key = fields.Text(groups=SECRET_GROUP, copy=False, prefetch=False)
+    private_key = fields.Text(
+        string="Stored private key", groups=SECRET_GROUP, copy=False, prefetch=False
+    )
     private_key_input = fields.Text(
         string="Private key",
         compute="_compute_secret_inputs",
@@ -208,6 +216,7 @@ class RoomExchangeConnection(models.Model):
         "whole. Stored write-only.",
     )
     has_private_key = fields.Boolean(
+        string="Private key stored",
         compute="_compute_secret_inputs",
         help="A private key is stored. Paste a new one to replace it.",
     )
@@ -218,6 +227,7 @@ class RoomExchangeConnection(models.Model):
         "registration. It is used to check the thumbprint and its expiry.",
     )
     certificate_thumbprint = fields.Char(
+        string="Certificate thumbprint",
         compute="_compute_certificate_info",
         store=True,
         readonly=False,
@@ -227,6 +237,7 @@ class RoomExchangeConnection(models.Model):
         "match it.",
     )
     certificate_expiry = fields.Datetime(
+        string="Certificate expires on",
         compute="_compute_certificate_info",
         store=True,
         copy=False,
@@ -253,9 +264,9 @@ class RoomExchangeConnection(models.Model):
         copy=False,
         tracking=True,
     )
-    last_error = fields.Text(readonly=True, copy=False)
+    last_error = fields.Text(string="Last error", readonly=True, copy=False)
     calendar_ids = fields.One2many("room.exchange.calendar", "connection_id")
-    room_count = fields.Integer(compute="_compute_room_count")
+    room_count = fields.Integer(string="Rooms", compute="_compute_room_count")
 
     @api.depends("cloud", "custom_authority_url", "custom_graph_url", "tenant_id")
     def _compute_endpoints(self):
@@ -500,14 +511,15 @@ class RoomExchangeConnection(models.Model):
 
     def action_open_rooms(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Rooms of %(name)s", name=self.name),
-            "res_model": "room.exchange.calendar",
-            "view_mode": "list,form",
-            "domain": [("connection_id", "=", self.id)],
-            "context": {"default_connection_id": self.id},
-        }
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "room_exchange_sync.room_exchange_calendar_action"
+        )
+        action.update(
+            name=self.env._("Rooms of %(name)s", name=self.name),
+            domain=[("connection_id", "=", self.id)],
+            context={"default_connection_id": self.id},
+        )
+        return action
 
     def _token_provider(self, cache_state=None):
         """MSAL access for this app registration; ``cache_state`` is a serialized
