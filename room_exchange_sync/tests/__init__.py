@@ -12,3 +12,6 @@ from . import test_security
 from . import test_cockpit
 from . import test_export_browser
 from . import test_soak
+from . import test_screen_text
+from . import test_admin_flows
+from . import test_conflicts
