@@ -7,8 +7,9 @@ from .room_exchange_calendar import STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 USER = "room_exchange_sync.room_exchange_sync_group_user"
-# The room form's fields that choose the room calendar (see web_save).
-CHOICE_FIELDS = frozenset({"exchange_choice_id", "exchange_mailbox"})
+# Set by the Rooms action (room_exchange_calendar_views.xml): Odoo's own save of the
+# room form authorizes the chosen calendar, as the tab's Save does.
+AUTHORIZE_ON_SAVE = "room_exchange_authorize_on_save"
 
 
 class ResourceResource(models.Model):
@@ -218,7 +219,9 @@ class ResourceResource(models.Model):
                 calendar.write(values)
             elif any(values.values()):
                 calendar = Calendar.create({"room_id": room.id, **values})
-            if self.env.context.get("room_exchange_authorize_on_save"):
+            if self.env.context.get(AUTHORIZE_ON_SAVE) and (
+                room.exchange_choice_id or room.exchange_mailbox
+            ):
                 room._exchange_authorize_on_save(calendar)
 
     def _exchange_authorize_on_save(self, calendar):
@@ -443,19 +446,9 @@ class ResourceResource(models.Model):
 
     def action_exchange_refresh(self):
         """Show the export's progress as it is now (the form reloads)."""
-        self.check_access("read")
+        self.ensure_one()
+        self._exchange_calendar().check_access("read")
         return False
-
-    def web_save(self, vals, specification, next_id=None):
-        """Odoo's own save of the room form authorizes the room as the tab's Save
-        does: choosing the room calendar and saving is enough, whichever save is
-        clicked."""
-        if not CHOICE_FIELDS & set(vals):
-            return super().web_save(vals, specification, next_id=next_id)
-        rooms = self.with_context(room_exchange_authorize_on_save=True)
-        return super(ResourceResource, rooms).web_save(
-            vals, specification, next_id=next_id
-        )
 
     def _compute_exchange_export(self):
         for room in self:

@@ -3,6 +3,7 @@ from lxml import etree
 
 from odoo.exceptions import ValidationError
 from odoo.tests import Form
+from odoo.tools.safe_eval import safe_eval
 
 from .common import ROOM_ADAMS, RoomExchangeCase
 
@@ -49,7 +50,11 @@ class TestRoomExchangeTab(RoomExchangeCase):
         needed, issue 16): the booking set-up is made."""
         self.emulator.reset()
         connection = self.ready_connection("application")
-        with Form(self.room.with_user(self.manager)) as form:
+        rooms = self.env.ref("room_exchange_sync.resource_resource_action_rooms")
+        room = self.room.with_user(self.manager).with_context(
+            **safe_eval(rooms.context)
+        )
+        with Form(room) as form:
             form.exchange_connection_id = connection
             form.exchange_mailbox = ROOM_ADAMS
         calendar = self.room.exchange_calendar_id
