@@ -655,8 +655,10 @@ class RoomExchangeCalendar(models.Model):
 
     def _sign_in_action(self, back_to):
         """Start the Microsoft sign-in for this room; it comes back to ``back_to``
-        (SIGN_IN_RETURNS)."""
+        (SIGN_IN_RETURNS). Exchange sync managers only: it changes the room's
+        authorization."""
         self.ensure_one()
+        self.check_access("write")
         problem = self._sign_in_problem()
         if problem:
             raise UserError(problem)

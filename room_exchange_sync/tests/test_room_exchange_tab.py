@@ -1,7 +1,7 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from lxml import etree
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form
 from odoo.tools.safe_eval import safe_eval
 
@@ -70,6 +70,18 @@ class TestRoomExchangeTab(RoomExchangeCase):
         attendances = calendar.booking_type_id.resource_calendar_id.attendance_ids
         self.assertEqual(len(attendances), 7)
         self.assertEqual(set(attendances.mapped("hour_to")), {24.0})
+
+    def test_only_managers_start_a_sign_in(self):
+        """Re-authorize (rooms overview) and Authorize (the tab) start a Microsoft
+        sign-in: an Exchange sync user is refused before anything else."""
+        self.room.write({"exchange_connection_id": self.ready_connection().id})
+        calendar = self.room.exchange_calendar_id
+        with self.assertRaises(AccessError):
+            calendar.with_user(self.exchange_user).action_cockpit_reauthorize()
+        action = calendar.with_user(self.manager).action_cockpit_reauthorize()
+        self.assertIn("back=overview", action["url"])
+        action = self.room.with_user(self.manager).action_exchange_authorize()
+        self.assertIn("back=room", action["url"])
 
     def test_existing_single_room_combination_is_reused(self):
         combination = self.single_room_combination(self.room)
