@@ -44,7 +44,6 @@ ROOMS = [  # (Odoo room name, mailbox): the emulator's four rooms
 ]
 CONNECTION_NAME = "Contoso (Microsoft emulator)"
 BOOKING_TYPE = "Meeting room"
-ROOMS_ACTION = "room_exchange_sync.resource_resource_action_rooms"
 
 
 def say(message: str) -> None:
@@ -427,15 +426,16 @@ def banner(odoo_url: str, emulator: dict, db: str, odoo_port: int) -> str:
         "=" * 72,
         f"  Odoo           {odoo_url}/odoo   (database {db})",
         "                 login admin / password admin",
-        f"  Rooms          {odoo_url}/odoo/action-{ROOMS_ACTION}",
+        f"  Rooms          {odoo_url}/odoo/exchange-rooms",
         f"  Microsoft      {emulator['base_url']}  (emulator, self-signed CA:",
         "                 accept the browser's certificate warning once)",
         f"                 sign in as {SIGN_IN[0]} / {SIGN_IN[1]}, then Accept",
         f"  Outlook page   {outlook}",
         "",
         "  Open a room (Adams), tab Exchange: Authorize with Microsoft Account,",
-        "  sign in, pick the calendar, Save, run the export; then book a meeting",
-        "  on the Outlook page and watch it appear in Odoo (sync every minute).",
+        "  sign in, pick the calendar, Save: its bookings go to Exchange (the",
+        "  room's first sync). Then book a meeting on the Outlook page and watch",
+        "  it appear under Exchange sync > Room bookings (sync every minute).",
         "  Ctrl-C stops Odoo and the emulator.",
         "=" * 72,
         "",

@@ -2,11 +2,13 @@
 """Screenshots of the demo for the docs: ``make screenshots``.
 
 Drives headless Chromium (Debian's, through Playwright) through the newcomer's path of
-``scripts/demo.py``: log in as admin, open the room Adams, authorize it with the
-emulator's sign-in page, pick the calendar, save, open the export wizard, the rooms
-overview, book a meeting on the emulator's Outlook page and sync it, then connect a
-building's rooms at once from Rooms from Microsoft 365. PNGs go to
-``docs/screenshots/`` (``--out``).
+``scripts/demo.py`` and the README's admin guide: log in as admin, open the tested
+connection, open the room Adams, authorize it with the emulator's sign-in page, pick
+the calendar, save (its first sync sends its bookings to Exchange), open the export
+wizard for a booking made since, book meetings on the emulator's Outlook page and sync
+them, then the room bookings, the conflicts, the rooms overview and the settings, and
+connect a building's rooms at once from Rooms from Microsoft 365. PNGs go to
+``docs/screenshots/`` (``--out``); the README shows them in that order.
 
 Against a running demo: ``--odoo-url http://localhost:8069 --emulator-url
 https://127.0.0.1:8443``. With ``--start-demo`` (the Makefile target) it starts
@@ -43,18 +45,22 @@ CHROMIUM_ARGS = [
 SIGN_IN = ("AdeleV@contoso.test", "Adele-Pa55!")
 ROOM = "Adams"
 SHOTS = [
-    "01-exchange-tab-before-authorization.png",
-    "02-emulator-sign-in.png",
-    "03-calendar-picker.png",
-    "04-exchange-tab-authorized.png",
-    "05-export-wizard-preview.png",
-    "06-room-calendars-overview.png",
+    "01-connection-form.png",
+    "02-exchange-tab-before-authorization.png",
+    "03-emulator-sign-in.png",
+    "04-calendar-picker.png",
+    "05-exchange-tab-authorized.png",
+    "06-export-wizard-preview.png",
     "07-outlook-page.png",
     "08-meeting-from-outlook-in-odoo.png",
     "09-conflicts.png",
-    "10-rooms-from-microsoft-365.png",
-    "11-rooms-from-microsoft-365-mapped.png",
+    "10-rooms-overview.png",
+    "11-settings.png",
+    "12-rooms-from-microsoft-365.png",
+    "13-rooms-from-microsoft-365-mapped.png",
 ]
+# Tall enough for the whole Exchange tab, its export box included.
+VIEWPORT = {"width": 1280, "height": 1100}
 # Rooms added to the emulator's directory for "Connect many rooms at once": two
 # buildings with a room list each, two floors of four rooms; Adele may edit all but
 # one (read-only), which the mapping then reports with the command to run.
@@ -247,16 +253,50 @@ def add_directory_rooms(emulator_url: str) -> None:
 
 def open_exchange_tab(page) -> None:
     page.click("a.nav-link:has-text('Exchange')")
-    page.wait_for_selector("div[name=exchange_buttons]")
-    page.wait_for_timeout(300)
+    page.wait_for_selector("div[name=exchange_buttons]", state="attached")
 
 
 def take(page, out: Path, name: str, taken: list[Path], full_page: bool = False):
+    # Let fonts, toasts and transitions settle: this is a picture, not a test.
+    page.wait_for_timeout(400)
     path = out / name
     page.screenshot(path=str(path), full_page=full_page)
     taken.append(path)
     shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     say(f"saved {shown}")
+
+
+def call(page, odoo_url: str, model: str, method: str, args: list, kwargs=None):
+    """A JSON-RPC call as the signed-in user (the browser's session)."""
+    answer = page.request.post(
+        f"{odoo_url}/web/dataset/call_kw/{model}/{method}",
+        data={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {
+                "model": model,
+                "method": method,
+                "args": args,
+                "kwargs": kwargs or {},
+            },
+        },
+    )
+    body = answer.json()
+    if "error" in body:
+        raise RuntimeError(body["error"]["data"]["message"])
+    return body["result"]
+
+
+def book_in_outlook(outlook, person, subject, start, hours, time_zone=None):
+    outlook.select_option("#person", person)
+    outlook.select_option("#room", "room.adams@contoso.test")
+    outlook.fill("#subject", subject)
+    outlook.fill("#start", start.strftime("%Y-%m-%dT%H:%M"))
+    outlook.fill("#end", (start + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"))
+    if time_zone:
+        outlook.fill("#time_zone", time_zone)
+    outlook.click("#book")
+    outlook.wait_for_selector("#result.ok")
 
 
 def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C901
@@ -268,7 +308,7 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         browser = launch_browser(playwright)
         context = browser.new_context(
             ignore_https_errors=True,
-            viewport={"width": 1280, "height": 800},
+            viewport=VIEWPORT,
             locale="en-US",
             timezone_id="Europe/Brussels",
         )
@@ -280,20 +320,25 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         page.click("button[type=submit]")
         page.wait_for_url("**/odoo**")
 
-        # The room Adams, from the rooms list.
-        page.goto(
-            f"{odoo_url}/odoo/action-room_exchange_sync.resource_resource_action_rooms"
-        )
-        page.click(f".o_data_row td:has-text('{ROOM}')")
-        page.wait_for_url(re.compile(r".*/odoo/.*/\d+$"))
-        room_url = page.url
-        open_exchange_tab(page)
+        # Admin guide, 2: the connection, tested (Ready), with its sync options.
+        page.goto(f"{odoo_url}/odoo/exchange-connections")
+        page.click(".o_data_row td.o_data_cell")
+        page.wait_for_selector(".o_statusbar_status .o_arrow_button_current")
         take(page, out, SHOTS[0], taken)
+
+        # 3: the room Adams, from Exchange sync > Configuration > Rooms.
+        page.goto(f"{odoo_url}/odoo/exchange-rooms")
+        page.click(f".o_data_row td:has-text('{ROOM}')")
+        page.wait_for_url(re.compile(r".*/odoo/exchange-rooms/\d+$"))
+        room_url = page.url
+        room_id = int(room_url.rsplit("/", 1)[1])
+        open_exchange_tab(page)
+        take(page, out, SHOTS[1], taken)
 
         page.click("button[name=action_exchange_authorize]")
         page.wait_for_selector("#username")
         page.fill("#username", SIGN_IN[0])
-        take(page, out, SHOTS[1], taken)
+        take(page, out, SHOTS[2], taken)
         page.fill("#password", SIGN_IN[1])
         page.click("#sign-in")
         # The consent page, the first time this account uses the app.
@@ -305,102 +350,125 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         open_exchange_tab(page)
         page.fill("div[name=exchange_choice_id] input", ROOM)
         page.wait_for_selector(f".o-autocomplete--dropdown-item:has-text('{ROOM}')")
-        page.wait_for_timeout(300)
-        take(page, out, SHOTS[2], taken)
+        take(page, out, SHOTS[3], taken)
         page.click(f".o-autocomplete--dropdown-item:has-text('{ROOM}')")
         page.click("button[name=action_exchange_save]")
-        page.wait_for_selector("div[name=exchange_state] :text-is('Authorized')")
-        page.wait_for_timeout(500)
-        take(page, out, SHOTS[3], taken)
-
-        export = page.locator("button[name=action_exchange_run_export]")
-        if export.count() and export.first.is_visible():
-            export.first.click()
-            page.wait_for_selector(".modal-dialog")
-            preview = page.locator(
-                ".modal-dialog button[name=action_preview].btn-primary"
-            )
-            if preview.count() and preview.first.is_visible():
-                preview.first.click()
-            run = page.locator(".modal-dialog button[name=action_run]")
-            try:
-                run.wait_for(state="visible", timeout=30000)
-            except Exception:  # noqa: BLE001 (no run button: still worth a picture)
-                say("the export preview offers no 'Run the Export' button")
-            page.wait_for_timeout(500)
-            take(page, out, SHOTS[4], taken)
-            if run.count() and run.first.is_visible():
-                run.first.click()
-                page.wait_for_timeout(1500)
-            page.keyboard.press("Escape")
-        else:
-            say("no 'Run the Export' button on the tab: no export screenshot")
-
-        page.goto(
-            f"{odoo_url}/odoo/action-room_exchange_sync.room_exchange_calendar_action"
+        page.wait_for_selector("div[name=exchange_state] .badge:text-is('Authorized')")
+        # The first sync is the export of the room's bookings: Refresh until done.
+        deadline = time.monotonic() + 120
+        while not page.locator(
+            "div[name=exchange_export_state] .badge:text-is('Done')"
+        ).count():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the first export of Adams did not finish")
+            refresh = page.locator("button[name=action_exchange_refresh]")
+            if refresh.count():
+                refresh.click()
+            page.wait_for_timeout(1000)
+        page.locator(".o_notification_close").evaluate_all(
+            "buttons => buttons.forEach(b => b.click())"
         )
-        page.wait_for_selector(".o_list_view, .o_kanban_view")
-        page.wait_for_timeout(500)
-        take(page, out, SHOTS[5], taken)
+        take(page, out, SHOTS[4], taken)
 
-        # A meeting booked "in Outlook", then a sync of the room.
+        # Export existing bookings: one beyond the sync window (365 days ahead),
+        # which only the export sends (Until reaches it).
+        rooms = call(
+            page,
+            odoo_url,
+            "resource.booking.combination",
+            "search_read",
+            [[["resource_ids", "in", [room_id]]]],
+            {"fields": ["id", "resource_ids"]},
+        )
+        combination = next(c for c in rooms if c["resource_ids"] == [room_id])
+        booking_type, partner = (
+            call(page, odoo_url, model, "search", [[["name", "=", name]]], {"limit": 1})
+            for model, name in (
+                ("resource.booking.type", "Meeting room"),
+                ("res.partner", "Demo requester"),
+            )
+        )
+        start = (datetime.utcnow() + timedelta(days=400)).replace(
+            hour=9, minute=0, second=0, microsecond=0
+        )
+        call(
+            page,
+            odoo_url,
+            "resource.booking",
+            "create",
+            [
+                {
+                    "name": "Training session",
+                    "type_id": booking_type[0],
+                    "combination_auto_assign": False,
+                    "combination_id": combination["id"],
+                    "partner_ids": [[6, 0, partner]],
+                    "start": start.strftime("%Y-%m-%d %H:%M:%S"),
+                    "duration": 2,
+                }
+            ],
+        )
+        page.reload()
+        open_exchange_tab(page)
+        page.click("button[name=action_exchange_run_export]:visible")
+        dialog = page.locator(".modal:has-text('Outlook/Exchange Bulk Export')")
+        dialog.locator("div[name=to_export_count]:has-text('1')").wait_for()
+        take(page, out, SHOTS[5], taken)
+        dialog.locator("button[name=action_run]").click()
+        dialog.locator("div[name=export_running]").wait_for()
+        dialog.locator("button[special=cancel]").click()
+
+        # How the sync works: a meeting booked in Outlook by someone else, and one
+        # over the demo's "Sprint planning" (tomorrow 08:00 UTC, Adams).
         outlook = context.new_page()
         outlook.goto(f"{emulator_url}/_emulator/outlook")
         start = (datetime.now() + timedelta(days=1)).replace(
             hour=15, minute=0, second=0, microsecond=0
         )
-        outlook.select_option("#person", "MeganB@contoso.test")
-        outlook.select_option("#room", "room.adams@contoso.test")
-        outlook.fill("#subject", "Design review (booked in Outlook)")
-        outlook.fill("#start", start.strftime("%Y-%m-%dT%H:%M"))
-        outlook.fill("#end", (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
-        outlook.click("#book")
-        outlook.wait_for_selector("#result.ok")
+        book_in_outlook(
+            outlook,
+            "MeganB@contoso.test",
+            "Design review (booked in Outlook)",
+            start,
+            1,
+        )
         take(outlook, out, SHOTS[6], taken)
-        # And one over the demo's "Sprint planning" (tomorrow 08:00 UTC, Adams): a
-        # conflict once synced.
         clash = (datetime.utcnow() + timedelta(days=1)).replace(
             hour=8, minute=15, second=0, microsecond=0
         )
-        outlook.select_option("#person", "AlexW@contoso.test")
-        outlook.fill("#subject", "Walk-in workshop")
-        outlook.fill("#start", clash.strftime("%Y-%m-%dT%H:%M"))
-        outlook.fill("#end", (clash + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"))
-        outlook.fill("#time_zone", "UTC")
-        outlook.click("#book")
-        outlook.wait_for_selector("#result.ok")
+        book_in_outlook(
+            outlook, "AlexW@contoso.test", "Walk-in workshop", clash, 0.5, "UTC"
+        )
         outlook.close()
 
         page.goto(room_url)
-        page.wait_for_selector(".o_form_view")
         open_exchange_tab(page)
-        sync = page.locator("button[name=action_exchange_sync_now]")
-        if sync.count() and sync.first.is_visible():
-            sync.first.click()
-            page.wait_for_timeout(2500)
-        page.goto(
-            f"{odoo_url}/odoo/action-resource_booking.resource_booking_action"
-            "?view_type=list"
+        page.click("button[name=action_exchange_sync_now]")
+        page.wait_for_selector(
+            ".o_field_widget[name=exchange_last_sync_summary]"
+            ":has-text('imported from Outlook')"
         )
-        page.wait_for_selector(".o_list_view")
-        while page.locator(".o_searchview .o_facet_remove").count():
-            page.locator(".o_searchview .o_facet_remove").first.click()
-            page.wait_for_timeout(400)
-        page.fill(".o_searchview_input", "Outlook")
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(1000)
+        page.goto(f"{odoo_url}/odoo/exchange-room-bookings?view_type=list")
+        page.wait_for_selector(".o_data_row:has-text('Design review')")
         take(page, out, SHOTS[7], taken)
 
-        page.goto(
-            f"{odoo_url}/odoo/action-room_exchange_sync."
-            "resource_booking_action_exchange_conflicts"
-        )
-        page.wait_for_selector(".o_list_view, .o_kanban_view, .o_view_nocontent")
-        page.wait_for_timeout(800)
+        page.goto(f"{odoo_url}/odoo/exchange-conflicts")
+        page.wait_for_selector(".o_data_row, .o_view_nocontent")
         if page.locator(".o_data_row").count():
             take(page, out, SHOTS[8], taken)
         else:
             say("no conflict listed: no conflict screenshot")
+
+        page.goto(f"{odoo_url}/odoo/exchange-sync")
+        page.wait_for_selector(".o_kanban_record")
+        take(page, out, SHOTS[9], taken)
+
+        page.goto(
+            f"{odoo_url}/odoo/action-room_exchange_sync.res_config_settings_action"
+        )
+        page.wait_for_selector("#room_exchange_pause_setting")
+        page.locator("#room_exchange_connections_setting").scroll_into_view_if_needed()
+        take(page, out, SHOTS[10], taken)
 
         # Connect many rooms at once: a building's rooms from the directory.
         add_directory_rooms(emulator_url)
@@ -418,12 +486,12 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         page.locator(".o_list_view .o_data_row").first.wait_for()
         page.click("thead .o_list_record_selector input")
         page.wait_for_timeout(500)
-        take(page, out, SHOTS[9], taken)
+        take(page, out, SHOTS[11], taken)
         page.click("button[name=action_map_selected]")
         page.locator(".modal button[name=action_map]").click()
         page.locator(".modal div[name=done_summary]").wait_for()
         page.wait_for_timeout(500)
-        take(page, out, SHOTS[10], taken)
+        take(page, out, SHOTS[12], taken)
         context.close()
         browser.close()
     return taken

@@ -48,7 +48,7 @@ class RoomExchangeOAuthController(http.Controller):
     @http.route(
         "/room_exchange_sync/oauth/start", type="http", auth="user", methods=["GET"]
     )
-    def oauth_start(self, calendar_id=None, **_kwargs):
+    def oauth_start(self, calendar_id=None, back=None, **_kwargs):
         if not request.env.user.has_group(MANAGER):
             raise Forbidden()
         try:
@@ -63,7 +63,7 @@ class RoomExchangeOAuthController(http.Controller):
             return self._error_page(problem, calendar)
         try:
             auth_uri = request.env["room.exchange.auth.flow"]._start(
-                calendar, request.session.sid
+                calendar, request.session.sid, back
             )
         except ExchangeSyncError as error:
             return self._error_page(
@@ -128,7 +128,7 @@ class RoomExchangeOAuthController(http.Controller):
                 else str(error)
             )
             return self._error_page(message, calendar)
-        return request.redirect(calendar._room_form_url())
+        return request.redirect(calendar._room_form_url(flow.back_to))
 
     @http.route(
         "/room_exchange_sync/oauth/start_directory",

@@ -3,7 +3,7 @@
 Hierarchy::
 
     ExchangeSyncError
-     ├── GraphError(message, status, code, request_id, retry_after)
+     ├── GraphError(message, status, code, request_id, retry_after, detail)
      │    ├── GraphAuthError(reauthorization_needed, aadsts)  # 401, invalid_grant,
      │    │                                                   # consent, access_denied
      │    ├── GraphConfigurationError(setting, aadsts)  # wrong/expired secret or
@@ -24,8 +24,9 @@ Graph), ``error_from_status(status, headers, body)`` (the same for ``$batch`` it
 ``error_from_msal(result)`` (an MSAL ``{"error": ...}`` dict), plus
 ``parse_retry_after(value)``.
 
-Messages carry Microsoft's error text (first line only, without trace ids); they never
-contain tokens or secrets.
+Messages carry Microsoft's error text (first line only, without trace ids); where a
+plain sentence says what is wrong (a configuration error), Microsoft's text is its
+``detail``. They never contain tokens or secrets.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class GraphError(ExchangeSyncError):
         code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -102,6 +104,9 @@ class GraphError(ExchangeSyncError):
         self.code = code
         self.request_id = request_id
         self.retry_after = retry_after
+        # Microsoft's own words (e.g. "AADSTS7000215: Invalid client secret
+        # provided..."), kept apart from ``message``, which says it plainly.
+        self.detail = detail
 
     def __str__(self) -> str:
         parts = [str(self.status)] if self.status else []
@@ -109,6 +114,8 @@ class GraphError(ExchangeSyncError):
             parts.append(self.code)
         prefix = " ".join(parts)
         text = f"{prefix}: {self.message}" if prefix else self.message
+        if self.detail:
+            text += f" ({self.detail})"
         if self.request_id:
             text += f" (request-id {self.request_id})"
         return text
@@ -289,15 +296,16 @@ def error_from_msal(result: Mapping[str, Any]) -> GraphError:
     if aadsts in CONFIGURATION_CODES:
         setting, sentence = CONFIGURATION_CODES[aadsts]
         return GraphConfigurationError(
-            f"{sentence} ({description})", setting=setting, aadsts=aadsts, code=code
+            sentence, setting=setting, aadsts=aadsts, code=code, detail=description
         )
     if error in ("invalid_client", "unauthorized_client"):
         setting = "client_id" if error == "unauthorized_client" else "client_secret"
         return GraphConfigurationError(
-            f"The app registration refused the credentials ({description})",
+            "The app registration refused the credentials",
             setting=setting,
             aadsts=aadsts,
             code=code,
+            detail=description,
         )
     if error in ("temporarily_unavailable", "server_error"):
         retry_after = result.get("retry_after")

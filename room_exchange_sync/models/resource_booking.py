@@ -1,6 +1,7 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 from odoo.tools.intervals import Intervals
 
 USER = "room_exchange_sync.room_exchange_sync_group_user"
@@ -18,6 +19,8 @@ SYNC_CONTEXT = {
     "mail_notrack": True,
     "no_calendar_sync": True,
 }
+# Fields whose change may end (or start) an overlap with a booking of the other side.
+OVERLAP_FIELDS = {"active", "start", "stop", "duration", "combination_id", "meeting_id"}
 # Fields whose change must reach Exchange (what booking_payload reads).
 EXPORTED_FIELDS = {
     "name",
@@ -54,7 +57,11 @@ class ResourceBooking(models.Model):
         index=True,
     )
     exchange_binding_ids = fields.One2many(
-        "room.exchange.binding", "booking_id", groups=USER, readonly=True
+        "room.exchange.binding",
+        "booking_id",
+        string="Exchange links",
+        groups=USER,
+        readonly=True,
     )
     exchange_organizer_name = fields.Char(
         string="Outlook organizer", readonly=True, copy=False
@@ -88,6 +95,22 @@ class ResourceBooking(models.Model):
         string="Capacity",
         help="How many people the chosen room (combination) seats; 0: unknown.",
     )
+    exchange_conflict_with_id = fields.Many2one(
+        "resource.booking",
+        string="Clashes with",
+        compute="_compute_exchange_conflict_with_id",
+        help="The booking of the other side (an Outlook meeting for a booking made "
+        "in Odoo) that holds the same room at the same time.",
+    )
+    exchange_conflict_with_organizer = fields.Char(
+        string="Its organizer", compute="_compute_exchange_conflict_with_id"
+    )
+    exchange_conflict_with_start = fields.Datetime(
+        string="Its start", compute="_compute_exchange_conflict_with_id"
+    )
+    exchange_conflict_with_stop = fields.Datetime(
+        string="Its end", compute="_compute_exchange_conflict_with_id"
+    )
 
     @api.depends("exchange_binding_ids.sync_state", "combination_id", "active")
     def _compute_exchange_sync_state(self):
@@ -100,6 +123,54 @@ class ResourceBooking(models.Model):
                 # A cancelled booking whose events are gone is done with: final.
                 worst = "pending" if booking.active else "removed"
             booking.exchange_sync_state = worst or "not_synced"
+
+    @api.depends("exchange_conflict", "start", "stop", "combination_id")
+    def _compute_exchange_conflict_with_id(self):
+        for booking in self:
+            other = (
+                booking._exchange_overlapping()[:1]
+                if booking.exchange_conflict
+                else self.browse()
+            )
+            booking.exchange_conflict_with_id = other
+            booking.exchange_conflict_with_organizer = other.exchange_organizer_name
+            booking.exchange_conflict_with_start = other.start
+            booking.exchange_conflict_with_stop = other.stop
+
+    def _exchange_overlapping(self):
+        """The live bookings of the other side (Odoo or Outlook) that hold one of this
+        booking's synced rooms at the same time: what its conflict flag is about."""
+        self.ensure_one()
+        booking = self._origin
+        rooms = booking._exchange_calendars().room_id
+        if not (booking.active and booking.start and booking.stop and rooms):
+            return self.browse()
+        return self.search(
+            [
+                ("id", "!=", booking.id),
+                ("exchange_origin", "!=", booking.exchange_origin),
+                ("combination_id.resource_ids", "in", rooms.ids),
+                ("start", "<", booking.stop),
+                ("stop", ">", booking.start),
+            ],
+            order="start, id",
+        )
+
+    def action_exchange_open_conflict(self):
+        """The booking this one clashes with (the Outlook meeting and its organizer,
+        or the Odoo booking)."""
+        self.ensure_one()
+        self.check_access("read")
+        other = self.exchange_conflict_with_id
+        if not other:
+            return {"type": "ir.actions.act_window_close"}
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": other.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+        }
 
     def action_exchange_resync(self):
         """Push this booking to Exchange again at the next round (and now): its
@@ -115,17 +186,11 @@ class ResourceBooking(models.Model):
             }
         )
         self._exchange_calendars()._request_sync()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Re-sync requested"),
-                "message": self.env._(
-                    "The booking is pushed to Exchange again within a minute."
-                ),
-                "type": "info",
-            },
-        }
+        return self.env["room.exchange.connection"]._notification(
+            self.env._("Re-sync requested"),
+            self.env._("The booking is pushed to Exchange again within a minute."),
+            "info",
+        )
 
     def _exchange_calendars(self):
         """The synced room calendars these bookings' rooms belong to."""
@@ -141,9 +206,14 @@ class ResourceBooking(models.Model):
     def write(self, vals):
         if not self.env.context.get("exchange_sync"):
             self._check_outlook_meetings_untouched(vals)
+        rooms = None
+        if OVERLAP_FIELDS & set(vals) and not self.env.context.get("exchange_sync"):
+            rooms = self.sudo().filtered("exchange_conflict")._exchange_calendars()
         result = super().write(vals)
         if EXPORTED_FIELDS & set(vals):
             self._exchange_mark_pending()
+        if rooms:
+            self._exchange_refresh_conflicts(rooms)
         return result
 
     def _check_outlook_meetings_untouched(self, vals) -> None:
@@ -195,6 +265,37 @@ class ResourceBooking(models.Model):
                     subtype_xmlid="mail.mt_note",
                 )
         return result
+
+    @api.model
+    def _exchange_refresh_conflicts(self, calendars):
+        """Flag the bookings of these rooms as the sync would, now: a booking
+        cancelled or moved in Odoo no longer clashes, nor does the meeting it
+        clashed with, and the Conflicts view and the rooms' health say so at once
+        (the sync's next round checks Exchange's side again)."""
+        bookings = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("exchange_conflict", "=", True),
+                    ("combination_id.resource_ids", "in", calendars.room_id.ids),
+                ]
+            )
+        )
+        cleared = bookings.filtered(lambda booking: not booking._exchange_overlapping())
+        if not cleared:
+            return
+        # A plain column update, as the sync's own (sync_round._flag_overlaps): a
+        # write would re-validate the schedule that the overlap fails.
+        self.env.cr.execute(
+            SQL(
+                "UPDATE resource_booking SET exchange_conflict = FALSE"
+                " WHERE id = ANY(%s)",
+                cleared.ids,
+            )
+        )
+        cleared.invalidate_recordset(["exchange_conflict"])
+        self.env.add_to_compute(calendars._fields["health"], calendars)
 
     def unlink(self):
         bindings = self.sudo().exchange_binding_ids

@@ -2,11 +2,15 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..graph import GraphError
 from .room_directory import DIRECTORY_STATES, check_manager
 from .room_exchange_calendar import STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 USER = "room_exchange_sync.room_exchange_sync_group_user"
+# Set by the Rooms action (room_exchange_calendar_views.xml): Odoo's own save of the
+# room form authorizes the chosen calendar, as the tab's Save does.
+AUTHORIZE_ON_SAVE = "room_exchange_authorize_on_save"
 
 
 class ResourceResource(models.Model):
@@ -39,7 +43,7 @@ class ResourceResource(models.Model):
         "Exchange calendar. Entered in Odoo: they are left as they are.",
     )
     exchange_calendar_ids = fields.One2many(
-        "room.exchange.calendar", "room_id", groups=USER
+        "room.exchange.calendar", "room_id", string="Exchange calendars", groups=USER
     )
     exchange_calendar_id = fields.Many2one(
         "room.exchange.calendar",
@@ -128,22 +132,54 @@ class ResourceResource(models.Model):
         groups=USER,
     )
     exchange_oauth_ready = fields.Boolean(
-        compute="_compute_exchange_oauth_ready", groups=USER
+        string="A Microsoft 365 connection is ready",
+        compute="_compute_exchange_oauth_ready",
+        groups=USER,
+    )
+    exchange_setup_step = fields.Selection(
+        [
+            ("no_connection", "Choose a connection"),
+            ("connection_not_ready", "Test the connection"),
+            ("sign_in", "Sign in"),
+            ("choose_calendar", "Choose the room calendar"),
+            ("save", "Save"),
+            ("authorized", "Authorized"),
+            ("error", "Error"),
+            ("reauth_needed", "Sign in again"),
+        ],
+        string="Next step",
+        compute="_compute_exchange_setup",
+        groups=USER,
+        help="Where the room's authorization stands: it decides the sentence and the "
+        "buttons of the Exchange tab.",
+    )
+    exchange_next_step = fields.Char(
+        string="What to do next",
+        compute="_compute_exchange_setup",
+        groups=USER,
+    )
+    exchange_sync_paused = fields.Boolean(
+        string="Sync paused",
+        compute="_compute_exchange_setup",
+        groups=USER,
+        help="An admin paused the sync of every room in Settings.",
     )
     exchange_can_authorize = fields.Boolean(
-        compute="_compute_exchange_actions", groups=MANAGER
+        string="Can sign in", compute="_compute_exchange_actions", groups=MANAGER
     )
     exchange_can_save = fields.Boolean(
-        compute="_compute_exchange_actions", groups=MANAGER
+        string="Can save", compute="_compute_exchange_actions", groups=MANAGER
     )
     exchange_can_remove_authorization = fields.Boolean(
-        compute="_compute_exchange_actions", groups=MANAGER
+        string="Can remove the authorization",
+        compute="_compute_exchange_actions",
+        groups=MANAGER,
     )
     exchange_can_sync = fields.Boolean(
-        compute="_compute_exchange_actions", groups=MANAGER
+        string="Can sync", compute="_compute_exchange_actions", groups=MANAGER
     )
     exchange_can_export = fields.Boolean(
-        compute="_compute_exchange_actions", groups=MANAGER
+        string="Can export", compute="_compute_exchange_actions", groups=MANAGER
     )
 
     exchange_export_state = fields.Selection(
@@ -176,6 +212,13 @@ class ResourceResource(models.Model):
         compute="_compute_exchange_directory",
         groups=USER,
         help="What the last directory refresh changed on the room.",
+    )
+    exchange_export_message = fields.Char(
+        string="Bookings in Exchange",
+        compute="_compute_exchange_export",
+        groups=USER,
+        help="Whether this room's future bookings are all in Exchange, or how its "
+        "export is doing.",
     )
 
     @api.depends("exchange_calendar_ids")
@@ -221,7 +264,31 @@ class ResourceResource(models.Model):
             if calendar:
                 calendar.write(values)
             elif any(values.values()):
-                Calendar.create({"room_id": room.id, **values})
+                calendar = Calendar.create({"room_id": room.id, **values})
+            if self.env.context.get(AUTHORIZE_ON_SAVE) and (
+                room.exchange_choice_id or room.exchange_mailbox
+            ):
+                room._exchange_authorize_on_save(calendar)
+
+    def _exchange_authorize_on_save(self, calendar):
+        """Check and bind the chosen room calendar when the room can be authorized
+        now (a ready connection, and a signed-in account in delegated mode); else
+        the tab says what is missing."""
+        mailbox = calendar.choice_id.mailbox or calendar.mailbox
+        if (
+            not mailbox
+            or self._exchange_step(calendar) not in ("save", "authorized", "error")
+            or calendar._is_authorized_for(mailbox)
+            or (
+                calendar.connection_id.auth_mode == "delegated"
+                and not calendar.account_id
+            )
+        ):
+            return
+        try:
+            calendar._authorize(mailbox)
+        except GraphError as error:
+            calendar._graph_error_outcome(error, mailbox)
 
     @api.depends(
         "exchange_calendar_ids.state",
@@ -260,22 +327,114 @@ class ResourceResource(models.Model):
         for room in self:
             room.exchange_oauth_ready = ready
 
+    def _compute_exchange_setup(self):
+        paused = self.env["room.exchange.calendar"]._sync_paused()
+        for room in self:
+            calendar = room.exchange_calendar_ids[:1].sudo()
+            connection = calendar.connection_id
+            step = room._exchange_step(calendar)
+            room.exchange_setup_step = step
+            room.exchange_sync_paused = paused
+            room.exchange_next_step = room._exchange_step_sentence(
+                step, calendar, connection
+            )
+
+    def _exchange_step(self, calendar):
+        """Where this room's authorization stands (exchange_setup_step)."""
+        connection = calendar.connection_id
+        if calendar.state in ("authorized", "syncing", "error", "reauth_needed"):
+            return "authorized" if calendar.state == "syncing" else calendar.state
+        if not connection:
+            return "no_connection"
+        if connection.state != "ready":
+            return "connection_not_ready"
+        if connection.auth_mode == "delegated" and not calendar.account_id:
+            return "sign_in"
+        if not (calendar.choice_id or calendar.mailbox):
+            return "choose_calendar"
+        return "save"
+
+    def _exchange_step_sentence(self, step, calendar, connection):
+        mailbox = calendar.choice_id.mailbox or calendar.mailbox
+        if step == "no_connection":
+            return self.env._(
+                "Choose the Microsoft 365 connection that reaches this room's mailbox."
+            )
+        if step == "connection_not_ready":
+            return self.env._(
+                "Connection %(name)s is not ready: open it and click Test connection.",
+                name=connection.name,
+            )
+        if step == "sign_in":
+            return self.env._(
+                "Next: click Authorize with Microsoft Account and sign in with an "
+                "account that can edit this room's calendar."
+            )
+        if step == "choose_calendar":
+            return self.env._(
+                "Next: choose the room calendar (or type the room mailbox), then "
+                "click Save: Odoo checks that it can read and write it."
+            )
+        if step == "save":
+            return self.env._(
+                "Next: click Save to check that Odoo can read and write the calendar "
+                "of %(mailbox)s and start syncing.",
+                mailbox=mailbox,
+            )
+        if step == "reauth_needed":
+            return self.env._(
+                "Microsoft no longer accepts the sign-in: click Authorize with "
+                "Microsoft Account and sign in again. Nothing was deleted."
+            )
+        if step == "error":
+            return self.env._(
+                "The last sync failed (the reason is below). It is tried again "
+                "later; once the cause is fixed, click Sync now."
+            )
+        if not calendar.sync_enabled:
+            return self.env._(
+                "Authorized, but Sync with Exchange is off: tick it to sync this "
+                "room with %(mailbox)s.",
+                mailbox=mailbox,
+            )
+        if not calendar.last_sync_date and calendar.export_state in (
+            "queued",
+            "running",
+        ):
+            return self.env._(
+                "Authorized: this room syncs with %(mailbox)s. Its first sync sends "
+                "its future bookings to Exchange (Outlook/Exchange Bulk Export, "
+                "below).",
+                mailbox=mailbox,
+            )
+        if not calendar.last_sync_date:
+            return self.env._(
+                "Authorized: this room syncs with %(mailbox)s. Its first sync has "
+                "not run yet.",
+                mailbox=mailbox,
+            )
+        return self.env._("This room syncs with %(mailbox)s.", mailbox=mailbox)
+
     def _compute_exchange_actions(self):
-        """Which Exchange buttons can work; a button that cannot is hidden."""
+        """Which Exchange buttons make sense now; the others are hidden, and the
+        tab's sentence (exchange_next_step) says what to do."""
+        paused = self.env["room.exchange.calendar"]._sync_paused()
         for room in self:
             calendar = room.exchange_calendar_ids[:1]
-            connection = calendar.connection_id
-            ready = connection.state == "ready"
-            room.exchange_can_authorize = ready and connection.auth_mode == "delegated"
-            room.exchange_can_save = ready and (
-                connection.auth_mode == "application" or bool(calendar.account_id)
+            step = room.exchange_setup_step
+            delegated = calendar.connection_id.auth_mode == "delegated"
+            room.exchange_can_authorize = delegated and (
+                step in ("sign_in", "reauth_needed")
+                or (step == "error" and calendar.connection_id.state == "ready")
             )
+            room.exchange_can_save = step in ("choose_calendar", "save")
             room.exchange_can_remove_authorization = bool(
                 calendar and (calendar.account_id or calendar.state != "not_configured")
             )
             room.exchange_can_export = bool(calendar) and not calendar._export_problem()
             room.exchange_can_sync = bool(
-                calendar.sync_enabled
+                not paused
+                and calendar.sync_enabled
                 and calendar.state in ("authorized", "syncing", "error")
             )
 
@@ -297,15 +456,7 @@ class ResourceResource(models.Model):
         return calendar
 
     def action_exchange_authorize(self) -> dict:
-        calendar = self._exchange_calendar()
-        problem = calendar._sign_in_problem()
-        if problem:
-            raise UserError(problem)
-        return {
-            "type": "ir.actions.act_url",
-            "url": f"/room_exchange_sync/oauth/start?calendar_id={calendar.id}",
-            "target": "self",
-        }
+        return self._exchange_calendar()._sign_in_action("room")
 
     def action_exchange_load_choices(self):
         return self._exchange_calendar().action_load_choices()
@@ -337,21 +488,21 @@ class ResourceResource(models.Model):
         """Open the bulk export wizard (wizards/room_exchange_export.py)."""
         return self.env["room.exchange.export"]._action_open(self)
 
+    def action_exchange_refresh(self):
+        """Show the export's progress as it is now (the form reloads)."""
+        self.ensure_one()
+        self._exchange_calendar().check_access("read")
+        return False
+
     def _compute_exchange_export(self):
         for room in self:
             calendar = room.exchange_calendar_ids[:1].sudo()
             room.exchange_export_state = calendar.export_state or "none"
-            room.exchange_export_progress = (
-                self.env._(
-                    "%(done)s of %(total)s exported",
-                    done=calendar.export_done,
-                    total=calendar.export_total,
-                )
-                if calendar and calendar.export_state != "none"
-                else False
-            )
             room.exchange_export_failed = calendar.export_failed
             room.exchange_export_summary = calendar.export_summary
+            room.exchange_export_progress, room.exchange_export_message = (
+                calendar._export_status() if calendar else (False, False)
+            )
 
     # Rooms from the Microsoft 365 directory (models/room_directory.py) ------------
 

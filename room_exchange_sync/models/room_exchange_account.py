@@ -26,12 +26,16 @@ class RoomExchangeAccount(models.Model):
         "room.exchange.connection", required=True, ondelete="cascade", index=True
     )
     company_id = fields.Many2one(related="connection_id.company_id", store=True)
-    home_account_id = fields.Char(required=True, readonly=True, copy=False)
+    home_account_id = fields.Char(
+        string="Home account", required=True, readonly=True, copy=False
+    )
     username = fields.Char(readonly=True, copy=False)
     display_name_microsoft = fields.Char(
         string="Name at Microsoft", readonly=True, copy=False
     )
-    token_cache = fields.Text(groups=SECRET_GROUP, copy=False, prefetch=False)
+    token_cache = fields.Text(
+        string="Token cache", groups=SECRET_GROUP, copy=False, prefetch=False
+    )
     calendar_ids = fields.One2many("room.exchange.calendar", "account_id")
 
     _connection_account_uniq = models.Constraint(

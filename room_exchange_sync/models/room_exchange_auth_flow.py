@@ -46,10 +46,17 @@ class RoomExchangeAuthFlow(models.Model):
         "account then serves the rooms mapped from the directory.",
     )
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade")
-    session_hash = fields.Char(required=True)
-    flow_data = fields.Text(groups=SECRET_GROUP)
-    expires_at = fields.Datetime(required=True)
+    session_hash = fields.Char(string="Session hash", required=True)
+    flow_data = fields.Text(string="Flow data", groups=SECRET_GROUP)
+    expires_at = fields.Datetime(string="Expires at", required=True)
     done = fields.Boolean()
+    back_to = fields.Selection(
+        [("room", "The room"), ("overview", "The rooms overview")],
+        string="Back to",
+        default="room",
+        required=True,
+        help="Where the admin started the sign-in, and returns to.",
+    )
 
     _room_or_connection = models.Constraint(
         "CHECK(calendar_id IS NOT NULL OR connection_id IS NOT NULL)",
@@ -57,7 +64,7 @@ class RoomExchangeAuthFlow(models.Model):
     )
 
     @api.model
-    def _start(self, calendar, session_id):
+    def _start(self, calendar, session_id, back_to="room"):
         """Create the flow; return the Microsoft sign-in URL for the browser."""
         flow = self.sudo().create(
             {
@@ -65,6 +72,7 @@ class RoomExchangeAuthFlow(models.Model):
                 "user_id": self.env.uid,
                 "session_hash": session_fingerprint(session_id),
                 "expires_at": fields.Datetime.now() + FLOW_LIFETIME,
+                "back_to": back_to if back_to == "overview" else "room",
             }
         )
         connection = calendar.connection_id

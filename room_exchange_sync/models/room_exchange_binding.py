@@ -33,7 +33,7 @@ class RoomExchangeBinding(models.Model):
         string="Graph event ID", index=True, copy=False, readonly=True
     )
     ical_uid = fields.Char(string="iCalUId", copy=False, readonly=True)
-    series_master_id = fields.Char(copy=False, readonly=True)
+    series_master_id = fields.Char(string="Series master", copy=False, readonly=True)
     remote_etag = fields.Char(
         string="Change key",
         copy=False,
@@ -42,6 +42,7 @@ class RoomExchangeBinding(models.Model):
         "the event changed in Exchange.",
     )
     local_hash = fields.Char(
+        string="Local hash",
         copy=False,
         readonly=True,
         help="Hash of the event payload last written to Exchange: a different one "
@@ -51,12 +52,17 @@ class RoomExchangeBinding(models.Model):
         [("odoo", "Odoo"), ("exchange", "Exchange")], default="odoo", required=True
     )
     sync_state = fields.Selection(
-        SYNC_STATES, default="pending", required=True, index=True, copy=False
+        SYNC_STATES,
+        string="Status",
+        default="pending",
+        required=True,
+        index=True,
+        copy=False,
     )
-    sync_error = fields.Text(copy=False, readonly=True)
-    sync_date = fields.Datetime(copy=False, readonly=True)
-    sync_attempts = fields.Integer(copy=False, readonly=True)
-    next_retry_date = fields.Datetime(copy=False, readonly=True)
+    sync_error = fields.Text(string="Error", copy=False, readonly=True)
+    sync_date = fields.Datetime(string="Last synced", copy=False, readonly=True)
+    sync_attempts = fields.Integer(string="Attempts", copy=False, readonly=True)
+    next_retry_date = fields.Datetime(string="Next retry", copy=False, readonly=True)
     room_id = fields.Many2one(related="calendar_id.room_id")
 
     @api.constrains("booking_id", "calendar_id")

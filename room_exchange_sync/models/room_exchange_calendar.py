@@ -2,6 +2,7 @@
 import logging
 from contextlib import nullcontext
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import psycopg2
 from markupsafe import Markup, escape
@@ -23,6 +24,13 @@ CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 _logger = logging.getLogger(__name__)
 
 PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
+# Settings › Exchange room sync › Pause the sync: no round, no export while set.
+PARAM_PAUSED = "room_exchange_sync.paused"
+# Where the Microsoft sign-in returns to: the room, or the rooms overview.
+SIGN_IN_RETURNS = {
+    "room": "room_exchange_sync.resource_resource_action_rooms",
+    "overview": "room_exchange_sync.room_exchange_calendar_action_cockpit",
+}
 DEFAULT_ROOMS_SIDE_BY_SIDE = 10
 MAX_ROOMS_SIDE_BY_SIDE = 32
 
@@ -87,18 +95,22 @@ class RoomExchangeCalendar(models.Model):
         help="The e-mail address (SMTP address or user principal name) of the room "
         "mailbox in Exchange Online, e.g. room-alpha@contoso.com.",
     )
-    calendar_name = fields.Char(readonly=True, copy=False)
+    calendar_name = fields.Char(string="Calendar name", readonly=True, copy=False)
     calendar_external_id = fields.Char(string="Calendar ID", readonly=True, copy=False)
     previous_mailbox = fields.Char(
+        string="Previous mailbox",
         readonly=True,
         copy=False,
         help="The mailbox the room synced with before its mailbox or connection "
         "changed, until Save checks the new calendar.",
     )
-    previous_calendar_external_id = fields.Char(readonly=True, copy=False)
+    previous_calendar_external_id = fields.Char(
+        string="Previous calendar ID", readonly=True, copy=False
+    )
     sync_enabled = fields.Boolean(
+        string="Sync with Exchange",
         help="When enabled, bookings of this room are kept in sync with its room "
-        "mailbox calendar."
+        "mailbox calendar.",
     )
     state = fields.Selection(
         STATES, default="not_configured", required=True, readonly=True, copy=False
@@ -106,7 +118,7 @@ class RoomExchangeCalendar(models.Model):
     last_sync_date = fields.Datetime(
         string="Last successful sync", readonly=True, copy=False
     )
-    last_error = fields.Text(readonly=True, copy=False)
+    last_error = fields.Text(string="Last error", readonly=True, copy=False)
     privacy_mode = fields.Selection(
         [
             ("full", "Subject and details"),
@@ -124,19 +136,26 @@ class RoomExchangeCalendar(models.Model):
         help="Add the e-mail address of the person who booked in Odoo to the "
         "Exchange event's description. Off by default: it is personal data.",
     )
-    delta_link = fields.Text(groups="base.group_system", copy=False)
-    window_start = fields.Datetime(readonly=True, copy=False)
-    window_end = fields.Datetime(readonly=True, copy=False)
-    last_full_sync_date = fields.Datetime(readonly=True, copy=False)
-    last_sync_summary = fields.Char(readonly=True, copy=False)
+    delta_link = fields.Text(
+        string="Delta link", groups="base.group_system", copy=False
+    )
+    window_start = fields.Datetime(string="Synced from", readonly=True, copy=False)
+    window_end = fields.Datetime(string="Synced until", readonly=True, copy=False)
+    last_full_sync_date = fields.Datetime(
+        string="Last full sync", readonly=True, copy=False
+    )
+    last_sync_summary = fields.Char(string="Last sync", readonly=True, copy=False)
     round_count = fields.Integer(
+        string="Rounds",
         readonly=True,
         copy=False,
         help="Sync rounds run so far: tells a worker that another one synced the room "
         "since it looked.",
     )
-    failure_count = fields.Integer(readonly=True, copy=False)
-    next_attempt_date = fields.Datetime(readonly=True, copy=False)
+    failure_count = fields.Integer(string="Failed rounds", readonly=True, copy=False)
+    next_attempt_date = fields.Datetime(
+        string="Next attempt", readonly=True, copy=False
+    )
     cancellation_pending = fields.Integer(
         string="Cancellations waiting for confirmation",
         readonly=True,
@@ -169,6 +188,7 @@ class RoomExchangeCalendar(models.Model):
         check_company=True,
     )
     item_problems = fields.Json(
+        string="Items not synced",
         readonly=True,
         copy=False,
         help="The items of the room's Exchange calendar that cannot be synced, and "
@@ -670,6 +690,9 @@ class RoomExchangeCalendar(models.Model):
         Several Odoo workers may run this at once: a room locked by another worker is
         skipped, so no room is processed twice. A failing room never stops the others.
         """
+        if self._sync_paused():
+            _logger.info("Exchange room sync is paused in Settings")
+            return
         now = fields.Datetime.now()
         calendars = self.search(
             [
@@ -868,7 +891,21 @@ class RoomExchangeCalendar(models.Model):
         plan = self._locked_sync(full=True, confirm_cancellations=True)
         return self._sync_notification(plan)
 
+    @api.model
+    def _sync_paused(self):
+        """Whether an admin paused the sync of every room (Settings)."""
+        value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PAUSED)
+        return bool(value) and value.lower() not in ("0", "false")
+
     def _locked_sync(self, **options):
+        if self._sync_paused():
+            raise UserError(
+                self.env._(
+                    "The sync of every room is paused (Settings › Exchange room "
+                    "sync). Resume it there to sync room %(room)s.",
+                    room=self.room_id.display_name,
+                )
+            )
         if not self._try_lock():
             raise UserError(
                 self.env._(
@@ -891,9 +928,32 @@ class RoomExchangeCalendar(models.Model):
             self.env._("Sync done"), self.last_sync_summary, "success"
         )
 
-    def _room_form_url(self):
+    def _room_form_url(self, back_to="room"):
+        """Where the Microsoft sign-in brings the admin back: the room's form, or
+        the rooms overview (``back_to`` as in SIGN_IN_RETURNS), under their menu so
+        that the app's navbar and the breadcrumb are there."""
         self.ensure_one()
-        return f"/odoo/resource.resource/{self.room_id.id}"
+        action = self.env.ref(SIGN_IN_RETURNS.get(back_to, SIGN_IN_RETURNS["room"]))
+        path = action.sudo().path or f"action-{action.id}"
+        if back_to == "overview":
+            return f"/odoo/{path}"
+        return f"/odoo/{path}/{self.room_id.id}"
+
+    def _sign_in_action(self, back_to):
+        """Start the Microsoft sign-in for this room; it comes back to ``back_to``
+        (SIGN_IN_RETURNS). Exchange sync managers only: it changes the room's
+        authorization."""
+        self.ensure_one()
+        self.check_access("write")
+        problem = self._sign_in_problem()
+        if problem:
+            raise UserError(problem)
+        query = urlencode({"calendar_id": self.id, "back": back_to})
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/room_exchange_sync/oauth/start?{query}",
+            "target": "self",
+        }
 
     def _sign_in_problem(self):
         """Why a person cannot sign in for this room now, or False."""
@@ -938,7 +998,7 @@ class RoomExchangeCalendar(models.Model):
         self._refresh_choices()
         if self.mailbox:
             try:
-                self._bind_mailbox(self.mailbox)
+                self._authorize(self.mailbox)
             except UserError as error:
                 self.sudo().write({"state": "not_configured", "last_error": str(error)})
 
@@ -986,7 +1046,7 @@ class RoomExchangeCalendar(models.Model):
 
     def action_save_calendar(self):
         """Bind the room to the chosen (or typed) room mailbox, once access is
-        checked."""
+        checked, and start its first sync."""
         self.ensure_one()
         self.check_access("write")
         mailbox = self.choice_id.mailbox or self.mailbox
@@ -994,11 +1054,35 @@ class RoomExchangeCalendar(models.Model):
             raise UserError(
                 self.env._("Choose the room's calendar or type its mailbox address.")
             )
-        try:
-            self._bind_mailbox(mailbox)
-        except GraphError as error:
-            return self._graph_error_outcome(error, mailbox)
-        return False
+        if not self._is_authorized_for(mailbox):
+            # (the form's own save may have done it just before this button ran)
+            try:
+                self._authorize(mailbox)
+            except GraphError as error:
+                return self._graph_error_outcome(error, mailbox)
+        return self.connection_id._notification(
+            self.env._("Room %(room)s is authorized", room=self.room_id.display_name),
+            self._first_sync_sentence(),
+            "success",
+        )
+
+    def _is_authorized_for(self, mailbox):
+        self.ensure_one()
+        return bool(
+            self.state in ("authorized", "syncing")
+            and self.calendar_external_id
+            and (self.mailbox or "").lower() == mailbox.lower()
+        )
+
+    def _authorize(self, mailbox):
+        """Check access to ``mailbox`` and bind the room to it (``_bind_mailbox``),
+        then start its first sync: the export of its future bookings (see
+        ``_export_first_sync``). Raises UserError or GraphError as
+        ``_bind_mailbox``."""
+        self.ensure_one()
+        self._bind_mailbox(mailbox)
+        if not self._export_first_sync():
+            self._request_sync()
 
     def _graph_error_outcome(self, error, mailbox=None):
         """What a button shows when Graph failed. A lost sign-in is recorded on the
@@ -1114,10 +1198,17 @@ class RoomExchangeCalendar(models.Model):
     def _mark_reauthorization_needed(self, error):
         """The refresh token is gone: the room waits for a new sign-in; nothing is
         deleted. Every Exchange manager gets one activity about it."""
-        message = self.env._(
-            "Microsoft asks for a new sign-in for room %(room)s: %(detail)s",
-            room=self.room_id.display_name,
-            detail=error.message,
+        message = "\n".join(
+            [
+                self.env._(
+                    "Microsoft asks for a new sign-in for room %(room)s: click "
+                    "Authorize with Microsoft Account and sign in again.",
+                    room=self.room_id.display_name,
+                ),
+                self.env._("Microsoft's answer: %(detail)s", detail=error.message)
+                if error.message.startswith("AADSTS")
+                else error.message,
+            ]
         )
         today = fields.Date.context_today(self)
         for calendar in self.sudo():
@@ -1167,6 +1258,7 @@ class RoomExchangeCalendar(models.Model):
     health = fields.Selection(
         [
             ("healthy", "Healthy"),
+            ("waiting", "Not synced yet"),
             ("degraded", "Degraded"),
             ("broken", "Broken"),
             ("not_configured", "Not configured"),
@@ -1175,12 +1267,12 @@ class RoomExchangeCalendar(models.Model):
         store=True,
         index=True,
         help="Broken: the room is in error, waits for a new sign-in, or its sync was "
-        "switched off after failures. Degraded: it syncs, but bookings are in error "
-        "or conflict, cancellations wait for confirmation, or its last successful "
-        "sync is older than the stale threshold (system parameter "
-        "room_exchange_sync.stale_hours, 24 hours by default). Not configured: no "
-        "connection, mailbox or sync yet. Time-based staleness is refreshed by the "
-        "daily health check and on every change of the room.",
+        "switched off after failures. Degraded: it syncs, but bookings are in error, "
+        "overlap an Outlook meeting, cancellations wait for confirmation, or its "
+        "last successful sync is older than the stale threshold (Settings, 24 hours "
+        "by default). Not synced yet: authorized, its first sync has not run. Not "
+        "configured: no connection, mailbox or sync yet. Time-based staleness is "
+        "refreshed by the daily health check and on every change of the room.",
     )
     connection_state = fields.Selection(
         related="connection_id.state",
@@ -1244,24 +1336,55 @@ class RoomExchangeCalendar(models.Model):
             ["calendar_id"],
         )
         troubled = {calendar for (calendar,) in troubled}
+        conflicts = self._origin._conflict_counts()
         stale_before = fields.Datetime.now() - self._health_stale_delay()
         for calendar in self:
+            stale = calendar._health_is_stale(stale_before)
             if calendar.state in ("error", "reauth_needed") or (
                 not calendar.sync_enabled and calendar.failure_count
             ):
                 health = "broken"
             elif calendar.state == "not_configured" or not calendar.sync_enabled:
                 health = "not_configured"
+            elif not calendar.last_sync_date and not stale:
+                health = "waiting"
             elif (
                 calendar._origin in troubled
+                or conflicts.get(calendar._origin.id)
                 or calendar.cancellation_pending
-                or calendar._health_is_stale(stale_before)
+                or stale
                 or calendar.directory_state in ("removed", "out_of_reach")
             ):
                 health = "degraded"
             else:
                 health = "healthy"
             calendar.health = health
+
+    def _conflict_counts(self):
+        """{calendar id: Odoo bookings of its room flagged as overlapping an Outlook
+        meeting}, in one query (the Conflicts view lists those bookings)."""
+        if not self.ids:
+            return {}
+        rows = (
+            self.env["resource.booking"]
+            .sudo()
+            ._read_group(
+                [
+                    ("exchange_conflict", "=", True),
+                    ("exchange_origin", "=", "odoo"),
+                    ("combination_id.resource_ids", "in", self.room_id.ids),
+                ],
+                ["combination_id"],
+                ["__count"],
+            )
+        )
+        counts = {}
+        for combination, count in rows:
+            for calendar in self.filtered(
+                lambda c, rooms=combination.resource_ids: c.room_id in rooms
+            ):
+                counts[calendar.id] = counts.get(calendar.id, 0) + count
+        return counts
 
     @api.model
     def _health_stale_delay(self):
@@ -1302,22 +1425,19 @@ class RoomExchangeCalendar(models.Model):
                 ["__count"],
             )
         )
-        # Exchange sync users may lack booking access: they see the count only (the
-        # Open conflicts button is for booking users).
-        Booking = self.env["resource.booking"].sudo()
+        conflicts = self._origin._conflict_counts()
         for calendar in self:
             calendar.last_push_date = pushed.get(calendar._origin, False)
             calendar.binding_pending_count = pending.get(calendar._origin, 0)
-            calendar.conflict_count = (
-                Booking.search_count(calendar._conflict_domain())
-                if calendar._origin.room_id
-                else 0
-            )
+            calendar.conflict_count = conflicts.get(calendar._origin.id, 0)
 
     def _conflict_domain(self):
+        """The Odoo bookings of this room that overlap an Outlook meeting (each row
+        of the Conflicts view pairs one with the meeting)."""
         self.ensure_one()
         return [
             ("exchange_conflict", "=", True),
+            ("exchange_origin", "=", "odoo"),
             ("combination_id.resource_ids", "in", self.room_id.ids),
         ]
 
@@ -1426,7 +1546,7 @@ class RoomExchangeCalendar(models.Model):
 
     def action_cockpit_reauthorize(self):
         self.ensure_one()
-        return self.room_id.action_exchange_authorize()
+        return self._sign_in_action("overview")
 
     def action_open_binding_errors(self):
         self.ensure_one()

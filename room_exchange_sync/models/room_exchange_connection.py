@@ -124,6 +124,7 @@ class RoomExchangeConnection(models.Model):
             ("odoo", "Odoo wins"),
             ("exchange", "Exchange wins"),
         ],
+        string="Conflict policy",
         default="origin",
         required=True,
         help="When a booking was changed both in Odoo and in Outlook since the last "
@@ -143,6 +144,7 @@ class RoomExchangeConnection(models.Model):
     )
     time_zone_names = fields.Selection(
         [("windows", "Windows names"), ("iana", "IANA names")],
+        string="Time zone names",
         default="windows",
         required=True,
         help="How time zones are written into Exchange events. Microsoft documents "
@@ -163,7 +165,7 @@ class RoomExchangeConnection(models.Model):
         "renewed at half its lifetime. Microsoft's documented maximum for Outlook "
         "events is either 4230 or 10080 minutes depending on the page version.",
     )
-    authority_url = fields.Char(compute="_compute_endpoints")
+    authority_url = fields.Char(string="Authority URL", compute="_compute_endpoints")
     graph_url = fields.Char(string="Graph URL", compute="_compute_endpoints")
     tenant_id = fields.Char(
         required=True,
@@ -197,6 +199,7 @@ class RoomExchangeConnection(models.Model):
     )
     credential_type = fields.Selection(
         [("secret", "Client secret"), ("certificate", "Certificate")],
+        string="Credential type",
         default="secret",
         required=True,
         tracking=True,
@@ -204,7 +207,9 @@ class RoomExchangeConnection(models.Model):
         "a certificate whose public part is uploaded to the app registration "
         "(recommended by Microsoft for production).",
     )
-    client_secret = fields.Char(groups=SECRET_GROUP, copy=False, prefetch=False)
+    client_secret = fields.Char(
+        string="Stored client secret", groups=SECRET_GROUP, copy=False, prefetch=False
+    )
     client_secret_input = fields.Char(
         string="Client secret",
         compute="_compute_secret_inputs",
@@ -213,10 +218,13 @@ class RoomExchangeConnection(models.Model):
         "stored write-only: it is never shown again.",
     )
     has_client_secret = fields.Boolean(
+        string="Secret stored",
         compute="_compute_secret_inputs",
         help="A client secret is stored. Paste a new Value to replace it.",
     )
-    private_key = fields.Text(groups=SECRET_GROUP, copy=False, prefetch=False)
+    private_key = fields.Text(
+        string="Stored private key", groups=SECRET_GROUP, copy=False, prefetch=False
+    )
     private_key_input = fields.Text(
         string="Private key",
         compute="_compute_secret_inputs",
@@ -227,6 +235,7 @@ class RoomExchangeConnection(models.Model):
         "whole. Stored write-only.",
     )
     has_private_key = fields.Boolean(
+        string="Private key stored",
         compute="_compute_secret_inputs",
         help="A private key is stored. Paste a new one to replace it.",
     )
@@ -237,6 +246,7 @@ class RoomExchangeConnection(models.Model):
         "registration. It is used to check the thumbprint and its expiry.",
     )
     certificate_thumbprint = fields.Char(
+        string="Certificate thumbprint",
         compute="_compute_certificate_info",
         store=True,
         readonly=False,
@@ -246,6 +256,7 @@ class RoomExchangeConnection(models.Model):
         "match it.",
     )
     certificate_expiry = fields.Datetime(
+        string="Certificate expires on",
         compute="_compute_certificate_info",
         store=True,
         copy=False,
@@ -272,9 +283,9 @@ class RoomExchangeConnection(models.Model):
         copy=False,
         tracking=True,
     )
-    last_error = fields.Text(readonly=True, copy=False)
+    last_error = fields.Text(string="Last error", readonly=True, copy=False)
     calendar_ids = fields.One2many("room.exchange.calendar", "connection_id")
-    room_count = fields.Integer(compute="_compute_room_count")
+    room_count = fields.Integer(string="Rooms", compute="_compute_room_count")
 
     @api.depends("cloud", "custom_authority_url", "custom_graph_url", "tenant_id")
     def _compute_endpoints(self):
@@ -557,14 +568,15 @@ class RoomExchangeConnection(models.Model):
 
     def action_open_rooms(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Rooms of %(name)s", name=self.name),
-            "res_model": "room.exchange.calendar",
-            "view_mode": "list,form",
-            "domain": [("connection_id", "=", self.id)],
-            "context": {"default_connection_id": self.id},
-        }
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "room_exchange_sync.room_exchange_calendar_action"
+        )
+        action.update(
+            name=self.env._("Rooms of %(name)s", name=self.name),
+            domain=[("connection_id", "=", self.id)],
+            context={"default_connection_id": self.id},
+        )
+        return action
 
     def _token_provider(self, cache_state=None):
         """MSAL access for this app registration; ``cache_state`` is a serialized
@@ -636,33 +648,43 @@ class RoomExchangeConnection(models.Model):
         return bundle if self.cloud == "custom" and bundle else True
 
     def _graph_error_message(self, error):
-        """One sentence for an admin: what failed at Microsoft and what to do."""
+        """What failed at Microsoft and what to do, in plain words; Microsoft's own
+        text (an AADSTS code and its description) and the Graph request-id follow,
+        each on a line of its own."""
+        message = error.message if isinstance(error, GraphError) else str(error)
+        detail = getattr(error, "detail", None)
+        if isinstance(error, GraphAuthError) and message.startswith("AADSTS"):
+            message, detail = (
+                self.env._("Microsoft did not accept the sign-in"),
+                message,
+            )
         if isinstance(error, GraphConfigurationError):
             text = self.env._(
                 "Microsoft refused the app registration of %(name)s: %(detail)s",
                 name=self.name,
-                detail=error.message,
+                detail=message,
             )
         elif isinstance(error, GraphAuthError):
-            text = self.env._(
-                "Microsoft sign-in failed: %(detail)s", detail=error.message
-            )
+            text = self.env._("Microsoft sign-in failed: %(detail)s", detail=message)
         elif isinstance(error, GraphPermissionError):
             text = self.env._(
-                "Microsoft Graph denied access: %(detail)s", detail=error.message
+                "Microsoft Graph denied access: %(detail)s", detail=message
             )
         elif isinstance(error, GraphRetryableError):
             text = self.env._(
                 "Microsoft could not be reached or is busy (%(detail)s); try again "
                 "in a few minutes.",
-                detail=error.message,
+                detail=message,
             )
         else:
-            text = error.message if isinstance(error, GraphError) else str(error)
+            text = message
+        lines = [text]
+        if detail:
+            lines.append(self.env._("Microsoft's answer: %(detail)s", detail=detail))
         request_id = getattr(error, "request_id", None)
         if request_id:
-            text += " " + self.env._("(Graph request-id %(id)s)", id=request_id)
-        return text
+            lines.append(self.env._("Graph request-id: %(id)s", id=request_id))
+        return "\n".join(lines)
 
     def _notification_base_url(self):
         """Where Graph can post change notifications, or False to poll only.
@@ -773,6 +795,8 @@ class RoomExchangeConnection(models.Model):
         return messages.get(error.reason, error.reason)
 
     def _notification(self, title, message, kind):
+        """A toast, then the screen reloaded: the button that returns it leaves the
+        form or list showing the state it produced, not the one before."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -781,6 +805,7 @@ class RoomExchangeConnection(models.Model):
                 "message": message,
                 "type": kind,
                 "sticky": kind == "danger",
+                "next": {"type": "ir.actions.act_window_close"},
             },
         }
 
@@ -811,6 +836,12 @@ class RoomExchangeConnection(models.Model):
         compute="_compute_room_health_counts",
         help="Rooms of this connection in error or waiting for a new sign-in.",
     )
+    room_waiting_count = fields.Integer(
+        string="Rooms not synced yet",
+        compute="_compute_room_health_counts",
+        help="Rooms of this connection that are authorized and wait for their first "
+        "sync.",
+    )
     room_not_configured_count = fields.Integer(
         string="Rooms not configured",
         compute="_compute_room_health_counts",
@@ -833,6 +864,7 @@ class RoomExchangeConnection(models.Model):
             connection.room_healthy_count = counts.get((origin, "healthy"), 0)
             connection.room_degraded_count = counts.get((origin, "degraded"), 0)
             connection.room_broken_count = counts.get((origin, "broken"), 0)
+            connection.room_waiting_count = counts.get((origin, "waiting"), 0)
             connection.room_not_configured_count = counts.get(
                 (origin, "not_configured"), 0
             )

@@ -30,9 +30,11 @@ class RoomExchangeSubscription(models.Model):
     )
     company_id = fields.Many2one(related="calendar_id.company_id", store=True)
     external_id = fields.Char(string="Subscription ID", readonly=True, index=True)
-    client_state = fields.Char(groups="base.group_system", copy=False)
+    client_state = fields.Char(
+        string="Client state", groups="base.group_system", copy=False
+    )
     expiration = fields.Datetime(readonly=True)
-    last_notification_date = fields.Datetime(readonly=True)
+    last_notification_date = fields.Datetime(string="Last notification", readonly=True)
 
     _calendar_uniq = models.Constraint(
         "UNIQUE(calendar_id)", "A room calendar has one subscription."

@@ -326,7 +326,7 @@ class SyncRound:
         self._write_history()
         if self.local_changed:
             self._load_local(start, end)
-        self._flag_overlaps(start, end)
+        overlaps_changed = self._flag_overlaps(start, end)
         values = {
             "delta_link": False if self.needs_full_round else delta_link,
             "window_start": start,
@@ -352,9 +352,11 @@ class SyncRound:
         }
         changed["round_count"] = calendar.round_count + 1
         calendar.write(changed)
-        if calendar.health == "degraded":
+        if calendar.health == "degraded" or overlaps_changed:
             # Staleness is time-based, so last_sync_date is no dependency of the
             # health (an idle round stays cheap): a stale room is fresh again now.
+            # Overlaps are flagged with a plain column update: the room's health
+            # counts them.
             self.env.add_to_compute(calendar._fields["health"], calendar)
         _logger.info(
             "Exchange sync of room calendar %s: %s",
@@ -1522,7 +1524,8 @@ class SyncRound:
 
     def _flag_overlaps(self, start, end):
         """Keep Outlook meetings and Odoo bookings that hold the room at the same time,
-        and flag both so that someone decides (Conflicts view)."""
+        and flag both so that someone decides (Conflicts view). Returns whether a
+        flag changed."""
         rows = [
             row
             for row in self.rows.values()
@@ -1555,7 +1558,7 @@ class SyncRound:
             if bool(row["exchange_conflict"]) != (row["id"] in flagged)
         ]
         if not changed:
-            return
+            return False
         # A plain column update: resource.booking.write() would re-validate the Odoo
         # booking's schedule, which the overlapping Exchange meeting now fails
         # (docs/resource_booking.md#overlapping-bookings-are-frozen), and refuse the
@@ -1573,6 +1576,7 @@ class SyncRound:
         self.env["resource.booking"].browse(changed).invalidate_recordset(
             ["exchange_conflict"]
         )
+        return True
 
     def _flagged_in_other_rooms(self, rows):
         """Of these bookings, the ids that still overlap a meeting of the other origin

@@ -14,3 +14,6 @@ from . import test_export_browser
 from . import test_soak
 from . import test_room_directory
 from . import test_room_directory_browser
+from . import test_screen_text
+from . import test_admin_flows
+from . import test_conflicts

@@ -169,6 +169,20 @@ class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
             )
         )
 
+    def book_in_outlook(self, subject, hour_utc, hours=1.0, person=ADELE, day=None):
+        """A meeting ``person`` books with the room Adams in Outlook, on ``day``
+        (default ``self.day``) at ``hour_utc``."""
+        start = datetime.combine(day or self.day, datetime.min.time()) + timedelta(
+            hours=hour_utc
+        )
+        return self.emulator.book_room(
+            person[0],
+            ROOM_ADAMS,
+            subject,
+            start.isoformat(),
+            (start + timedelta(hours=hours)).isoformat(),
+        )
+
     def single_room_combination(self, room):
         return self.env["resource.booking.combination"].create(
             {"resource_ids": [Command.set(room.ids)]}

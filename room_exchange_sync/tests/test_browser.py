@@ -38,7 +38,7 @@ class TestAuthorizeInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
             page.click("#sign-in")
             page.click("#accept")
             # Back on the room, after the form_post and its same-site resubmission.
-            page.wait_for_url(f"**/odoo/resource.resource/{self.room.id}**")
+            page.wait_for_url(f"**/odoo/exchange-rooms/{self.room.id}**")
             page.click("a.nav-link:has-text('Exchange')")
             page.fill("div[name=exchange_choice_id] input", "Adams")
             page.click(".o-autocomplete--dropdown-item:has-text('Adams')")

@@ -63,9 +63,7 @@ class TestMicrosoftSignIn(RoomExchangeCase, HttpCase):
         answer = self.post_callback(url, fields)
         self.assertEqual(answer.status_code, 303, answer.text[:500])
         self.assertTrue(
-            answer.headers["Location"].endswith(
-                f"/odoo/resource.resource/{self.room.id}"
-            )
+            answer.headers["Location"].endswith(f"/odoo/exchange-rooms/{self.room.id}")
         )
         account = self.calendar.account_id
         self.assertEqual(account.username.lower(), ADELE[0].lower())
@@ -111,7 +109,7 @@ class TestMicrosoftSignIn(RoomExchangeCase, HttpCase):
         answer = self.post_callback(url, fields)
         self.assertEqual(answer.status_code, 200)
         self.assertIn("room_exchange_oauth_error", answer.text)
-        self.assertIn(f"/odoo/resource.resource/{self.room.id}", answer.text)
+        self.assertIn(f"/odoo/exchange-rooms/{self.room.id}", answer.text)
         self.assertFalse(self.calendar.account_id)
         self.assertFalse(self.env["room.exchange.account"].search([]))
 

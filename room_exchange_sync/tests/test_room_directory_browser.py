@@ -90,3 +90,55 @@ class TestDirectoryInBrowser(
             sorted(calendars.room_id.mapped("name")),
             sorted(place.display_name for place in floor),
         )
+
+    def choose_connection(self, name):
+        page = self.page
+        dialog = page.locator(".modal:has(div[name=connection_id])")
+        dialog.locator("div[name=connection_id] input").fill(name)
+        page.locator(".o-autocomplete--dropdown-item").filter(
+            has_text=name
+        ).first.click()
+        return dialog
+
+    def test_from_the_rooms_list_map_export_and_sign_in(self):
+        """Every other button of the screen: from the rooms' list, choose the
+        connection, Show the rooms, map one, Export their bookings; then, for a
+        delegated connection, Sign in with Microsoft."""
+        page = self.page
+        delegated = self.ready_connection("delegated", places_enabled=True)
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            self.sign_in_to_odoo(page, "exchange_manager")
+            page.goto(f"{self.base_url()}/odoo/exchange-rooms")
+            page.click("button[name=action_open_room_directory]")
+            dialog = self.choose_connection(self.connection.name)
+            dialog.locator("button[name=action_load]").click()
+            page.locator(".o_list_view .o_group_header").first.click()
+            row = page.locator(".o_list_view .o_data_row").first
+            row.wait_for()
+            mailbox = row.locator("td[name=mailbox]").inner_text().strip()
+            name = row.locator("td[name=name]").inner_text().strip()
+            row.locator(".o_list_record_selector input").click()
+            page.click("button[name=action_map_selected]")
+            page.locator(".modal button[name=action_map]").click()
+            page.locator(".modal div[name=done_summary]").wait_for()
+            page.locator(".modal button[name=action_export]").click()
+            # The bulk export's preview, for the room just mapped.
+            preview = page.locator(".modal:has(div[name=line_ids])")
+            preview.wait_for()
+            self.assertIn(name, preview.inner_text())
+            page.goto(f"{self.base_url()}/odoo/exchange-rooms")
+            page.click("button[name=action_open_room_directory]")
+            dialog = self.choose_connection(delegated.name)
+            dialog.locator("button[name=action_sign_in]").click()
+            page.wait_for_url(f"{self.emulator_server.base_url}/**")
+        self.env.invalidate_all()
+        calendar = self.env["room.exchange.calendar"].search(
+            [("mailbox", "=", mailbox)]
+        )
+        self.assertEqual(calendar.state, "authorized")
+        self.assertTrue(
+            self.env["room.exchange.auth.flow"]
+            .sudo()
+            .search([("connection_id", "=", delegated.id)])
+        )

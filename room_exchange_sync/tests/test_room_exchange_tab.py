@@ -1,10 +1,11 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from lxml import etree
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form
+from odoo.tools.safe_eval import safe_eval
 
-from .common import RoomExchangeCase
+from .common import ROOM_ADAMS, RoomExchangeCase
 
 
 class TestRoomExchangeTab(RoomExchangeCase):
@@ -45,12 +46,19 @@ class TestRoomExchangeTab(RoomExchangeCase):
         self.assertFalse(form.exchange_can_export)
 
     def test_configure_room_through_the_form(self):
-        connection = self.ready_connection()
-        with Form(self.room.with_user(self.manager)) as form:
+        """Odoo's own save of the form authorizes the room (the tab's Save is not
+        needed, issue 16): the booking set-up is made."""
+        self.emulator.reset()
+        connection = self.ready_connection("application")
+        rooms = self.env.ref("room_exchange_sync.resource_resource_action_rooms")
+        room = self.room.with_user(self.manager).with_context(
+            **safe_eval(rooms.context)
+        )
+        with Form(room) as form:
             form.exchange_connection_id = connection
-            form.exchange_mailbox = "alpha@contoso.test"
-            form.exchange_sync_enabled = True
+            form.exchange_mailbox = ROOM_ADAMS
         calendar = self.room.exchange_calendar_id
+        self.assertEqual(calendar.state, "authorized", calendar.last_error)
         self.assertTrue(calendar.sync_enabled)
         self.assertEqual(calendar.combination_id.resource_ids, self.room)
         self.assertEqual(calendar.booking_type_id.name, "Exchange room booking")
@@ -62,6 +70,18 @@ class TestRoomExchangeTab(RoomExchangeCase):
         attendances = calendar.booking_type_id.resource_calendar_id.attendance_ids
         self.assertEqual(len(attendances), 7)
         self.assertEqual(set(attendances.mapped("hour_to")), {24.0})
+
+    def test_only_managers_start_a_sign_in(self):
+        """Re-authorize (rooms overview) and Authorize (the tab) start a Microsoft
+        sign-in: an Exchange sync user is refused before anything else."""
+        self.room.write({"exchange_connection_id": self.ready_connection().id})
+        calendar = self.room.exchange_calendar_id
+        with self.assertRaises(AccessError):
+            calendar.with_user(self.exchange_user).action_cockpit_reauthorize()
+        action = calendar.with_user(self.manager).action_cockpit_reauthorize()
+        self.assertIn("back=overview", action["url"])
+        action = self.room.with_user(self.manager).action_exchange_authorize()
+        self.assertIn("back=room", action["url"])
 
     def test_existing_single_room_combination_is_reused(self):
         combination = self.single_room_combination(self.room)

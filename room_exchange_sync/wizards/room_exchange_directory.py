@@ -382,14 +382,16 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
     )
     building = fields.Char(readonly=True)
     floor = fields.Char(readonly=True)
-    floor_number = fields.Integer(readonly=True, aggregator=None)
+    floor_number = fields.Integer(string="Floor number", readonly=True, aggregator=None)
     room_list = fields.Char(
         string="Room list",
         readonly=True,
         help="The room list (usually a building) holding the room.",
     )
     equipment = fields.Char(readonly=True)
-    wheelchair_accessible = fields.Boolean(readonly=True)
+    wheelchair_accessible = fields.Boolean(
+        string="Wheelchair accessible", readonly=True
+    )
     match = fields.Selection(
         MATCHES,
         string="Status",
@@ -408,7 +410,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
     calendar_id = fields.Many2one(
         "room.exchange.calendar", readonly=True, check_company=True
     )
-    to_map = fields.Boolean(help="Chosen for the batch.")
+    to_map = fields.Boolean(string="To map", help="Chosen for the batch.")
     use_match = fields.Boolean(
         string="Use this Odoo room",
         default=True,

@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date, format_datetime
 
 from .. import engine
 from ..graph import GraphError
@@ -186,15 +186,27 @@ class RoomExchangeCalendar(models.Model):
     _inherit = "room.exchange.calendar"
 
     export_state = fields.Selection(
-        EXPORT_STATES, default="none", required=True, readonly=True, copy=False
+        EXPORT_STATES,
+        string="Export",
+        default="none",
+        required=True,
+        readonly=True,
+        copy=False,
     )
     export_start = fields.Datetime(
-        readonly=True, copy=False, help="Bookings ending after this are exported."
+        string="Export start",
+        readonly=True,
+        copy=False,
+        help="Bookings ending after this are exported.",
     )
     export_end = fields.Datetime(
-        readonly=True, copy=False, help="Bookings starting before this are exported."
+        string="Export end",
+        readonly=True,
+        copy=False,
+        help="Bookings starting before this are exported.",
     )
     export_horizon = fields.Datetime(
+        string="Export horizon",
         readonly=True,
         copy=False,
         help="The furthest horizon an export of this room reached. Sync rounds keep it "
@@ -208,12 +220,16 @@ class RoomExchangeCalendar(models.Model):
     )
     export_done = fields.Integer(string="Exported", readonly=True, copy=False)
     export_failed = fields.Integer(string="Failed", readonly=True, copy=False)
-    export_summary = fields.Text(readonly=True, copy=False)
+    export_summary = fields.Text(string="Last export", readonly=True, copy=False)
     export_user_id = fields.Many2one(
         "res.users", string="Export started by", readonly=True, copy=False
     )
-    export_round_failures = fields.Integer(readonly=True, copy=False)
-    export_retry_date = fields.Datetime(readonly=True, copy=False)
+    export_round_failures = fields.Integer(
+        string="Failed export rounds", readonly=True, copy=False
+    )
+    export_retry_date = fields.Datetime(
+        string="Export retry", readonly=True, copy=False
+    )
 
     # What an export covers
 
@@ -317,6 +333,53 @@ class RoomExchangeCalendar(models.Model):
             )
         return False
 
+    def _export_status(self):
+        """(progress, sentence) of the room's export box, counted now (so that they
+        agree with what the sync did meanwhile); no sentence while the room cannot
+        take an export and none ran."""
+        self.ensure_one()
+        if self.export_state in ("queued", "running"):
+            scope = self._export_scope(self.export_start, self.export_end)
+            present, _failed = self._export_counts(scope)
+            done = max(len(present) - self.export_already, 0)
+            message = self.env._(
+                "Sending this room's future bookings to Exchange in the background; "
+                "Refresh shows how far it got."
+            )
+            if self._sync_paused():
+                message = self.env._(
+                    "The export waits: the sync of every room is paused in Settings."
+                )
+            return self.env._(
+                "%(done)s of %(total)s exported", done=done, total=self.export_total
+            ), message
+        progress = self.export_state != "none" and self.env._(
+            "%(done)s of %(total)s exported",
+            done=self.export_done,
+            total=self.export_total,
+        )
+        problem = self._export_room_problem()
+        if problem:
+            return progress, progress and problem
+        scope = self._export_scope(fields.Datetime.now(), None)
+        present, _failed = self._export_counts(scope)
+        missing = len(scope) - len(present)
+        if missing:
+            message = self.env._(
+                "Not in Exchange yet: %(count)s of this room's %(total)s future "
+                "bookings.",
+                count=missing,
+                total=len(scope),
+            )
+        elif scope:
+            message = self.env._(
+                "All %(count)s future bookings of this room are in Exchange.",
+                count=len(scope),
+            )
+        else:
+            message = self.env._("This room has no future booking to send to Exchange.")
+        return progress, message
+
     # The dry run
 
     def _export_preview(self, start, end):
@@ -370,6 +433,45 @@ class RoomExchangeCalendar(models.Model):
             "to_export": to_export,
             "overlaps": overlaps,
         }
+
+    # The first sync of a room
+
+    def _export_first_sync(self):
+        """The first sync of a newly authorized room is the export of its future
+        bookings (README, Admin guide, Export existing bookings): queued here, run
+        by the export cron job in committed chunks, with its progress and summary on
+        the room's Exchange tab. A room that synced before (authorized again)
+        resumes with the sync. Returns whether an export was queued."""
+        self.ensure_one()
+        if (
+            self.last_sync_date
+            or self.export_state in ("queued", "running")
+            or self._export_room_problem()
+        ):
+            return False
+        start = fields.Datetime.now()
+        end = _day_end(start + timedelta(days=self.connection_id.sync_future_days))
+        scope = self._export_scope(start, end)
+        present, _failed = self._export_counts(scope)
+        if not scope - present:
+            return False
+        self._export_queue(start, end, self.env.user)
+        self.env.ref(CRON).sudo()._trigger()
+        return True
+
+    def _first_sync_sentence(self):
+        """What happens next, once the room is authorized."""
+        self.ensure_one()
+        if self.export_state in ("queued", "running"):
+            return self.env._(
+                "Its %(count)s future bookings are being sent to Exchange: the "
+                "Outlook/Exchange Bulk Export box below shows the progress.",
+                count=self.export_total,
+            )
+        return self.env._(
+            "It syncs with Exchange from now on: meetings booked in Outlook appear "
+            "in Odoo at the next sync."
+        )
 
     # Running it in the background
 
@@ -429,6 +531,8 @@ class RoomExchangeCalendar(models.Model):
         another worker (its sync, or another export run) is tried again a minute
         later; a stopped run is resumed by the next one.
         """
+        if self._sync_paused():
+            return
         now = fields.Datetime.now()
         pending = self.search(
             [
@@ -591,11 +695,11 @@ class RoomExchangeCalendar(models.Model):
         left = len(scope) - len(present) - len(failed)
         lines = [
             self.env._(
-                "Export of room %(room)s to Exchange (bookings until %(end)s): "
+                "Export of room %(room)s to Exchange (bookings up to %(end)s): "
                 "%(done)s exported, %(already)s already in Exchange, %(overlaps)s "
                 "overlaps flagged, %(failed)s failed.",
                 room=self.room_id.display_name,
-                end=fields.Datetime.to_string(self.export_end),
+                end=format_date(self.env, self.export_end - timedelta(seconds=1)),
                 done=max(len(present) - self.export_already, 0),
                 already=self.export_already,
                 overlaps=flagged,
@@ -684,7 +788,7 @@ class RoomExchangeExport(models.TransientModel):
     overlap_count = fields.Integer(
         string="Overlaps with Exchange events", compute="_compute_totals"
     )
-    can_run = fields.Boolean(compute="_compute_totals")
+    can_run = fields.Boolean(string="Can run", compute="_compute_totals")
     problem_text = fields.Text(string="Not available", compute="_compute_totals")
     overlap_text = fields.Text(string="Overlaps", compute="_compute_totals")
 
@@ -730,14 +834,24 @@ class RoomExchangeExport(models.TransientModel):
 
     @api.model
     def _action_open(self, rooms):
-        """The wizard for ``rooms`` with its preview done (the room's button)."""
+        """The wizard for ``rooms`` with its preview done (the room's button). Its
+        Until reaches the last future booking not in Exchange, so that the preview
+        counts what the room's export box said was missing (up to the longest
+        horizon Exchange reads)."""
         rooms = rooms.filtered(lambda room: room.resource_type == "material")
-        wizard = self.create(
-            {
-                "room_ids": [Command.set(rooms.ids)],
-                "horizon": self._default_horizon(rooms),
-            }
+        horizon = self._default_horizon(rooms)
+        now = fields.Datetime.now()
+        for calendar in rooms.sudo().exchange_calendar_ids:
+            scope = calendar._export_scope(now, None)
+            present, _failed = calendar._export_counts(scope)
+            missing = scope - present
+            if missing:
+                last = max(missing.mapped("start"))
+                horizon = max(horizon, _day_end(last + timedelta(seconds=1)))
+        horizon = min(
+            horizon, now.replace(microsecond=0) + timedelta(days=MAX_HORIZON_DAYS)
         )
+        wizard = self.create({"room_ids": [Command.set(rooms.ids)], "horizon": horizon})
         return wizard.action_preview()
 
     def _reopen(self):
@@ -835,19 +949,21 @@ class RoomExchangeExport(models.TransientModel):
                     "%(event)s (%(event_start)s)",
                     room=room.display_name,
                     booking=booking.display_name,
-                    start=fields.Datetime.to_string(booking.start),
+                    start=format_datetime(self.env, booking.start, dt_format="short"),
                     event=event.subject or "-",
-                    event_start=fields.Datetime.to_string(event.start),
+                    event_start=format_datetime(
+                        self.env, event.start, dt_format="short"
+                    ),
                 )
                 for booking, event in preview["overlaps"][:50]
             ),
         )
         if not to_export:
             values["problem"] = self.env._(
-                "Room %(room)s has nothing to export until %(end)s: %(count)s future "
+                "Room %(room)s has nothing to export up to %(end)s: %(count)s future "
                 "bookings, all already in Exchange.",
                 room=room.display_name,
-                end=fields.Datetime.to_string(end),
+                end=format_date(self.env, end - timedelta(seconds=1)),
                 count=len(preview["scope"]),
             )
         return values
@@ -893,10 +1009,12 @@ class RoomExchangeExportLine(models.TransientModel):
     to_export = fields.Integer(string="To export", readonly=True)
     already = fields.Integer(string="Already in Exchange", readonly=True)
     overlap_count = fields.Integer(string="Overlaps", readonly=True)
-    overlap_details = fields.Text(readonly=True)
+    overlap_details = fields.Text(string="Overlap details", readonly=True)
     problem = fields.Text(string="Not available", readonly=True)
-    export_state = fields.Selection(related="calendar_id.export_state")
+    export_state = fields.Selection(string="Export", related="calendar_id.export_state")
     export_done = fields.Integer(related="calendar_id.export_done")
     export_total = fields.Integer(related="calendar_id.export_total")
     export_failed = fields.Integer(related="calendar_id.export_failed")
-    export_summary = fields.Text(related="calendar_id.export_summary")
+    export_summary = fields.Text(
+        string="Last export", related="calendar_id.export_summary"
+    )
