@@ -122,6 +122,10 @@ PAYLOAD_SUMMARIES = _BoundedCache(20000)
 MAILBOX_BUDGET = MailboxBudget()
 
 
+def _nothing():
+    """A Graph step that does nothing: ends a stretch of database work."""
+
+
 def _partial_id(event):
     """The id of a partial delta item (None for a full one, or one without an id)."""
     if is_partial_event(event) and isinstance(event.get("id"), str):
@@ -166,6 +170,7 @@ class SyncRound:
         read_ahead=None,
         follow_up=True,
         read_next=None,
+        quiet=False,
     ):
         self.calendar = calendar.sudo().with_context(active_test=False, **SYNC_CONTEXT)
         self.env = self.calendar.env
@@ -210,6 +215,15 @@ class SyncRound:
         # A person's sign-in (delegated) writes its rotated refresh token to the
         # database whenever it takes a token: its Graph calls stay in this thread.
         self.graph_in_threads = self.calendar.auth_mode == "application"
+        # ``quiet``: nothing was asked of the room and its linked bookings are all in
+        # sync (the scheduler knows it for a group of rooms at once): when Exchange
+        # reports no change either, the round only records its new delta link,
+        # without reading the room's window (an idle room costs about one query).
+        self.quiet = quiet
+        # Whether the stretch of database work running now (between two Graph
+        # steps) writes nothing, so that it needs no savepoint: the first one of a
+        # round whose Graph work is yielded, and the next one of a quiet round.
+        self.read_only = self.graph_in_threads
         self.page_size = delta_page_size(self.env)
         self.reread_partial = reread_partial_events(self.env)
         # Loaded once per round (_load_local): the room's bindings (BindingRow), and
@@ -258,9 +272,18 @@ class SyncRound:
         return work(*args)
 
     def _round(self, client, start, end, summary=None):
+        if not self.quiet:
+            self.read_only = False
         round_kind, remote, delta_link = yield from self._read_exchange(
             client, start, end
         )
+        if self._nothing_changed(round_kind, remote):
+            return self._record_round(engine.Plan(), round_kind, start, end, delta_link)
+        if self.read_only:
+            # What follows writes: it goes in stretches of its own, each one in a
+            # savepoint (``room.exchange.calendar._sync_steps``).
+            self.read_only = False
+            yield _nothing
         # Read after Exchange: rooms side by side do not each hold their window
         # while their reads wait for Microsoft.
         self._load_local(start, end)
@@ -299,6 +322,24 @@ class SyncRound:
         if self.local_changed:
             self._load_local(start, end)
         self._flag_overlaps(start, end)
+        return self._record_round(plan, round_kind, start, end, delta_link, summary)
+
+    def _nothing_changed(self, round_kind, remote):
+        """A quiet room whose incremental read brought no change: nothing to plan."""
+        return (
+            self.quiet
+            and round_kind == engine.RoundKind.INCREMENTAL
+            and not remote
+            and not self.invalid_events
+            and not self.needs_full_round
+            and not self.dry_run
+            and self.max_creates is None
+            and self.window_end is None
+            and not self.calendar.cancellation_pending
+        )
+
+    def _record_round(self, plan, round_kind, start, end, delta_link, summary=None):
+        """Record the round on the room calendar; returns ``plan``."""
         values = {
             "delta_link": False if self.needs_full_round else delta_link,
             "window_start": start,
