@@ -18,43 +18,13 @@ from odoo.addons.base.models import ir_cron
 from ..models import sync_round
 from ..models.room_exchange_subscription import NOTIFICATION_PATH
 from . import test_sync_scenarios as scenarios
-from .common import ADELE, APP_ONLY_APP, ROOM_ADAMS, RoomExchangeCase
+from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
 SYNC_CRON = "room_exchange_sync.ir_cron_room_exchange_sync"
 
 
 class CronRunnerMixin:
     """Runs the sync cron job with Odoo's cron runner, on the test transaction."""
-
-    def app_rooms(self, connection, count, prefix="sched"):
-        """``count`` rooms bound (without the access probe) to new room mailboxes of
-        the emulator, which the app-only app may open."""
-        self.emulator.scenario.app(APP_ONLY_APP).rbac_scope = None
-        around_the_clock = self.env[
-            "room.exchange.calendar"
-        ]._around_the_clock_calendar(self.env.company)
-        calendars = self.env["room.exchange.calendar"]
-        for index in range(count):
-            mailbox = f"{prefix}.room{index:03d}@contoso.test"
-            self.emulator.add_room(mailbox, f"Scheduled room {index}")
-            room = self.env["resource.resource"].create(
-                {
-                    "name": f"Scheduled room {index}",
-                    "resource_type": "material",
-                    "calendar_id": around_the_clock.id,
-                    "tz": "UTC",
-                }
-            )
-            calendars |= calendars.create(
-                {
-                    "room_id": room.id,
-                    "connection_id": connection.id,
-                    "mailbox": mailbox,
-                    "state": "authorized",
-                    "sync_enabled": True,
-                }
-            )
-        return calendars
 
     def sync_job_runs(self, seconds_per_room=None, max_runs=20):
         """Run Odoo's cron runner over the sync job until it is no longer ready; the
