@@ -399,8 +399,24 @@ class RoomExchangeCalendar(models.Model):
     def _wake_sync(self):
         """Start the sync of these requested rooms soon: here, a run of the sync
         cron (a trigger is a row of this transaction; the cron takes requested
-        rooms first). room_exchange_sync_queue queues their jobs instead."""
-        self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()._trigger()
+        rooms first). room_exchange_sync_queue queues their jobs instead.
+
+        A trigger already due is enough (a flood of notifications makes one run),
+        unless a run of the job is starting and deleting it: such a run may no
+        longer look for requests, so a trigger it is deleting (a row it locked)
+        does not count."""
+        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()
+        self.env["ir.cron.trigger"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= %s"
+                " LIMIT 1 FOR KEY SHARE SKIP LOCKED",
+                cron.id,
+                fields.Datetime.now(),
+            )
+        )
+        if not self.env.cr.fetchone():
+            cron._trigger()
 
     @api.model
     def _cron_sync(self):
@@ -627,7 +643,9 @@ class RoomExchangeCalendar(models.Model):
         one)."""
         try:
             with self.env.cr.savepoint(flush=False):
-                return self.try_lock_for_update()
+                # FOR NO KEY UPDATE: rows that reference the room (a sync request,
+                # a subscription) can still be inserted while it syncs.
+                return self.try_lock_for_update(allow_referencing=True)
         except psycopg2.errors.SerializationFailure:
             if len(self) == 1:
                 return self.browse()

@@ -506,7 +506,9 @@ class RoomExchangeCalendar(models.Model):
         worker holds it (or changed it since our transaction began)."""
         try:
             with self.env.cr.savepoint():
-                return bool(self.try_lock_for_update())
+                # FOR NO KEY UPDATE, as the sync's: rows that reference the room (a
+                # sync request, a subscription) can still be inserted meanwhile.
+                return bool(self.try_lock_for_update(allow_referencing=True))
         except psycopg2.errors.SerializationFailure:
             return False
 

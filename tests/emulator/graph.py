@@ -278,6 +278,8 @@ class GraphApi:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
+        # Subscriptions per page of GET /subscriptions (our choice).
+        self.subscriptions_page_size = 100
 
     @property
     def scenario(self) -> Any:
@@ -1107,10 +1109,21 @@ class GraphApi:
         return GraphResult(201, body=payload)
 
     def h_list_subscriptions(self, ctx: _Ctx) -> GraphResult:
+        """The calling app's subscriptions (an app-only token lists those the app
+        created: learn.microsoft.com/graph/api/subscription-list), in pages of
+        ``subscriptions_page_size`` linked by ``@odata.nextLink`` (Graph's page size
+        is not documented; clients follow the link verbatim)."""
         items = self.emulator.subscriptions.list(client_id=ctx.grant.client_id)
-        return GraphResult(
-            200, body={"@odata.context": self._context("subscriptions"), "value": items}
-        )
+        token = ctx.call.query.get("$skiptoken") or "0"
+        skip = int(token) if token.isdigit() else 0
+        size = max(self.subscriptions_page_size, 1)
+        body: dict[str, Any] = {
+            "@odata.context": self._context("subscriptions"),
+            "value": items[skip : skip + size],
+        }
+        if skip + size < len(items):
+            body["@odata.nextLink"] = self._link(ctx, {"$skiptoken": skip + size})
+        return GraphResult(200, body=body)
 
     def h_get_subscription(self, ctx: _Ctx) -> GraphResult:
         item = self.emulator.subscriptions.get(ctx.route.sub_id)
