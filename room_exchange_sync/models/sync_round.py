@@ -286,7 +286,38 @@ class SyncRound:
             yield _nothing
         # Read after Exchange: rooms side by side do not each hold their window
         # while their reads wait for Microsoft.
-        self._load_local(start, end)
+        subset = self._export_subset(round_kind, remote, start, end)
+        self._load_local(start, end, subset)
+        plan, local, status = self._plan(round_kind, remote, start, end)
+        if subset is not None and not plan.count(engine.ActionKind.CREATE_REMOTE):
+            # The next bookings were not to create after all: the whole window.
+            subset = None
+            self._load_local(start, end)
+            plan, local, status = self._plan(round_kind, remote, start, end)
+        if self.dry_run:
+            return plan
+        if self._skipped_events_changed(plan, status, remote):
+            self.needs_full_round = True
+        # Not kept while the writes wait for Microsoft (beside other rooms' rounds):
+        # the items, and the creations an export step leaves for the next (its plan
+        # lists every booking still to export).
+        plan = self._limit_creates(plan)
+        del local, status, remote
+        yield from self._execute(client, plan)
+        if self.read_next is not None:
+            self.read_next(self._next_read_request(client, start, end, delta_link))
+        self._write_history()
+        if subset is None:
+            # An export step that read only what it creates leaves the overlaps to
+            # its last step, which reads the whole window.
+            if self.local_changed:
+                self._load_local(start, end)
+            self._flag_overlaps(start, end)
+        return self._record_round(plan, round_kind, start, end, delta_link, summary)
+
+    def _plan(self, round_kind, remote, start, end):
+        """(the engine's plan from what ``_load_local`` read, its local items, its
+        status entries)."""
         bindings = self._round_bindings(start, end)
         local = self._local_items(start, end, bindings)
         status = self._status_entries(bindings)
@@ -306,23 +337,7 @@ class SyncRound:
             now=self.now,
         )
         plan.raise_for_fatal()
-        if self.dry_run:
-            return plan
-        if self._skipped_events_changed(plan, status, remote):
-            self.needs_full_round = True
-        # Not kept while the writes wait for Microsoft (beside other rooms' rounds):
-        # the items, and the creations an export step leaves for the next (its plan
-        # lists every booking still to export).
-        plan = self._limit_creates(plan)
-        del local, status, remote
-        yield from self._execute(client, plan)
-        if self.read_next is not None:
-            self.read_next(self._next_read_request(client, start, end, delta_link))
-        self._write_history()
-        if self.local_changed:
-            self._load_local(start, end)
-        self._flag_overlaps(start, end)
-        return self._record_round(plan, round_kind, start, end, delta_link, summary)
+        return plan, local, status
 
     def _nothing_changed(self, round_kind, remote):
         """A quiet room whose incremental read brought no change: nothing to plan."""
@@ -600,29 +615,38 @@ class SyncRound:
             self.room_tz = self.room.tz or "UTC"
         return self.room_tz
 
-    def _load_local(self, start, end):
+    def _load_local(self, start, end, subset=None):
         """Read what a round needs of the Odoo side in two queries: the room's
         bindings, and the fields of its bookings (those in the window and the bound
-        ones) that the payloads, the engine and the overlap check use."""
+        ones) that the payloads, the engine and the overlap check use.
+
+        ``subset`` (an export step's, ``_export_subset``): (the bookings to create
+        next, the ids of the events Exchange reported): only those bookings, the
+        bindings of those events and the bindings not in sync are read, with
+        their bookings."""
         self.env.flush_all()
+        bindings_where = SQL("calendar_id = %s", self.calendar.id)
+        if subset is not None:
+            bindings_where = SQL(
+                "%s AND (sync_state != 'synced' OR external_id = ANY(%s))",
+                bindings_where,
+                list(subset[1]),
+            )
         self.env.cr.execute(
             SQL(
-                "SELECT %s FROM room_exchange_binding WHERE calendar_id = %s"
-                " ORDER BY id DESC",
+                "SELECT %s FROM room_exchange_binding WHERE %s ORDER BY id DESC",
                 SQL(", ").join(map(SQL.identifier, BindingRow._fields)),
-                self.calendar.id,
+                bindings_where,
             )
         )
         self.bindings = [BindingRow._make(row) for row in self.env.cr.fetchall()]
         bound_ids = [b.booking_id for b in self.bindings if b.booking_id]
-        rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
-        in_room = SQL(
-            "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
-            " AND rel.%s = room.id)",
-            SQL.identifier(rel_field.relation),
-            SQL.identifier(rel_field.column1),
-            SQL.identifier(rel_field.column2),
+        in_room = self._in_room(SQL("room.id"))
+        in_window = SQL(
+            "(booking.start < %s AND booking.stop > %s AND %s)", end, start, in_room
         )
+        if subset is not None:
+            in_window = SQL("booking.id = ANY(%s)", subset[0])
         self.env.cr.execute(
             SQL(
                 """
@@ -638,17 +662,14 @@ class SyncRound:
                  LEFT JOIN res_users users ON users.id = booking.user_id
                  LEFT JOIN res_partner partner ON partner.id = users.partner_id
                  LEFT JOIN calendar_event meeting ON meeting.id = booking.meeting_id
-                     WHERE booking.id = ANY(%(bound)s)
-                        OR (booking.start < %(end)s AND booking.stop > %(start)s
-                            AND %(in_room)s)
+                     WHERE booking.id = ANY(%(bound)s) OR %(in_window)s
                   ) booking ON TRUE
                  WHERE room.id = %(room)s
               ORDER BY booking.id
                 """,
                 in_room=in_room,
                 bound=bound_ids,
-                start=start,
-                end=end,
+                in_window=in_window,
                 room=self.room.id,
             )
         )
@@ -657,6 +678,63 @@ class SyncRound:
         self.rows = {row["id"]: row for row in rows if row["id"]}
         self.payloads = {}
         self.local_changed = False
+
+    def _in_room(self, room_id):
+        """SQL: the booking (``booking``) holds the room ``room_id`` (SQL)."""
+        rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
+        return SQL(
+            "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
+            " AND rel.%s = %s)",
+            SQL.identifier(rel_field.relation),
+            SQL.identifier(rel_field.column1),
+            SQL.identifier(rel_field.column2),
+            room_id,
+        )
+
+    def _export_subset(self, round_kind, remote, start, end):
+        """What an export step reads of the Odoo side, or None for the whole window.
+
+        A step of the bulk export (``max_creates``) creates the next bookings of
+        the room: an incremental step that removes nothing needs only those, the
+        events Exchange reported (the echoes of the last step) and the bindings
+        not in sync (changes, retries, conflicts), so that a step costs the same
+        however many bookings the room holds and the export stays linear. The step
+        that finds nothing left to create reads the whole window, and flags the
+        overlaps. Returns (ids of the next ``max_creates`` unbound bookings, event
+        ids)."""
+        if (
+            self.max_creates is None
+            or self.dry_run
+            or round_kind != engine.RoundKind.INCREMENTAL
+            or any(item.is_gone for item in remote.values())
+        ):
+            return None
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT booking.id FROM resource_booking booking
+                 WHERE booking.active AND booking.exchange_origin = 'odoo'
+                   AND booking.start < %(end)s AND booking.stop > %(start)s
+                   AND %(in_room)s
+                   AND NOT EXISTS (
+                        SELECT 1 FROM room_exchange_binding binding
+                         WHERE binding.calendar_id = %(calendar)s
+                           AND binding.booking_id = booking.id)
+              ORDER BY booking.start, booking.id
+                 LIMIT %(limit)s
+                """,
+                start=start,
+                end=end,
+                in_room=self._in_room(self.room.id),
+                calendar=self.calendar.id,
+                limit=max(self.max_creates - self.kept_creates, 1),
+            )
+        )
+        creations = [row[0] for row in self.env.cr.fetchall()]
+        if not creations:
+            return None
+        return creations, list(remote)
 
     def _in_round(self, binding, start, end):
         """Whether a binding takes part in a round over [start, end).
