@@ -21,6 +21,7 @@ CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
 _logger = logging.getLogger(__name__)
 
+SYNC_CRON = "room_exchange_sync.ir_cron_room_exchange_sync"
 PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
 DEFAULT_ROOMS_SIDE_BY_SIDE = 10
 MAX_ROOMS_SIDE_BY_SIDE = 32
@@ -405,7 +406,7 @@ class RoomExchangeCalendar(models.Model):
         unless a run of the job is starting and deleting it: such a run may no
         longer look for requests, so a trigger it is deleting (a row it locked)
         does not count."""
-        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()
+        cron = self.env.ref(SYNC_CRON).sudo()
         self.env["ir.cron.trigger"].flush_model()
         self.env.cr.execute(
             SQL(
@@ -445,12 +446,17 @@ class RoomExchangeCalendar(models.Model):
                 left = due - len(group)
                 if not Cron._commit_progress(len(group), remaining=left):
                     tally["time_limit"] = left
+                    if left:
+                        # Odoo runs the job again, once its cron threads look for
+                        # jobs: when notified, or a minute later. A trigger due now
+                        # notifies them (after this transaction commits).
+                        self.env.ref(SYNC_CRON).sudo()._trigger()
                     break
         self._log_sync_run(tally, tried)
         if tally["busy"]:
             # A room another worker (or the export) holds is tried again soon rather
             # than at the next interval.
-            self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync")._trigger(
+            self.env.ref(SYNC_CRON)._trigger(
                 at=fields.Datetime.now() + timedelta(minutes=1)
             )
 
@@ -567,7 +573,7 @@ class RoomExchangeCalendar(models.Model):
         """(how often a room is polled: the sync cron's interval; how often a room
         with change notifications is: system parameter
         ``room_exchange_sync.notified_poll_minutes``, 60 by default)."""
-        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()
+        cron = self.env.ref(SYNC_CRON).sudo()
         # A relativedelta (months have no fixed length): measured from now.
         now = fields.Datetime.now()
         polled = now + _intervalTypes[cron.interval_type](cron.interval_number) - now

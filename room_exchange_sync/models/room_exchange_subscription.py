@@ -12,6 +12,7 @@ _logger = logging.getLogger(__name__)
 
 NOTIFICATION_PATH = "/room_exchange_sync/graph/notifications"
 LIFECYCLE_PATH = "/room_exchange_sync/graph/lifecycle"
+RENEW_CRON = "room_exchange_sync.ir_cron_room_exchange_subscriptions"
 # Rooms subscribed per committed step of the renewal cron.
 SUBSCRIPTION_CHUNK = 20
 # Unknown subscriptions younger than this are left to the next reconciliation.
@@ -56,11 +57,13 @@ class RoomExchangeSubscription(models.Model):
         )
         wanted = calendars.filtered(lambda c: c.connection_id._notification_base_url())
         unwanted = self.search([("calendar_id", "not in", wanted.ids)])
+        to_do = self._to_subscribe(wanted)
+        left = len(unwanted) + len(to_do)
         for chunk in split_every(SUBSCRIPTION_CHUNK, unwanted.ids, self.browse):
             chunk._drop()
-            if not Cron._commit_progress(len(chunk)):
+            left -= len(chunk)
+            if not Cron._commit_progress(len(chunk), remaining=left):
                 return
-        to_do = self._to_subscribe(wanted)
         done = 0
         for chunk in split_every(SUBSCRIPTION_CHUNK, to_do.ids, to_do.browse):
             for calendar in chunk:
@@ -82,6 +85,9 @@ class RoomExchangeSubscription(models.Model):
                     )
             done += len(chunk)
             if not Cron._commit_progress(len(chunk), remaining=len(to_do) - done):
+                # Odoo runs the job again once its cron threads look for jobs:
+                # a trigger due now notifies them.
+                self.env.ref(RENEW_CRON).sudo()._trigger()
                 return
         for connection in wanted.connection_id:
             self._reconcile(connection)
@@ -257,9 +263,7 @@ class RoomExchangeSubscription(models.Model):
             self.expiration = fields.Datetime.now()
             if event == "subscriptionRemoved":
                 self.external_id = False
-            self.env.ref(
-                "room_exchange_sync.ir_cron_room_exchange_subscriptions"
-            )._trigger()
+            self.env.ref(RENEW_CRON)._trigger()
         if event == "missed":
             calendar.sudo().delta_link = False
         return calendar

@@ -112,7 +112,10 @@ class TestCronScheduling(CronRunnerMixin, RoomExchangeCase):
         runs = self.sync_job_runs(seconds_per_room=1)
         self.assertEqual(calendars.mapped("round_count"), [1] * 50, "each room once")
         self.assertTrue(all(calendars.mapped("last_sync_date")))
-        self.assertEqual(runs, 2)
+        # 28 rooms in the first run (10 calls), the 22 others in the second; a run
+        # stopped at its time limit also triggers the job, to wake Odoo's cron
+        # threads up: a third run may find nothing left.
+        self.assertIn(runs, (2, 3))
         progress = self.env["ir.cron.progress"].search(
             [("cron_id", "=", cron.id), ("id", ">", first_progress)], order="id"
         )
@@ -121,9 +124,11 @@ class TestCronScheduling(CronRunnerMixin, RoomExchangeCase):
         self.assertEqual((progress[0].done, progress[0].remaining), (10, 40))
         self.assertEqual(progress[-1].remaining, 0)
         self.assertEqual(sum(progress.mapped("done")), 50)
-        # The job is scheduled at its interval again, nothing left to trigger it.
+        # The job is scheduled at its interval again; a run left by the last
+        # wake-up finds nothing due.
         self.assertGreater(cron.nextcall, fields.Datetime.now())
-        self.assertEqual(self.sync_job_runs(), 0)
+        self.assertLessEqual(self.sync_job_runs(), 1)
+        self.assertEqual(calendars.mapped("round_count"), [1] * 50)
 
     def test_rooms_are_taken_longest_unsynced_first(self):
         calendars = self.app_rooms(self.connection, 6)
