@@ -173,6 +173,18 @@ def campus(env, emulator, count, prefix="campus"):
     )
 
 
+@contextlib.contextmanager
+def bench_database(latency_ms, template=TEMPLATE_DB):
+    """The emulator at ``latency_ms`` per Graph request and a throwaway copy of
+    ``template`` with the addon updated: (emulator, database name, registry)."""
+    emulator = start_emulator(latency_ms / 1000, 10000, log_limit=1000)
+    try:
+        with throwaway_database(template) as dbname:
+            yield emulator, dbname, load_registry(dbname, update=True)
+    finally:
+        emulator.stop()
+
+
 def set_cron(env, xmlid, *, minutes=None, nextcall=None, active=True):
     cron = env.ref(xmlid).sudo()
     values = {"active": active}
@@ -628,80 +640,79 @@ def scenario_idle(args, dbname, emulator, calendar_ids):
 def scenario_queue(args):
     latency = args.latency / 1000
     count = args.queue_rooms
-    emulator = start_emulator(latency, 10000, log_limit=1000)
     results = {}
-    try:
-        with throwaway_database(QUEUE_TEMPLATE_DB) as dbname:
-            registry = load_registry(dbname, update=True)
-            with registry.cursor() as cr:
-                env = odoo_env(cr)
-                if "queue.job" not in env:
-                    raise BenchSetupError(
-                        f"{QUEUE_TEMPLATE_DB} has no queue_job: run make setup"
+    with bench_database(args.latency, QUEUE_TEMPLATE_DB) as (
+        emulator,
+        dbname,
+        registry,
+    ):
+        with registry.cursor() as cr:
+            env = odoo_env(cr)
+            if "queue.job" not in env:
+                raise BenchSetupError(
+                    f"{QUEUE_TEMPLATE_DB} has no queue_job: run make setup"
+                )
+            calendars = campus(env, emulator, count, prefix="queue")
+            set_cron(env, RENEW_CRON, active=False)
+            set_cron(env, EXPORT_CRON, active=False)
+            set_cron(env, SYNC_CRON, minutes=60)
+            ids = calendars.ids
+            cr.commit()
+        for workers in (1, 2):
+            with contextlib.closing(pg(dbname)) as connection:
+                cur = connection.cursor()
+                cur.execute("DELETE FROM queue_job")
+                cur.execute(
+                    "UPDATE room_exchange_calendar SET round_count = 0,"
+                    " last_sync_date = NULL, delta_link = NULL WHERE id = ANY(%s)",
+                    [ids],
+                )
+                cur.execute(
+                    "UPDATE ir_cron SET nextcall = now() at time zone 'UTC'"
+                    " - interval '5 seconds' WHERE id = (SELECT res_id FROM"
+                    " ir_model_data WHERE module = 'room_exchange_sync' AND name ="
+                    " 'ir_cron_room_exchange_sync')"
+                )
+            say(f"queue: {count} rooms, {workers} worker(s)")
+            server = OdooServer(
+                dbname,
+                workers=workers,
+                cron_threads=1,
+                load="base,web,queue_job",
+                env={
+                    "ODOO_QUEUE_JOB_CHANNELS": (
+                        f"root:{workers},root.room_exchange_sync:{workers}"
                     )
-                calendars = campus(env, emulator, count, prefix="queue")
-                set_cron(env, RENEW_CRON, active=False)
-                set_cron(env, EXPORT_CRON, active=False)
-                set_cron(env, SYNC_CRON, minutes=60)
-                ids = calendars.ids
-                cr.commit()
-            for workers in (1, 2):
+                },
+            )
+            try:
+                deadline = time.monotonic() + 60 + count * latency * 6
                 with contextlib.closing(pg(dbname)) as connection:
                     cur = connection.cursor()
-                    cur.execute("DELETE FROM queue_job")
+                    while time.monotonic() < deadline:
+                        cur.execute(
+                            "SELECT count(*) FILTER (WHERE state = 'done'),"
+                            " count(*) FROM queue_job"
+                        )
+                        done, total = cur.fetchone()
+                        if total >= count and done == total:
+                            break
+                        time.sleep(1)
                     cur.execute(
-                        "UPDATE room_exchange_calendar SET round_count = 0,"
-                        " last_sync_date = NULL, delta_link = NULL WHERE id = ANY(%s)",
+                        "SELECT min(date_started), max(date_done), count(*),"
+                        " count(DISTINCT records) FROM queue_job"
+                    )
+                    first, last, jobs, distinct = cur.fetchone()
+                    cur.execute(
+                        "SELECT round_count, count(*) FROM room_exchange_calendar"
+                        " WHERE id = ANY(%s) GROUP BY round_count",
                         [ids],
                     )
-                    cur.execute(
-                        "UPDATE ir_cron SET nextcall = now() at time zone 'UTC'"
-                        " - interval '5 seconds' WHERE id = (SELECT res_id FROM"
-                        " ir_model_data WHERE module = 'room_exchange_sync' AND name ="
-                        " 'ir_cron_room_exchange_sync')"
-                    )
-                say(f"queue: {count} rooms, {workers} worker(s)")
-                server = OdooServer(
-                    dbname,
-                    workers=workers,
-                    cron_threads=1,
-                    load="base,web,queue_job",
-                    env={
-                        "ODOO_QUEUE_JOB_CHANNELS": (
-                            f"root:{workers},root.room_exchange_sync:{workers}"
-                        )
-                    },
-                )
-                try:
-                    deadline = time.monotonic() + 60 + count * latency * 6
-                    with contextlib.closing(pg(dbname)) as connection:
-                        cur = connection.cursor()
-                        while time.monotonic() < deadline:
-                            cur.execute(
-                                "SELECT count(*) FILTER (WHERE state = 'done'),"
-                                " count(*) FROM queue_job"
-                            )
-                            done, total = cur.fetchone()
-                            if total >= count and done == total:
-                                break
-                            time.sleep(1)
-                        cur.execute(
-                            "SELECT min(date_started), max(date_done), count(*),"
-                            " count(DISTINCT records) FROM queue_job"
-                        )
-                        first, last, jobs, distinct = cur.fetchone()
-                        cur.execute(
-                            "SELECT round_count, count(*) FROM room_exchange_calendar"
-                            " WHERE id = ANY(%s) GROUP BY round_count",
-                            [ids],
-                        )
-                        rounds = dict(cur.fetchall())
-                finally:
-                    server.stop()
-                cycle = (last - first).total_seconds() if first and last else None
-                results[workers] = (cycle, jobs, distinct, rounds)
-    finally:
-        emulator.stop()
+                    rounds = dict(cur.fetchall())
+            finally:
+                server.stop()
+            cycle = (last - first).total_seconds() if first and last else None
+            results[workers] = (cycle, jobs, distinct, rounds)
     print("\n## queue_job: one cycle, 1 then 2 Odoo workers\n")
     print("| workers | rooms | cycle s | jobs | rooms synced once | x shorter |")
     print("|---|---|---|---|---|---|")
@@ -793,39 +804,32 @@ def scenario_export(args):
 
     results = {}
     for count in args.export_sizes:
-        emulator = start_emulator(args.export_latency / 1000, 10000, log_limit=1000)
-        try:
-            with throwaway_database() as dbname:
-                registry = load_registry(dbname, update=True)
-                with registry.cursor() as cr:
-                    env = odoo_env(cr)
-                    started = time.perf_counter()
-                    calendar = export_room(env, emulator, count)
-                    params = env["ir.config_parameter"].sudo()
-                    params.set_param("room_exchange_sync.export_budget_requests", "0")
-                    cr.commit()
-                    say(
-                        f"export: {count} bookings set up in "
-                        f"{time.perf_counter() - started:.0f} s"
-                    )
-                    wizard = run_export_wizard(env, calendar.room_id)
-                    wizard.action_run()
-                    cr.commit()
-                    began = time.perf_counter()
-                    env["room.exchange.calendar"]._cron_export()
-                    wall = time.perf_counter() - began
-                    calendar.invalidate_recordset()
-                    subjects = collections.Counter(
-                        event.get("subject")
-                        for event in emulator.snapshot(calendar.mailbox)
-                    )
-                    exported = sum(
-                        1 for n in subjects if n.startswith("Export booking")
-                    )
-                    twice = sum(1 for n, k in subjects.items() if k > 1)
-                    results[count] = (wall, exported, twice, calendar.export_state)
-        finally:
-            emulator.stop()
+        with bench_database(args.export_latency) as (emulator, _dbname, registry):
+            with registry.cursor() as cr:
+                env = odoo_env(cr)
+                started = time.perf_counter()
+                calendar = export_room(env, emulator, count)
+                params = env["ir.config_parameter"].sudo()
+                params.set_param("room_exchange_sync.export_budget_requests", "0")
+                cr.commit()
+                say(
+                    f"export: {count} bookings set up in "
+                    f"{time.perf_counter() - started:.0f} s"
+                )
+                wizard = run_export_wizard(env, calendar.room_id)
+                wizard.action_run()
+                cr.commit()
+                began = time.perf_counter()
+                env["room.exchange.calendar"]._cron_export()
+                wall = time.perf_counter() - began
+                calendar.invalidate_recordset()
+                subjects = collections.Counter(
+                    event.get("subject")
+                    for event in emulator.snapshot(calendar.mailbox)
+                )
+                exported = sum(1 for n in subjects if n.startswith("Export booking"))
+                twice = sum(1 for n, k in subjects.items() if k > 1)
+                results[count] = (wall, exported, twice, calendar.export_state)
     print(f"\n## Export of one room ({args.export_latency:g} ms per Graph request)\n")
     print("| bookings | wall s | ms per booking | exported | duplicated | state |")
     print("|---|---|---|---|---|---|")
@@ -855,36 +859,30 @@ def scenario_campus(args):
     ]
     if not wanted:
         return
-    latency = args.latency / 1000
-    emulator = start_emulator(latency, 10000, log_limit=1000)
-    try:
-        with throwaway_database() as dbname:
-            registry = load_registry(dbname, update=True)
-            with registry.cursor() as cr:
-                env = odoo_env(cr)
-                started = time.perf_counter()
-                calendar_ids = campus(env, emulator, args.rooms).ids
-                set_cron(env, RENEW_CRON, active=False)
-                set_cron(env, EXPORT_CRON, active=False)
-                cr.commit()
-            say(f"{args.rooms} rooms set up in {time.perf_counter() - started:.0f} s")
-            server = None
-            if "cron" in wanted:
-                scenario_cron(args, dbname, calendar_ids)
-            if {"subscriptions", "notify"} & set(wanted):
-                with load_registry(dbname).cursor() as cr:
-                    set_cron(odoo_env(cr), SYNC_CRON, minutes=args.interval)
-                server = OdooServer(dbname, cron_threads=1)
-                try:
-                    scenario_subscriptions(args, dbname, emulator, calendar_ids, server)
-                    if "notify" in wanted:
-                        scenario_notify(args, dbname, emulator, calendar_ids)
-                finally:
-                    server.stop()
-            if "idle" in wanted:
-                scenario_idle(args, dbname, emulator, calendar_ids)
-    finally:
-        emulator.stop()
+    with bench_database(args.latency) as (emulator, dbname, registry):
+        with registry.cursor() as cr:
+            env = odoo_env(cr)
+            started = time.perf_counter()
+            calendar_ids = campus(env, emulator, args.rooms).ids
+            set_cron(env, RENEW_CRON, active=False)
+            set_cron(env, EXPORT_CRON, active=False)
+            cr.commit()
+        say(f"{args.rooms} rooms set up in {time.perf_counter() - started:.0f} s")
+        server = None
+        if "cron" in wanted:
+            scenario_cron(args, dbname, calendar_ids)
+        if {"subscriptions", "notify"} & set(wanted):
+            with load_registry(dbname).cursor() as cr:
+                set_cron(odoo_env(cr), SYNC_CRON, minutes=args.interval)
+            server = OdooServer(dbname, cron_threads=1)
+            try:
+                scenario_subscriptions(args, dbname, emulator, calendar_ids, server)
+                if "notify" in wanted:
+                    scenario_notify(args, dbname, emulator, calendar_ids)
+            finally:
+                server.stop()
+        if "idle" in wanted:
+            scenario_idle(args, dbname, emulator, calendar_ids)
 
 
 def main(argv=None):
