@@ -43,8 +43,10 @@ Scenarios (--only, comma-separated; all by default):
   every room exactly once (target >= 1.8x shorter with 2).
 - export: one room's bulk export of each of --export-sizes bookings (15-minute
   bookings around the clock; 200 made through the ORM, the others copied from them
-  in SQL to keep the set-up short), at --export-latency: milliseconds per booking
-  (target: the largest at most 1.3x the smallest).
+  in SQL to keep the set-up short), at --export-latency, without Exchange's
+  request budget per mailbox (20,000 bookings need more than its 10 minutes; the
+  export's pacing is measured by scripts/bench.py --export): milliseconds per
+  booking (target: the largest at most 1.3x the smallest).
 
 Nothing is asserted: targets are printed as met / NOT met; the exit status is 0
 unless the bench itself failed.
@@ -174,10 +176,11 @@ def campus(env, emulator, count, prefix="campus"):
 
 
 @contextlib.contextmanager
-def bench_database(latency_ms, template=TEMPLATE_DB):
-    """The emulator at ``latency_ms`` per Graph request and a throwaway copy of
-    ``template`` with the addon updated: (emulator, database name, registry)."""
-    emulator = start_emulator(latency_ms / 1000, 10000, log_limit=1000)
+def bench_database(latency_ms, template=TEMPLATE_DB, budget=10000):
+    """The emulator at ``latency_ms`` per Graph request (``budget`` requests per
+    mailbox in 10 minutes, Exchange's) and a throwaway copy of ``template`` with the
+    addon updated: (emulator, database name, registry)."""
+    emulator = start_emulator(latency_ms / 1000, budget, log_limit=1000)
     try:
         with throwaway_database(template) as dbname:
             yield emulator, dbname, load_registry(dbname, update=True)
@@ -823,7 +826,16 @@ def scenario_export(args):
 
     results = {}
     for count in args.export_sizes:
-        with bench_database(args.export_latency) as (emulator, _dbname, registry):
+        # Exchange allows 10,000 requests per mailbox in 10 minutes: an export of
+        # 20,000 bookings to one room takes longer than that (the export paces
+        # itself, see scripts/bench.py --export); this bench measures the export's
+        # own cost, without the budget (or the pacing, turned off below).
+        budget = 100 * count
+        with bench_database(args.export_latency, budget=budget) as (
+            emulator,
+            _dbname,
+            registry,
+        ):
             with registry.cursor() as cr:
                 env = odoo_env(cr)
                 started = time.perf_counter()
