@@ -219,6 +219,10 @@ class EmulatorHandle:
         """``person`` books ``room`` from Outlook (ISO 8601 start/end, UTC)."""
         raise NotImplementedError
 
+    def subscriptions_list(self) -> list[dict]:
+        """Every live change-notification subscription, of every app."""
+        raise NotImplementedError
+
 
 class InProcessEmulator(EmulatorHandle):
     """``tests.emulator.EmulatorServer`` on a thread of the bench's process."""
@@ -270,6 +274,9 @@ class InProcessEmulator(EmulatorHandle):
 
     def book_room(self, person: str, room: str, subject: str, start, end) -> dict:
         return self.emulator.book_room(person, room, subject, start, end)
+
+    def subscriptions_list(self) -> list[dict]:
+        return self.emulator.subscriptions.list()
 
 
 class EmulatorProcess(EmulatorHandle):
@@ -460,6 +467,9 @@ class EmulatorProcess(EmulatorHandle):
             "end": str(end),
         }
         return self._call("POST", "outlook/book", body)
+
+    def subscriptions_list(self) -> list[dict]:
+        return self._call("GET", "subscriptions")["value"]
 
 
 def start_emulator(

@@ -2,6 +2,9 @@
 # Every setting can be overridden from the environment.
 PYTHON=${PYTHON:-python3}
 ODOO_TEST_DB=${ODOO_TEST_DB:-room_exchange_sync_test}
+# The test database of room_exchange_sync_queue (queue_job installed): the main
+# suite keeps its own without queue_job, where the sync runs on the cron.
+ODOO_QUEUE_TEST_DB=${ODOO_QUEUE_TEST_DB:-${ODOO_TEST_DB}_queue}
 ODOO_RUN_DB=${ODOO_RUN_DB:-room_exchange_sync}
 ODOO_HOME=${ODOO_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/room_exchange_sync}
 ODOO_UPSTREAM_ARCHIVE=${ODOO_UPSTREAM_ARCHIVE:-https://github.com/odoo/odoo/archive/refs/heads/19.0.tar.gz}

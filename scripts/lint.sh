@@ -6,5 +6,5 @@ source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 "$PYTHON" -m ruff check .
 "$PYTHON" -m ruff format --check .
-"$PYTHON" -m pylint --rcfile=.pylintrc-mandatory room_exchange_sync
-oca-checks-odoo-module room_exchange_sync
+"$PYTHON" -m pylint --rcfile=.pylintrc-mandatory room_exchange_sync room_exchange_sync_queue
+oca-checks-odoo-module room_exchange_sync room_exchange_sync_queue

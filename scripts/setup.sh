@@ -89,10 +89,26 @@ mkdir -p "$(dirname "$ODOO_HOME")"
 install_odoo
 require_odoo
 say "setup: installing Python dependencies"
-pip_install -r requirements.txt -r requirements-test.txt "odoo-addon-resource_booking==19.0.*"
+pip_install -r requirements.txt -r requirements-test.txt "odoo-addon-resource_booking==19.0.*" \
+    "odoo-addon-queue_job==19.0.*"
 check_postgres
+drop_database() {
+    "$PYTHON" -c "import psycopg2; c = psycopg2.connect(dbname='postgres'); c.autocommit = True; c.cursor().execute('DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)')"
+}
 say "setup: creating the test database $ODOO_TEST_DB"
-"$PYTHON" -c "import psycopg2; c = psycopg2.connect(dbname='postgres'); c.autocommit = True; c.cursor().execute('DROP DATABASE IF EXISTS \"$ODOO_TEST_DB\" WITH (FORCE)')"
+drop_database "$ODOO_TEST_DB"
 odoo_cli -d "$ODOO_TEST_DB" -i room_exchange_sync --without-demo=1 --stop-after-init \
     || fail "Installing room_exchange_sync into $ODOO_TEST_DB failed (log above)."
+# OCA queue_job brings room_exchange_sync_queue (auto_install) in a database of its own.
+say "setup: creating the test database $ODOO_QUEUE_TEST_DB (with queue_job)"
+drop_database "$ODOO_QUEUE_TEST_DB"
+odoo_cli -d "$ODOO_QUEUE_TEST_DB" -i room_exchange_sync,queue_job --without-demo=1 \
+    --stop-after-init \
+    || fail "Installing room_exchange_sync and queue_job into $ODOO_QUEUE_TEST_DB failed (log above)."
+"$PYTHON" -c "
+import psycopg2
+cr = psycopg2.connect(dbname='$ODOO_QUEUE_TEST_DB').cursor()
+cr.execute(\"SELECT state FROM ir_module_module WHERE name = 'room_exchange_sync_queue'\")
+assert cr.fetchone() == ('installed',)
+" || fail "room_exchange_sync_queue was not installed with queue_job in $ODOO_QUEUE_TEST_DB."
 say "setup: done. Run the tests with: make test"

@@ -623,6 +623,46 @@ def test_other_errors_keep_the_plain_inner_error(emulator):
     ]
 
 
+def test_latency_is_spent_inside_the_mailbox_concurrency_slot(emulator):
+    """Exchange Online allows an app four concurrent requests per mailbox (Microsoft
+    Graph throttling limits, "Outlook service limits"; docs/graph.md#throttling): a
+    request holds its slot for as long as Microsoft works on it. With 0.6 s per
+    request, 8 parallel requests to one mailbox: 4 are served, 4 get 429
+    ApplicationThrottled (the emulator slept its latency before taking the slot, so
+    all 8 were served: this test failed then)."""
+    sessions = [app_session(emulator) for _ in range(8)]
+    url = f"{emulator.graph_url}/users/{BAKER}/calendar"
+    for session in sessions:  # connections opened before the latency is on
+        assert session.get(url).status_code == 200
+    emulator.emulator.throttle.reset()
+    emulator.emulator.faults.set_latency(fixed=0.6)
+    barrier = threading.Barrier(len(sessions))
+    answers = [None] * len(sessions)
+
+    def call(index):
+        barrier.wait()
+        answers[index] = sessions[index].get(url)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(sessions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * 4 + [429] * 4
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert {answer.json()["error"]["code"] for answer in refused} == {
+        "ApplicationThrottled"
+    }
+    assert all(answer.headers["Retry-After"] == "1" for answer in refused)
+    stats = emulator.emulator.throttle.stats()[f"{APP_ID}|{BAKER}"]
+    assert stats["max_concurrency"] == 4
+    # Another mailbox has its own four slots.
+    emulator.emulator.faults.set_latency(fixed=0.0)
+    other = f"{emulator.graph_url}/users/{CRYSTAL}/calendar"
+    assert sessions[0].get(other).status_code == 200
+
+
 def test_fault_status_and_latency(emulator):
     session = app_session(emulator)
     faults = emulator.emulator.faults

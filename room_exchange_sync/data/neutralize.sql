@@ -2,7 +2,7 @@
 -- real room calendars nor hold the production credentials: every connection goes back
 -- to draft without its secrets, the Microsoft accounts lose their tokens, the rooms stop
 -- syncing and forget their delta links, and change-notification subscriptions and
--- sign-ins in progress are deleted. Bindings stay: they are the bookings' history.
+-- sign-ins in progress and sync requests are deleted. Bindings stay: they are the bookings' history.
 UPDATE room_exchange_connection
    SET state = 'draft',
        client_secret = NULL,
@@ -17,3 +17,4 @@ UPDATE room_exchange_calendar
        next_attempt_date = NULL;
 DELETE FROM room_exchange_subscription;
 DELETE FROM room_exchange_auth_flow;
+DELETE FROM room_exchange_sync_request;

@@ -819,6 +819,12 @@ class GraphClient:
             body={"expirationDateTime": _utc_text(expiration)},
         )
 
+    def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
+        """The subscriptions of the calling app, every page (``GET
+        /subscriptions``: with an app-only token, those the app created in the
+        tenant; learn.microsoft.com/graph/api/subscription-list)."""
+        return self._iter_pages("/subscriptions")
+
     def delete_subscription(self, subscription_id: str) -> None:
         """Stop a subscription; raises GraphNotFound when it is already gone."""
         self._request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")

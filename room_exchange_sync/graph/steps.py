@@ -41,32 +41,43 @@ def run_inline(steps: Steps[Result]) -> Result:
             value, error = None, exc
 
 
+def worker_pool(max_workers: int) -> ThreadPoolExecutor:
+    """A pool for ``run_side_by_side``, to reuse over many groups of rooms (a
+    context manager: its threads end with it)."""
+    return ThreadPoolExecutor(
+        max_workers=max(max_workers, 1), thread_name_prefix="room_exchange_graph"
+    )
+
+
 def run_side_by_side(
-    all_steps: Sequence[Steps[Result]], max_workers: int = 8
+    all_steps: Sequence[Steps[Result]],
+    max_workers: int = 8,
+    pool: ThreadPoolExecutor | None = None,
 ) -> list[Result]:
     """Drive every generator of ``all_steps``; their outcomes, in the same order.
 
     The generators only ever run in this thread, one at a time; their yielded
-    callables run in up to ``max_workers`` worker threads. An exception a generator
-    raises stops everything and propagates (once the running callables are done).
+    callables run in ``pool`` (``worker_pool``; without one, a pool of up to
+    ``max_workers`` threads made for this call). An exception a generator raises
+    stops everything and propagates (once the running callables are done).
     """
     outcomes: list[Any] = [None] * len(all_steps)
     if not all_steps:
         return outcomes
+    if pool is None:
+        with worker_pool(min(max_workers, len(all_steps))) as own:
+            return run_side_by_side(all_steps, pool=own)
     running: dict[Future[Any], int] = {}
-    with ThreadPoolExecutor(
-        max_workers=max(min(max_workers, len(all_steps)), 1),
-        thread_name_prefix="room_exchange_graph",
-    ) as pool:
 
-        def advance(index: int, value: Any, error: BaseException | None) -> None:
-            try:
-                work = _resume(all_steps[index], value, error)
-            except StopIteration as stop:
-                outcomes[index] = stop.value
-                return
-            running[pool.submit(work)] = index
+    def advance(index: int, value: Any, error: BaseException | None) -> None:
+        try:
+            work = _resume(all_steps[index], value, error)
+        except StopIteration as stop:
+            outcomes[index] = stop.value
+            return
+        running[pool.submit(work)] = index
 
+    try:
         for index in range(len(all_steps)):
             advance(index, None, None)
         while running:
@@ -75,6 +86,9 @@ def run_side_by_side(
                 index = running.pop(future)
                 error = future.exception()
                 advance(index, None if error else future.result(), error)
+    finally:
+        # Whatever happened, no callable of this call outlives it.
+        wait(running)
     return outcomes
 
 

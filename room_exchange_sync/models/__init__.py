@@ -4,6 +4,7 @@ from . import room_exchange_calendar
 from . import room_exchange_auth_flow
 from . import room_exchange_binding
 from . import room_exchange_subscription
+from . import room_exchange_sync_request
 from . import resource_resource
 from . import resource_booking
 from . import calendar_event

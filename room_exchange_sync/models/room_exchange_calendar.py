@@ -1,4 +1,5 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import collections
 import logging
 from contextlib import nullcontext
 from datetime import timedelta
@@ -11,9 +12,11 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, email_normalize, split_every
 
+from odoo.addons.base.models.ir_cron import _intervalTypes
+
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphNotFound, GraphPermissionError
-from ..graph.steps import run_inline, run_side_by_side
+from ..graph.steps import run_inline, run_side_by_side, worker_pool
 from . import room_directory
 from .resource_booking import SYNC_CONTEXT
 from .room_directory import DIRECTORY_STATES
@@ -23,6 +26,7 @@ CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
 _logger = logging.getLogger(__name__)
 
+SYNC_CRON = "room_exchange_sync.ir_cron_room_exchange_sync"
 PARAM_ROOMS_SIDE_BY_SIDE = "room_exchange_sync.rooms_side_by_side"
 # Settings › Exchange room sync › Pause the sync: no round, no export while set.
 PARAM_PAUSED = "room_exchange_sync.paused"
@@ -33,6 +37,10 @@ SIGN_IN_RETURNS = {
 }
 DEFAULT_ROOMS_SIDE_BY_SIDE = 10
 MAX_ROOMS_SIDE_BY_SIDE = 32
+# Calendar settings that change the events written for its bookings.
+PAYLOAD_SETTINGS = {"privacy_mode", "include_organizer_email"}
+PARAM_NOTIFIED_POLL_MINUTES = "room_exchange_sync.notified_poll_minutes"
+DEFAULT_NOTIFIED_POLL_MINUTES = 60
 
 STATES = [
     ("not_configured", "Not configured"),
@@ -418,6 +426,10 @@ class RoomExchangeCalendar(models.Model):
             self.filtered("sync_enabled")._prepare_booking_setup()
         for calendar, (old_mailbox, old_calendar_id, new_calendar) in moves.items():
             calendar._read_afresh(old_mailbox, old_calendar_id, new_calendar, vals)
+        if PAYLOAD_SETTINGS & set(vals):
+            # What Exchange shows of the bookings changed, not the bookings: the
+            # next round must look at them all (SyncRound.quiet).
+            self._request_sync()
         return result
 
     def _calendar_moves(self, vals):
@@ -665,74 +677,255 @@ class RoomExchangeCalendar(models.Model):
         )
 
     def _request_sync(self):
-        """Wake the sync cron up soon (after this transaction commits: the trigger is
-        a row of it); Graph is never called from the user's transaction. A trigger
-        already due is enough: many changes (or notifications) make one run."""
-        if not self.filtered("sync_enabled"):
+        """Mark these rooms due (a change notification, a change of their bookings in
+        Odoo) and wake their sync up soon, after this transaction commits; Graph is
+        never called from the user's transaction. Only these rooms are marked: the
+        scheduler takes them before the others (``_due_for_sync``)."""
+        calendars = self.filtered("sync_enabled")
+        if not calendars:
             return
-        cron = self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync").sudo()
-        pending = (
-            self.env["ir.cron.trigger"]
-            .sudo()
-            .search_count(
-                [("cron_id", "=", cron.id), ("call_at", "<=", fields.Datetime.now())],
-                limit=1,
+        self.env["room.exchange.sync.request"].sudo().create(
+            [{"calendar_id": calendar_id} for calendar_id in calendars.ids]
+        )
+        calendars._wake_sync()
+
+    def _wake_sync(self):
+        """Start the sync of these requested rooms soon: here, a run of the sync
+        cron (a trigger is a row of this transaction; the cron takes requested
+        rooms first). room_exchange_sync_queue queues their jobs instead.
+
+        A trigger already due is enough (a flood of notifications makes one run),
+        unless a run of the job is starting and deleting it: such a run may no
+        longer look for requests, so a trigger it is deleting (a row it locked)
+        does not count."""
+        cron = self.env.ref(SYNC_CRON).sudo()
+        self.env["ir.cron.trigger"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= %s"
+                " LIMIT 1 FOR KEY SHARE SKIP LOCKED",
+                cron.id,
+                fields.Datetime.now(),
             )
         )
-        if not pending:
+        if not self.env.cr.fetchone():
             cron._trigger()
 
     @api.model
     def _cron_sync(self):
-        """Sync every room that is due, a group of rooms side by side (their Graph
-        round trips overlap) per committed step.
+        """Sync the rooms that are due, most due first, a group of rooms side by
+        side (their Graph round trips overlap) per committed step.
 
-        Several Odoo workers may run this at once: a room locked by another worker is
-        skipped, so no room is processed twice. A failing room never stops the others.
+        Which rooms and in what order is asked again before every group
+        (``_due_for_sync``): a room requested meanwhile goes first, a room just
+        synced is no longer due, so a run that stops at its time limit (it reports
+        what remains to ``ir.cron._commit_progress``, and Odoo runs it again at
+        once) resumes where it stopped. Several Odoo workers may run this at once:
+        a room locked by another worker is skipped, so no room is processed twice.
+        A failing room never stops the others.
         """
         if self._sync_paused():
             _logger.info("Exchange room sync is paused in Settings")
             return
-        now = fields.Datetime.now()
-        calendars = self.search(
-            [
-                ("sync_enabled", "=", True),
-                ("state", "in", ("authorized", "syncing", "error")),
-                ("connection_id.state", "=", "ready"),
-                "|",
-                ("next_attempt_date", "=", False),
-                ("next_attempt_date", "<=", now),
-            ]
-        )
         Cron = self.env["ir.cron"]
-        rounds_before = {calendar.id: calendar.round_count for calendar in calendars}
-        busy = False
         group_size = self._rooms_side_by_side()
-        for offset in range(0, len(calendars), group_size):
-            group = calendars[offset : offset + group_size]
-            due = self.browse()
-            for calendar in group:
-                if not calendar._try_lock():
-                    busy = True
-                    continue
-                # Another worker may have synced it since the search; each commit
-                # below starts a fresh snapshot that shows it.
-                calendar.invalidate_recordset(["round_count"])
-                if calendar.round_count == rounds_before[calendar.id]:
-                    due |= calendar
-            for calendar_id, problem in due._company_problems().items():
-                due -= self.browse(calendar_id)
-                self.browse(calendar_id)._record_round_failure(problem)
-            run_side_by_side([calendar._sync_steps() for calendar in due], group_size)
-            remaining = len(calendars) - offset - len(group)
-            if not Cron._commit_progress(len(group), remaining=remaining):
-                break
-        if busy:
+        tally = collections.Counter()
+        tried = []
+        with worker_pool(group_size) as pool:
+            while True:
+                group, requested, due = self._due_for_sync(group_size, tried)
+                if not group:
+                    break
+                tried += group.ids
+                group._sync_group(requested, pool, tally)
+                left = due - len(group)
+                if not Cron._commit_progress(len(group), remaining=left):
+                    tally["time_limit"] = left
+                    if left:
+                        # Odoo runs the job again, once its cron threads look for
+                        # jobs: when notified, or a minute later. A trigger due now
+                        # notifies them (after this transaction commits).
+                        self.env.ref(SYNC_CRON).sudo()._trigger()
+                    break
+        self._log_sync_run(tally, tried)
+        if tally["busy"]:
             # A room another worker (or the export) holds is tried again soon rather
             # than at the next interval.
-            self.env.ref("room_exchange_sync.ir_cron_room_exchange_sync")._trigger(
+            self.env.ref(SYNC_CRON)._trigger(
                 at=fields.Datetime.now() + timedelta(minutes=1)
             )
+
+    def _sync_group(self, requested, pool, tally):
+        """One round of each room of ``self``, side by side, those another worker
+        holds left out; ``requested``: the ids of rooms with a sync request, which
+        their round takes. Counts what happened in ``tally``."""
+        locked = self._try_lock()
+        tally["busy"] += len(self) - len(locked)
+        for calendar_id, problem in locked._company_problems().items():
+            locked -= self.browse(calendar_id)
+            self.browse(calendar_id)._record_round_failure(problem)
+            tally["failed"] += 1
+        taken = [calendar_id for calendar_id in locked.ids if calendar_id in requested]
+        if taken:
+            self.env.cr.execute(
+                SQL(
+                    "DELETE FROM room_exchange_sync_request"
+                    " WHERE calendar_id = ANY(%s)",
+                    taken,
+                )
+            )
+        quiet = locked._quiet_rooms(requested)
+        plans = run_side_by_side(
+            [calendar._sync_steps(quiet=calendar in quiet) for calendar in locked],
+            pool=pool,
+        )
+        for calendar, plan in zip(locked, plans, strict=True):
+            if plan is False:
+                tally["failed"] += 1
+            else:
+                tally["synced"] += 1
+                tally["requested"] += calendar.id in requested
+
+    def _quiet_rooms(self, requested=()):
+        """The rooms of ``self`` nobody asked to sync and whose every linked booking
+        is in sync (one query): their round does nothing more when Exchange reports
+        no change (``SyncRound.quiet``)."""
+        if not self:
+            return self
+        Binding = self.env["room.exchange.binding"]
+        Binding.flush_model(["calendar_id", "sync_state"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT calendar_id FROM room_exchange_binding"
+                " WHERE calendar_id = ANY(%s) AND sync_state != 'synced'",
+                self.ids,
+            )
+        )
+        busy = {row[0] for row in self.env.cr.fetchall()} | set(requested)
+        return self.browse([id_ for id_ in self.ids if id_ not in busy])
+
+    @api.model
+    def _due_for_sync(self, limit, skip_ids=()):
+        """(the next ``limit`` rooms due for a round, most due first; the ids of
+        those with a sync request; how many rooms are due in all, these included),
+        in one query. Rooms in ``skip_ids`` are left out.
+
+        Due: a room whose sync is on and not waiting for a retry, and that is
+        requested (a change notification, a change in Odoo), or whose last
+        successful round is older than its polling interval: the sync cron's
+        interval, or ``room_exchange_sync.notified_poll_minutes`` (60) for a room of
+        an application-mode connection with a live change-notification
+        subscription, which Microsoft tells of its changes (polling is only its
+        safety net). A room is due half a cron interval early, when the next run
+        would sync it later than this one. Requested rooms come first (oldest
+        request first), then the longest unsynced."""
+        now = fields.Datetime.now()
+        polled, notified = self._poll_intervals()
+        early = polled / 2
+        self.flush_model()
+        self.env["room.exchange.connection"].flush_model(["state", "auth_mode"])
+        self.env["room.exchange.sync.request"].flush_model()
+        self.env["room.exchange.subscription"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT cal.id, request.first_id IS NOT NULL, count(*) OVER ()
+                  FROM room_exchange_calendar cal
+                  JOIN room_exchange_connection conn ON conn.id = cal.connection_id
+             LEFT JOIN (
+                    SELECT calendar_id, min(id) AS first_id
+                      FROM room_exchange_sync_request
+                  GROUP BY calendar_id
+                  ) request ON request.calendar_id = cal.id
+                 WHERE cal.sync_enabled
+                   AND cal.state IN ('authorized', 'syncing', 'error')
+                   AND conn.state = 'ready'
+                   AND (cal.next_attempt_date IS NULL
+                        OR cal.next_attempt_date <= %(now)s)
+                   AND cal.id != ALL(%(skip)s)
+                   AND (request.first_id IS NOT NULL
+                        OR cal.last_sync_date IS NULL
+                        OR cal.last_sync_date <= CASE
+                            WHEN conn.auth_mode = 'application' AND EXISTS (
+                                SELECT 1 FROM room_exchange_subscription sub
+                                 WHERE sub.calendar_id = cal.id
+                                   AND sub.external_id IS NOT NULL
+                                   AND sub.expiration > %(now)s)
+                            THEN %(notified_before)s
+                            ELSE %(polled_before)s END)
+              ORDER BY request.first_id NULLS LAST, cal.last_sync_date NULLS FIRST,
+                       cal.id
+                 LIMIT %(limit)s
+                """,
+                now=now,
+                skip=list(skip_ids),
+                notified_before=now - notified + early,
+                polled_before=now - polled + early,
+                limit=limit,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        group = self.browse([row[0] for row in rows])
+        requested = {row[0] for row in rows if row[1]}
+        return group, requested, rows[0][2] if rows else 0
+
+    @api.model
+    def _poll_intervals(self):
+        """(how often a room is polled: the sync cron's interval; how often a room
+        with change notifications is: system parameter
+        ``room_exchange_sync.notified_poll_minutes``, 60 by default)."""
+        cron = self.env.ref(SYNC_CRON).sudo()
+        # A relativedelta (months have no fixed length): measured from now.
+        now = fields.Datetime.now()
+        polled = now + _intervalTypes[cron.interval_type](cron.interval_number) - now
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(PARAM_NOTIFIED_POLL_MINUTES, DEFAULT_NOTIFIED_POLL_MINUTES)
+        )
+        try:
+            minutes = float(value)
+        except ValueError:
+            minutes = DEFAULT_NOTIFIED_POLL_MINUTES
+        notified = timedelta(minutes=minutes) if minutes > 0 else polled
+        return polled, max(notified, polled)
+
+    @api.model
+    def _log_sync_run(self, tally, tried):
+        """One line for the run: what was synced, and what was not and why."""
+        polled, _notified = self._poll_intervals()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(*) FILTER (WHERE next_attempt_date > %(now)s),
+                       count(*) FILTER (WHERE state NOT IN
+                                        ('authorized', 'syncing', 'error')),
+                       count(*)
+                  FROM room_exchange_calendar
+                 WHERE sync_enabled AND id != ALL(%(tried)s)
+                """,
+                now=fields.Datetime.now(),
+                tried=tried,
+            )
+        )
+        waiting, stopped, untried = self.env.cr.fetchone()
+        left = tally["time_limit"]
+        _logger.info(
+            "Exchange room sync: %s rooms synced (%s on request), %s failed; "
+            "skipped: %s held by another worker, %s left for the next run (time "
+            "limit), %s waiting for a retry after a failure, %s needing an admin "
+            "(not authorized, or a new sign-in), %s not due (synced less than %s "
+            "ago, or told of their changes by Microsoft)",
+            tally["synced"],
+            tally["requested"],
+            tally["failed"],
+            tally["busy"],
+            left,
+            waiting,
+            stopped,
+            max(untried - waiting - stopped - left, 0),
+            polled,
+        )
 
     @api.model
     def _rooms_side_by_side(self):
@@ -750,14 +943,20 @@ class RoomExchangeCalendar(models.Model):
             return DEFAULT_ROOMS_SIDE_BY_SIDE
 
     def _try_lock(self):
-        """Lock this room calendar for a round, or return False when another worker
-        is syncing it. A row another transaction changed since ours began cannot be
-        locked under Odoo's repeatable-read isolation: that room is simply busy."""
+        """Lock these room calendars for a round (one query); returns those locked,
+        the others being synced by another worker. A row another transaction
+        changed since ours began cannot be locked under Odoo's repeatable-read
+        isolation: that room is simply busy (the others are then locked one by
+        one)."""
         try:
-            with self.env.cr.savepoint():
-                return bool(self.try_lock_for_update())
+            with self.env.cr.savepoint(flush=False):
+                # FOR NO KEY UPDATE: rows that reference the room (a sync request,
+                # a subscription) can still be inserted while it syncs.
+                return self.try_lock_for_update(allow_referencing=True)
         except psycopg2.errors.SerializationFailure:
-            return False
+            if len(self) == 1:
+                return self.browse()
+            return self.browse().union(*(calendar._try_lock() for calendar in self))
 
     def _sync(self, full=False, confirm_cancellations=False, **round_options):
         """Run one round and record its outcome on the room; never raises for Graph
@@ -784,11 +983,12 @@ class RoomExchangeCalendar(models.Model):
         )
         del round_options  # a read ahead page is the round's to drop once read
         steps = sync_round.steps()
-        # A round whose Graph work is yielded reads Exchange before it writes
-        # anything: its first stretch needs no savepoint (an idle round stays cheap).
-        savepoint = not sync_round.graph_in_threads
         value, error = None, None
         while True:
+            # A round whose Graph work is yielded reads Exchange before it writes
+            # anything: a stretch that writes nothing needs no savepoint (an idle
+            # round stays cheap; SyncRound.read_only).
+            savepoint = not sync_round.read_only
             try:
                 with self.env.cr.savepoint() if savepoint else nullcontext():
                     try:
@@ -800,7 +1000,6 @@ class RoomExchangeCalendar(models.Model):
                 steps.close()
                 self._record_round_error(failure)
                 return False
-            savepoint = True
             try:
                 value, error = (yield work), None
             except Exception as failure:  # noqa: BLE001 - thrown into the round

@@ -128,6 +128,10 @@ PAYLOAD_SUMMARIES = _BoundedCache(20000)
 MAILBOX_BUDGET = MailboxBudget()
 
 
+def _nothing():
+    """A Graph step that does nothing: ends a stretch of database work."""
+
+
 def _partial_id(event):
     """The id of a partial delta item (None for a full one, or one without an id)."""
     if is_partial_event(event) and isinstance(event.get("id"), str):
@@ -172,6 +176,7 @@ class SyncRound:
         read_ahead=None,
         follow_up=True,
         read_next=None,
+        quiet=False,
     ):
         self.calendar = calendar.sudo().with_context(active_test=False, **SYNC_CONTEXT)
         self.env = self.calendar.env
@@ -223,6 +228,15 @@ class SyncRound:
         # A person's sign-in (delegated) writes its rotated refresh token to the
         # database whenever it takes a token: its Graph calls stay in this thread.
         self.graph_in_threads = self.calendar.auth_mode == "application"
+        # ``quiet``: nothing was asked of the room and its linked bookings are all in
+        # sync (the scheduler knows it for a group of rooms at once): when Exchange
+        # reports no change either, the round only records its new delta link,
+        # without reading the room's window (an idle room costs about one query).
+        self.quiet = quiet
+        # Whether the stretch of database work running now (between two Graph
+        # steps) writes nothing, so that it needs no savepoint: the first one of a
+        # round whose Graph work is yielded, and the next one of a quiet round.
+        self.read_only = self.graph_in_threads
         self.page_size = delta_page_size(self.env)
         self.reread_partial = reread_partial_events(self.env)
         # Loaded once per round (_load_local): the room's bindings (BindingRow), and
@@ -271,41 +285,32 @@ class SyncRound:
         return work(*args)
 
     def _round(self, client, start, end, summary=None):
+        if not self.quiet:
+            self.read_only = False
         round_kind, remote, delta_link = yield from self._read_exchange(
             client, start, end
         )
-        # Read after Exchange: rooms side by side do not each hold their window
-        # while their reads wait for Microsoft.
-        self._load_local(start, end)
-        sitting_out = self._sit_out(self.problems.sitting_out())
-        bindings = [
-            binding
-            for binding in self._round_bindings(start, end)
-            if binding.id not in sitting_out
-        ]
-        local = self._local_items(start, end, bindings, set(sitting_out.values()))
-        local += self._claimed_but_gone(remote, local)
-        status = self._status_entries(bindings)
-        del bindings
+        if self._nothing_changed(round_kind, remote):
+            return self._record_round(engine.Plan(), start, end, delta_link)
+        if self.read_only:
+            # What follows writes: it goes in stretches of its own, each one in a
+            # savepoint (``room.exchange.calendar._sync_steps``).
+            self.read_only = False
+            yield _nothing
         if self.problems.absences_are_unknown():
             # An item without a usable id is one of the linked events, or not:
             # what this full round does not list is not taken for removed.
             round_kind = engine.RoundKind.INCREMENTAL
-        options = engine.Options(
-            database_uuid=self.database_uuid,
-            confirm_mass_cancel=self.confirm_cancellations,
-            force_delete=self.confirm_cancellations,
-        )
-        plan = engine.plan(
-            local,
-            remote.values(),
-            status,
-            round_kind=round_kind,
-            policy=POLICIES[self.connection.conflict_policy],
-            options=options,
-            now=self.now,
-        )
-        plan.raise_for_fatal()
+        # Read after Exchange: rooms side by side do not each hold their window
+        # while their reads wait for Microsoft.
+        subset = self._export_subset(round_kind, remote, start, end)
+        self._load_local(start, end, subset)
+        plan, local, status = self._plan(round_kind, remote, start, end)
+        if subset is not None and not plan.count(engine.ActionKind.CREATE_REMOTE):
+            # The next bookings were not to create after all: the whole window.
+            subset = None
+            self._load_local(start, end)
+            plan, local, status = self._plan(round_kind, remote, start, end)
         if self.dry_run:
             return plan
         if self._skipped_events_changed(plan, status, remote) or (
@@ -324,9 +329,65 @@ class SyncRound:
         if self.read_next is not None:
             self.read_next(self._next_read_request(client, start, end, delta_link))
         self._write_history()
-        if self.local_changed:
-            self._load_local(start, end)
-        overlaps_changed = self._flag_overlaps(start, end)
+        overlaps_changed = False
+        if subset is None:
+            # An export step that read only what it creates leaves the overlaps to
+            # its last step, which reads the whole window.
+            if self.local_changed:
+                self._load_local(start, end)
+            overlaps_changed = self._flag_overlaps(start, end)
+        return self._record_round(
+            plan, start, end, delta_link, summary, overlaps_changed
+        )
+
+    def _plan(self, round_kind, remote, start, end):
+        """(the engine's plan from what ``_load_local`` read, its local items, its
+        status entries). Links whose events the room lists as problems sit out."""
+        sitting_out = self._sit_out(self.problems.sitting_out())
+        bindings = [
+            binding
+            for binding in self._round_bindings(start, end)
+            if binding.id not in sitting_out
+        ]
+        local = self._local_items(start, end, bindings, set(sitting_out.values()))
+        local += self._claimed_but_gone(remote, local)
+        status = self._status_entries(bindings)
+        del bindings
+        options = engine.Options(
+            database_uuid=self.database_uuid,
+            confirm_mass_cancel=self.confirm_cancellations,
+            force_delete=self.confirm_cancellations,
+        )
+        plan = engine.plan(
+            local,
+            remote.values(),
+            status,
+            round_kind=round_kind,
+            policy=POLICIES[self.connection.conflict_policy],
+            options=options,
+            now=self.now,
+        )
+        plan.raise_for_fatal()
+        return plan, local, status
+
+    def _nothing_changed(self, round_kind, remote):
+        """A quiet room whose incremental read brought no change: nothing to plan."""
+        return (
+            self.quiet
+            and round_kind == engine.RoundKind.INCREMENTAL
+            and not remote
+            and not self.problems.kept()
+            and not self.needs_full_round
+            and not self.dry_run
+            and self.max_creates is None
+            and self.window_end is None
+            and not self.calendar.cancellation_pending
+        )
+
+    def _record_round(
+        self, plan, start, end, delta_link, summary=None, overlaps_changed=False
+    ):
+        """Record the round on the room calendar; returns ``plan``."""
         values = {
             "delta_link": False if self.needs_full_round else delta_link,
             "window_start": start,
@@ -656,26 +717,38 @@ class SyncRound:
             self.room_tz = self.room.tz or "UTC"
         return self.room_tz
 
-    def _load_local(self, start, end):
+    def _load_local(self, start, end, subset=None):
         """Read what a round needs of the Odoo side in two queries: the room's
         bindings, and the fields of its bookings (those in the window and the bound
-        ones) that the payloads, the engine and the overlap check use."""
+        ones) that the payloads, the engine and the overlap check use.
+
+        ``subset`` (an export step's, ``_export_subset``): (the bookings to create
+        next, the ids of the events Exchange reported): only those bookings, the
+        bindings of those events and the bindings not in sync are read, with
+        their bookings."""
         self.env.flush_all()
+        bindings_where = SQL("calendar_id = %s", self.calendar.id)
+        if subset is not None:
+            bindings_where = SQL(
+                "%s AND (sync_state != 'synced' OR external_id = ANY(%s))",
+                bindings_where,
+                list(subset[1]),
+            )
         self.env.cr.execute(
             SQL(
-                "SELECT %s FROM room_exchange_binding WHERE calendar_id = %s"
-                " ORDER BY id DESC",
+                "SELECT %s FROM room_exchange_binding WHERE %s ORDER BY id DESC",
                 SQL(", ").join(map(SQL.identifier, BindingRow._fields)),
-                self.calendar.id,
+                bindings_where,
             )
         )
         self.bindings = [BindingRow._make(row) for row in self.env.cr.fetchall()]
         bound_ids = [b.booking_id for b in self.bindings if b.booking_id]
-        in_room = SQL(
-            "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
-            " AND rel.%s = room.id)",
-            *self._room_relation(),
+        in_room = self._in_room(SQL("room.id"))
+        in_window = SQL(
+            "(booking.start < %s AND booking.stop > %s AND %s)", end, start, in_room
         )
+        if subset is not None:
+            in_window = SQL("booking.id = ANY(%s)", subset[0])
         self.env.cr.execute(
             SQL(
                 """
@@ -691,17 +764,14 @@ class SyncRound:
                  LEFT JOIN res_users users ON users.id = booking.user_id
                  LEFT JOIN res_partner partner ON partner.id = users.partner_id
                  LEFT JOIN calendar_event meeting ON meeting.id = booking.meeting_id
-                     WHERE booking.id = ANY(%(bound)s)
-                        OR (booking.start < %(end)s AND booking.stop > %(start)s
-                            AND %(in_room)s)
+                     WHERE booking.id = ANY(%(bound)s) OR %(in_window)s
                   ) booking ON TRUE
                  WHERE room.id = %(room)s
               ORDER BY booking.id
                 """,
                 in_room=in_room,
                 bound=bound_ids,
-                start=start,
-                end=end,
+                in_window=in_window,
                 room=self.room.id,
             )
         )
@@ -710,6 +780,63 @@ class SyncRound:
         self.rows = {row["id"]: row for row in rows if row["id"]}
         self.payloads = {}
         self.local_changed = False
+
+    def _in_room(self, room_id):
+        """SQL: the booking (``booking``) holds the room ``room_id`` (SQL)."""
+        rel_field = self.env["resource.booking.combination"]._fields["resource_ids"]
+        return SQL(
+            "EXISTS(SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
+            " AND rel.%s = %s)",
+            SQL.identifier(rel_field.relation),
+            SQL.identifier(rel_field.column1),
+            SQL.identifier(rel_field.column2),
+            room_id,
+        )
+
+    def _export_subset(self, round_kind, remote, start, end):
+        """What an export step reads of the Odoo side, or None for the whole window.
+
+        A step of the bulk export (``max_creates``) creates the next bookings of
+        the room: an incremental step that removes nothing needs only those, the
+        events Exchange reported (the echoes of the last step) and the bindings
+        not in sync (changes, retries, conflicts), so that a step costs the same
+        however many bookings the room holds and the export stays linear. The step
+        that finds nothing left to create reads the whole window, and flags the
+        overlaps. Returns (ids of the next ``max_creates`` unbound bookings, event
+        ids)."""
+        if (
+            self.max_creates is None
+            or self.dry_run
+            or round_kind != engine.RoundKind.INCREMENTAL
+            or any(item.is_gone for item in remote.values())
+        ):
+            return None
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT booking.id FROM resource_booking booking
+                 WHERE booking.active AND booking.exchange_origin = 'odoo'
+                   AND booking.start < %(end)s AND booking.stop > %(start)s
+                   AND %(in_room)s
+                   AND NOT EXISTS (
+                        SELECT 1 FROM room_exchange_binding binding
+                         WHERE binding.calendar_id = %(calendar)s
+                           AND binding.booking_id = booking.id)
+              ORDER BY booking.start, booking.id
+                 LIMIT %(limit)s
+                """,
+                start=start,
+                end=end,
+                in_room=self._in_room(self.room.id),
+                calendar=self.calendar.id,
+                limit=max(self.max_creates - self.kept_creates, 1),
+            )
+        )
+        creations = [row[0] for row in self.env.cr.fetchall()]
+        if not creations:
+            return None
+        return creations, list(remote)
 
     def _in_round(self, binding, start, end):
         """Whether a binding takes part in a round over [start, end).
@@ -794,12 +921,9 @@ class SyncRound:
             SQL(
                 "SELECT booking.id FROM resource_booking booking"
                 " WHERE booking.id = ANY(%s) AND booking.active"
-                " AND booking.start IS NOT NULL AND EXISTS("
-                "SELECT 1 FROM %s rel WHERE rel.%s = booking.combination_id"
-                " AND rel.%s = %s)",
+                " AND booking.start IS NOT NULL AND %s",
                 list(claimed),
-                *self._room_relation(),
-                self.room.id,
+                self._in_room(self.room.id),
             )
         )
         live = {booking_id for (booking_id,) in self.env.cr.fetchall()}
@@ -813,15 +937,6 @@ class SyncRound:
             )
             for booking_id in sorted(claimed - live)
         ]
-
-    def _room_relation(self):
-        """(table, combination column, room column) of a booking combination's rooms."""
-        field = self.env["resource.booking.combination"]._fields["resource_ids"]
-        return (
-            SQL.identifier(field.relation),
-            SQL.identifier(field.column1),
-            SQL.identifier(field.column2),
-        )
 
     def _row_summary(self, row):
         """(payload hash, subject, private) of a row's event, from the process's

@@ -7,6 +7,8 @@ from . import test_browser
 from . import test_sync
 from . import test_notifications
 from . import test_sync_scenarios
+from . import test_scheduling
+from . import test_subscriptions
 from . import test_export_wizard
 from . import test_security
 from . import test_cockpit

@@ -3,7 +3,7 @@ import resource
 import shutil
 from datetime import datetime, timedelta
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import TransactionCase, new_test_user
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
@@ -138,6 +138,35 @@ class RoomExchangeCase(EmulatorCaseMixin, TransactionCase):
         self.requester = self.env["res.partner"].create({"name": "Requester"})
         self.day = next_weekday(14)
 
+    def app_rooms(self, connection, count, prefix="sched"):
+        """``count`` rooms bound (without the access probe) to new room mailboxes of
+        the emulator, which the app-only app may open."""
+        self.emulator.scenario.app(APP_ONLY_APP).rbac_scope = None
+        Calendar = self.env["room.exchange.calendar"]
+        around_the_clock = Calendar._around_the_clock_calendar(self.env.company)
+        calendars = Calendar
+        for index in range(count):
+            mailbox = f"{prefix}.room{index:03d}@contoso.test"
+            self.emulator.add_room(mailbox, f"Room {prefix} {index}")
+            room = self.env["resource.resource"].create(
+                {
+                    "name": f"Room {prefix} {index}",
+                    "resource_type": "material",
+                    "calendar_id": around_the_clock.id,
+                    "tz": "UTC",
+                }
+            )
+            calendars |= Calendar.create(
+                {
+                    "room_id": room.id,
+                    "connection_id": connection.id,
+                    "mailbox": mailbox,
+                    "state": "authorized",
+                    "sync_enabled": True,
+                }
+            )
+        return calendars
+
     def book_in_odoo(
         self,
         hour_utc=9,
@@ -198,6 +227,70 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+
+
+class CommittedRoomMixin:
+    """A room calendar committed through a connection of its own (a test's
+    transaction cannot commit), for tests with several real database connections;
+    deleted again at the end."""
+
+    def real_env(self):
+        cr = sql_db.db_connect(self.env.cr.dbname).cursor()
+        self.addCleanup(cr.close)
+        return api.Environment(cr, SUPERUSER_ID, {"active_test": False})
+
+    def setUp(self):
+        super().setUp()
+        env = self.real_env()
+        connection = env["room.exchange.connection"].create(
+            {
+                "name": "Concurrency test",
+                "tenant_id": TENANT,
+                "client_id": CLIENT,
+                "state": "ready",
+            }
+        )
+        room = env["resource.resource"].create(
+            {
+                "name": "Concurrency room",
+                "resource_type": "material",
+                "calendar_id": env.ref("resource.resource_calendar_std").id,
+                "tz": "Europe/Brussels",
+            }
+        )
+        calendar = env["room.exchange.calendar"].create(
+            {
+                "room_id": room.id,
+                "connection_id": connection.id,
+                "mailbox": ROOM_ADAMS,
+                "state": "authorized",
+            }
+        )
+        # sync_enabled without the booking set-up records (nothing else to clean).
+        env.cr.execute(
+            "UPDATE room_exchange_calendar SET sync_enabled = TRUE WHERE id = %s",
+            [calendar.id],
+        )
+        env.cr.commit()
+        self.row_ids = (connection.id, room.id, calendar.id)
+        self.addCleanup(self.delete_committed_rows)
+
+    def delete_committed_rows(self):
+        connection_id, room_id, calendar_id = self.row_ids
+        with sql_db.db_connect(self.env.cr.dbname).cursor() as cr:
+            cr.execute("SET LOCAL lock_timeout = '10s'")
+            cr.execute(
+                "DELETE FROM room_exchange_calendar WHERE id = %s", [calendar_id]
+            )
+            cr.execute("DELETE FROM resource_resource WHERE id = %s", [room_id])
+            cr.execute(
+                "DELETE FROM room_exchange_connection WHERE id = %s", [connection_id]
+            )
+            # A cursor this test opened itself, to clean up what it committed.
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def calendar_in(self, env):
+        return env["room.exchange.calendar"].browse(self.row_ids[2])
 
 
 class BrowserMixin:

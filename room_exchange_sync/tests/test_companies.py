@@ -28,6 +28,7 @@ BY_DESIGN = {
     ("room.exchange.calendar", "export_user_id"): "who started an export",
     ("room.exchange.calendar.choice", "calendar_id"): "its company is the calendar's",
     ("room.exchange.subscription", "calendar_id"): "its company is the calendar's",
+    ("room.exchange.sync.request", "calendar_id"): "made by the server for a room",
     ("room.exchange.auth.flow", "calendar_id"): "made by the sign-in after checks",
     ("room.exchange.auth.flow", "user_id"): "the user who started the sign-in",
     ("room.exchange.auth.flow", "connection_id"): "made by the sign-in after checks",

@@ -234,6 +234,44 @@ class TestExportWizard(RoomExchangeCase):
         self.calendar._sync(full=True)
         self.assert_exported_once(current | future | overlapping | far | synced)
 
+    def test_export_steps_read_only_what_they_create(self):
+        """Issue 18: each step of 200 creations re-read and re-planned the room's
+        whole window, so an export grew quadratically. A step reads the bookings it
+        creates next, the events Exchange reported and the bindings not in sync;
+        the last one reads the whole window and flags the overlaps."""
+        bookings = self.env["resource.booking"]
+        for index in range(12):
+            day = self.day + timedelta(index // 4)
+            bookings |= self.book(self.at(8 + index % 4, day), name=f"Step {index}")
+        self.emulator.book_room(
+            ADELE[0],
+            ROOM_ADAMS,
+            "Walk-in",
+            self.at(8.5).isoformat(),
+            self.at(9).isoformat(),
+        )
+        reads = []
+        load = sync_round.SyncRound._load_local
+
+        def counted_load(round_, start, end, subset=None):
+            load(round_, start, end, subset)
+            reads.append((subset is not None, len(round_.rows)))
+
+        with patch.object(sync_round.SyncRound, "_load_local", counted_load):
+            self.export()
+        self.assertEqual(self.calendar.export_state, "done")
+        self.assert_exported_once(bookings)
+        partial = [rows for is_subset, rows in reads if is_subset]
+        # 12 bookings in chunks of 3: the steps after the first (a full round)
+        # read the 3 they create and the 3 whose echo Exchange sends back.
+        self.assertGreaterEqual(len(partial), 3)
+        self.assertLessEqual(max(partial), 6, reads)
+        self.assertFalse(reads[-1][0], "the last step reads the whole window")
+        walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
+        self.assertTrue(walk_in.exchange_conflict)
+        self.assertTrue(bookings[0].exchange_conflict)
+        self.assertIn("1 overlaps flagged", self.calendar.export_summary)
+
     def test_second_run_exports_nothing(self):
         bookings = self.book(self.at(9)) | self.book(self.at(11), name="Second")
         self.export()

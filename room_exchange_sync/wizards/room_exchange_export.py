@@ -237,6 +237,14 @@ class RoomExchangeCalendar(models.Model):
         """Live Odoo bookings of the room in [start, end): the ones an export pushes
         (meetings imported from Exchange are already there)."""
         self.ensure_one()
+        return (
+            self.env["resource.booking"]
+            .sudo()
+            .search(self._export_scope_domain(start, end), order="start, id")
+        )
+
+    def _export_scope_domain(self, start, end):
+        self.ensure_one()
         domain = [
             ("combination_id.resource_ids", "in", self.room_id.ids),
             ("active", "=", True),
@@ -247,7 +255,38 @@ class RoomExchangeCalendar(models.Model):
         ]
         if end:
             domain.append(("start", "<", end))
-        return self.env["resource.booking"].sudo().search(domain, order="start, id")
+        return domain
+
+    def _export_progress(self):
+        """(bookings of the export whose event is in Exchange, bookings whose
+        export failed), counted by the database: a step must not read the
+        export's whole scope (the export would grow quadratically)."""
+        self.ensure_one()
+        scope = (
+            self.env["resource.booking"]
+            .sudo()
+            ._search(self._export_scope_domain(self.export_start, self.export_end))
+        )
+        self.env["room.exchange.binding"].flush_model(
+            ["calendar_id", "booking_id", "external_id", "sync_state"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT count(*) FILTER (WHERE present),
+                       count(*) FILTER (WHERE failed AND NOT present)
+                  FROM (SELECT bool_or(external_id IS NOT NULL) AS present,
+                               bool_or(sync_state = 'error') AS failed
+                          FROM room_exchange_binding
+                         WHERE calendar_id = %s AND sync_state != 'deleted_local'
+                           AND booking_id IN %s
+                      GROUP BY booking_id) AS bound
+                """,
+                self.id,
+                scope.subselect(),
+            )
+        )
+        return self.env.cr.fetchone()
 
     def _export_counts(self, scope):
         """(bookings whose event is in Exchange, bookings whose export failed), read
@@ -621,7 +660,9 @@ class RoomExchangeCalendar(models.Model):
         worker holds it (or changed it since our transaction began)."""
         try:
             with self.env.cr.savepoint():
-                return bool(self.try_lock_for_update())
+                # FOR NO KEY UPDATE, as the sync's: rows that reference the room (a
+                # sync request, a subscription) can still be inserted meanwhile.
+                return bool(self.try_lock_for_update(allow_referencing=True))
         except psycopg2.errors.SerializationFailure:
             return False
 
@@ -637,8 +678,7 @@ class RoomExchangeCalendar(models.Model):
         if problem:
             calendar._export_finish("failed", problem)
             return True
-        scope = calendar._export_scope(calendar.export_start, calendar.export_end)
-        present_before, failed_before = map(len, calendar._export_counts(scope))
+        present_before, failed_before = calendar._export_progress()
         steps = calendar._sync_steps(
             window_end=calendar.export_horizon,
             max_creates=chunk,
@@ -662,31 +702,27 @@ class RoomExchangeCalendar(models.Model):
             )
             self.env.ref(CRON).sudo()._trigger(retry)
             return True
-        present, failed = calendar._export_counts(scope)
+        present, failed = calendar._export_progress()
         calendar.write(
             {
-                "export_done": max(len(present) - calendar.export_already, 0),
-                "export_failed": len(failed),
+                "export_done": max(present - calendar.export_already, 0),
+                "export_failed": failed,
                 "export_round_failures": 0,
                 "export_retry_date": False,
             }
         )
         # Done after a step that changed nothing: everything is present and the
         # echoes of the last writes were read, or nothing more can be done now.
-        if len(present) == present_before and len(failed) == failed_before:
-            calendar._export_finish("done", counted=(scope, present, failed))
+        if present == present_before and failed == failed_before:
+            calendar._export_finish("done")
             return True
         return False
 
-    def _export_finish(self, state, reason=None, counted=None):
-        """Record the outcome, and tell the admin who started the export.
-        ``counted``: (scope, present, failed) as the last step just read them."""
+    def _export_finish(self, state, reason=None):
+        """Record the outcome, and tell the admin who started the export."""
         self.ensure_one()
-        if counted:
-            scope, present, failed = counted
-        else:
-            scope = self._export_scope(self.export_start, self.export_end)
-            present, failed = self._export_counts(scope)
+        scope = self._export_scope(self.export_start, self.export_end)
+        present, failed = self._export_counts(scope)
         flagged = (
             self.env["resource.booking"]
             .sudo()

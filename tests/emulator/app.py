@@ -246,11 +246,9 @@ class Emulator:
         if path == "/_emulator" or path.startswith("/_emulator/"):
             return self.admin.handle(request)
         if path == "/v1.0" or path.startswith("/v1.0/"):
-            if self.faults is not None:
-                delay = self.faults.latency_for_request()
-                if delay > 0:
-                    time.sleep(delay)
-            return self.graph.handle(request)
+            # Spent inside the mailbox's concurrency slot (graph.py).
+            delay = self.faults.latency_for_request() if self.faults is not None else 0
+            return self.graph.handle(request, latency=delay)
         if self.identity.handles(path):
             started = time.perf_counter()
             response = self.identity.dispatch(request)

@@ -21,7 +21,8 @@ Rule kinds and **how the server must apply them** (router contract)
 For every Graph request (``/v1.0/...``, including the ``$batch`` envelope itself), in
 this order:
 
-1. Sleep ``injector.latency_for_request()`` seconds (global latency, 0 when unset).
+1. Draw ``injector.latency_for_request()`` seconds (global latency, 0 when unset): the
+   request spends them inside its mailbox's concurrency slot (step 3, ``latency``).
 2. Authenticate (401s are not faults); then call ``take(method, path, mailbox=...,
    client_id=...)``. ``path`` may carry the ``/v1.0`` prefix and a query string: both
    are stripped before matching, so rules are written against ``/users/x/events``.
@@ -37,7 +38,9 @@ this order:
    - ``reset``: do not touch the store; close the TCP connection without writing any
      byte (``drop_connection(environ)`` then return an empty response; werkzeug treats
      the failed write as a dropped connection). Clients see ``ConnectionError``.
-   - ``latency``: ``time.sleep(rule.delay)``, then serve normally.
+   - ``latency``: spend ``rule.delay`` more seconds, with the global latency, inside
+     the mailbox's concurrency slot (before the handler; a request that takes no slot
+     spends them before answering), then serve normally.
    - ``timeout_after_apply``: serve the request normally (throttling, store change,
      change notifications: the change IS applied), throw the response away, then
      ``drop_connection(environ, hold=rule.delay)``: the socket stays open and silent

@@ -10,10 +10,16 @@ Public API::
     ODATA_JSON                            # Graph's JSON content type
     parse_prefer(values) -> dict[str, str]
 
-Request pipeline (HTTP and ``$batch`` items alike): global latency, authentication
+Request pipeline (HTTP and ``$batch`` items alike): authentication
 (``401 InvalidAuthenticationToken``), route match, mailbox resolution, fault injection
 (``faults.py`` contract), permission check, throttle slot per (client id, mailbox),
-handler. Every answer carries ``request-id`` and echoes ``client-request-id``; errors
+latency, handler. The latency (the global one of an HTTP request, plus a ``latency``
+fault's) is spent *inside* the mailbox's concurrency slot when the request takes one,
+as Exchange's own work on the mailbox is: a request occupies one of the mailbox's four
+concurrent slots for as long as it takes (docs/graph.md#throttling), so that parallel
+requests to one mailbox meet the limit as they would at Microsoft. A request that
+takes no slot (``/me``, ``$batch`` envelopes, subscriptions, 401s) spends it before
+answering. Every answer carries ``request-id`` and echoes ``client-request-id``; errors
 are Graph's ``{"error": {"code", "message", "innerError"}}``; an unexpected exception is
 a ``500 InternalServerError`` (logged), never a traceback page.
 
@@ -114,6 +120,9 @@ class GraphCall:
     client_request_id: str | None = None
     in_batch: bool = False
     raw_query: str = ""
+    # Seconds this call still has to spend (see the module docstring: inside its
+    # mailbox's concurrency slot when it takes one).
+    latency: float = 0.0
 
 
 @dataclass
@@ -282,6 +291,8 @@ class GraphApi:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
+        # Subscriptions per page of GET /subscriptions (our choice).
+        self.subscriptions_page_size = 100
 
     @property
     def scenario(self) -> Any:
@@ -291,7 +302,9 @@ class GraphApi:
     def store(self) -> Any:
         return self.emulator.store
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request, latency: float = 0.0) -> Response:
+        """Serve an HTTP request under /v1.0; ``latency``: the seconds it takes at
+        Microsoft (spent inside its mailbox's concurrency slot, if it takes one)."""
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
         raw_path, _, raw_query = (raw_uri or request.full_path).partition("?")
         if raw_uri and "://" in raw_path:
@@ -304,6 +317,7 @@ class GraphApi:
             headers=Headers(request.headers),
             client_request_id=request.headers.get("client-request-id"),
             raw_query=raw_query,
+            latency=latency,
         )
         started = time.perf_counter()
         try:
@@ -363,6 +377,7 @@ class GraphApi:
             result = self._process(call, info)
         except GraphHttpError as exc:
             result = self._error_result(call, exc)
+            self._spend_latency(call)
         except Exception:
             _logger.exception(
                 "emulator: unexpected error on %s %s", call.method, call.path
@@ -409,13 +424,22 @@ class GraphApi:
             self._authorize(grant, ctx.target, write=route.access == "write")
         if route.access is not None and ctx.target is not None:
             with self.emulator.throttle.slot(grant.client_id, ctx.target):
+                self._spend_latency(call)
                 result = route.handler(ctx)
         else:
+            self._spend_latency(call)
             result = route.handler(ctx)
         self._finish_prefer(ctx, result)
         if hold is not None:
             result.drop = {"kind": "timeout_after_apply", "delay": hold}
         return result
+
+    @staticmethod
+    def _spend_latency(call: GraphCall) -> None:
+        """Sleep what is left of the call's latency (once)."""
+        delay, call.latency = call.latency, 0.0
+        if delay > 0:
+            time.sleep(delay)
 
     def _apply_fault(self, fault: Any, ctx: _Ctx) -> float | None:
         if fault.kind == "delta_expired":
@@ -423,7 +447,8 @@ class GraphApi:
         if fault.kind == "status":
             raise to_error(fault)
         if fault.kind == "latency":
-            time.sleep(fault.delay)
+            # Spent with the global latency, inside the mailbox's slot.
+            ctx.call.latency += fault.delay
         if fault.kind == "timeout_after_apply":
             return fault.delay
         return None
@@ -1079,10 +1104,21 @@ class GraphApi:
         return GraphResult(201, body=payload)
 
     def h_list_subscriptions(self, ctx: _Ctx) -> GraphResult:
+        """The calling app's subscriptions (an app-only token lists those the app
+        created: learn.microsoft.com/graph/api/subscription-list), in pages of
+        ``subscriptions_page_size`` linked by ``@odata.nextLink`` (Graph's page size
+        is not documented; clients follow the link verbatim)."""
         items = self.emulator.subscriptions.list(client_id=ctx.grant.client_id)
-        return GraphResult(
-            200, body={"@odata.context": self._context("subscriptions"), "value": items}
-        )
+        token = ctx.call.query.get("$skiptoken") or "0"
+        skip = int(token) if token.isdigit() else 0
+        size = max(self.subscriptions_page_size, 1)
+        body: dict[str, Any] = {
+            "@odata.context": self._context("subscriptions"),
+            "value": items[skip : skip + size],
+        }
+        if skip + size < len(items):
+            body["@odata.nextLink"] = self._link(ctx, {"$skiptoken": skip + size})
+        return GraphResult(200, body=body)
 
     def h_get_subscription(self, ctx: _Ctx) -> GraphResult:
         item = self.emulator.subscriptions.get(ctx.route.sub_id)

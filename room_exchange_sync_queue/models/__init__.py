@@ -1,0 +1,1 @@
+from . import room_exchange_calendar
