@@ -363,15 +363,20 @@ def naive_export(env, calendar, bookings):
     from odoo import fields
 
     from odoo.addons.room_exchange_sync import engine
-    from odoo.addons.room_exchange_sync.models.sync_round import SyncRound
+    from odoo.addons.room_exchange_sync.sync import SyncRound
+    from odoo.addons.room_exchange_sync.sync.local import Payloads
 
     calendar = calendar.sudo()
     client = calendar._graph_client()
-    builder = SyncRound(calendar)  # payloads exactly as the sync builds them
+    # Payloads exactly as the sync builds them.
+    sync_round = SyncRound(calendar)
+    payloads = Payloads(
+        env, sync_round._payload_settings(), {}, sync_round.settings.now
+    )
     Binding = env["room.exchange.binding"].sudo()
     now = fields.Datetime.now()
     for booking in bookings:
-        payload = builder._payload(booking)
+        payload = payloads.of_record(booking)
         event = client.create_event(
             calendar.mailbox, payload, transaction_id=f"odoo-bench-{booking.id}"
         )
@@ -527,14 +532,14 @@ def export_settings(env, budget=None):
     """The export's pacing: ``budget`` = (requests, seconds), or None for the
     product's default (10,000 requests per 600 s and mailbox); the chunk size
     stays the product's default."""
-    from odoo.addons.room_exchange_sync.models import sync_round
+    from odoo.addons.room_exchange_sync import sync
     from odoo.addons.room_exchange_sync.wizards import room_exchange_export as export
 
     params = env["ir.config_parameter"].sudo()
     requests, seconds = budget or (export.DEFAULT_BUDGET, export.DEFAULT_BUDGET_SECONDS)
     params.set_param(export.PARAM_BUDGET, str(requests))
     params.set_param(export.PARAM_BUDGET_SECONDS, str(seconds))
-    sync_round.MAILBOX_BUDGET.forget()
+    sync.MAILBOX_BUDGET.forget()
     return env["room.exchange.calendar"]._export_settings()
 
 

@@ -15,6 +15,8 @@ ADDON = Path(__file__).resolve().parent.parent / "room_exchange_sync"
 pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 PURE_PACKAGES = {"exchange_graph": ADDON / "graph", "exchange_engine": ADDON / "engine"}
+# Pure modules of the Odoo layer's sync package, loaded on their own.
+PURE_MODULES = {"exchange_steps": ADDON / "sync" / "steps.py"}
 
 
 def load_pure_package(name, folder):
@@ -32,3 +34,9 @@ def load_pure_package(name, folder):
 for _name, _folder in PURE_PACKAGES.items():
     if (_folder / "__init__.py").exists():
         load_pure_package(_name, _folder)
+
+for _name, _path in PURE_MODULES.items():
+    if _name not in sys.modules and _path.exists():
+        _spec = importlib.util.spec_from_file_location(_name, _path)
+        sys.modules[_name] = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(sys.modules[_name])

@@ -1,4 +1,7 @@
-"""The pure packages stay pure: no Odoo import in graph/, engine/ or the emulator."""
+"""The pure packages stay pure: no Odoo import in graph/, engine/ or the emulator;
+and what a sync round runs in worker threads (sync/exchange.py, and the step runner)
+holds no ``env`` by construction: those modules import nothing of Odoo, nor any
+module of the sync package that does."""
 
 import ast
 from pathlib import Path
@@ -38,3 +41,44 @@ def test_no_odoo_and_no_parent_imports(path):
 def test_the_check_sees_the_packages():
     folders = {path.parent.name for path in PURE_FILES}
     assert {"graph", "emulator"} <= folders
+
+
+SYNC = ROOT / "room_exchange_sync" / "sync"
+# The sync package's modules that run in worker threads, and what they may import
+# relatively (the pure packages, and each other).
+WORKER_MODULES = [SYNC / "exchange.py", SYNC / "steps.py", SYNC / "seams.py"]
+WORKER_IMPORTS = {"..graph", "..engine", ".seams", ".steps", ".exchange"}
+
+
+def worker_import_problems(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            names = (
+                [base]
+                if node.module or not node.level
+                else [base + alias.name for alias in node.names]
+            )
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] == "odoo":
+                yield f"imports {name}"
+            elif name.startswith(".") and name not in WORKER_IMPORTS:
+                yield f"imports {name}, which may hold an env"
+
+
+@pytest.mark.parametrize("path", WORKER_MODULES, ids=lambda p: p.name)
+def test_what_runs_in_worker_threads_holds_no_env(path):
+    assert list(worker_import_problems(path)) == []
+
+
+def test_the_worker_check_sees_odoo_and_the_shell(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from odoo import fields\nfrom .round import SyncRound\nfrom . import local\n"
+    )
+    assert len(list(worker_import_problems(bad))) == 3

@@ -1,4 +1,4 @@
-"""graph/steps.py: rooms' Graph work side by side, their database work one at a time."""
+"""sync/steps.py: rooms' Graph work side by side, their database work one at a time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from exchange_graph.steps import run_in_background, run_inline, run_side_by_side
+from exchange_steps import run_in_background, run_inline, run_side_by_side
 
 
 def room(name, log, waits=(0.05, 0.05), fail_at=None):

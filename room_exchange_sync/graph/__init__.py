@@ -15,8 +15,6 @@ models read their records and pass plain values in. Public API:
   ``CalendarAccess``, ``DirectoryRoom``;
 - :mod:`.http`: ``make_session``, ``shared_session``, ``ExplicitHttpClient``;
 - :mod:`.pacing`: ``MailboxBudget``;
-- :mod:`.steps`: ``run_inline``, ``run_side_by_side`` (several rooms' Graph work side
-  by side);
 - :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
   ``parse_event``, ``is_partial_event``, ``EventDataError``,
   ``MARKER_PROPERTY_ID``, ``PRIVACY_MODES``, ``TIME_ZONE_NAMES``;

@@ -1,46 +1,20 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, html_sanitize
 from odoo.tools.intervals import Intervals
+
+from ..sync import mapping
+from ..sync.local import event_payload
 
 USER = "room_exchange_sync.room_exchange_sync_group_user"
 
-# Writes made by the sync itself: no mail to anyone, no chatter noise, no export of what
-# was just imported, and no push to personal Outlook/Google calendars
-# (docs/resource_booking.md#writes-made-by-the-sync).
-SYNC_CONTEXT = {
-    "room_exchange_no_export": True,
-    "exchange_sync": True,
-    "no_mail_to_attendees": True,
-    "tracking_disable": True,
-    "mail_create_nolog": True,
-    "mail_create_nosubscribe": True,
-    "mail_notrack": True,
-    "no_calendar_sync": True,
-}
 # Fields whose change may end (or start) an overlap with a booking of the other side.
 OVERLAP_FIELDS = {"active", "start", "stop", "duration", "combination_id", "meeting_id"}
-# Fields whose change must reach Exchange (what booking_payload reads).
-EXPORTED_FIELDS = {
-    "name",
-    "start",
-    "duration",
-    "stop",
-    "active",
-    "description",
-    "location",
-    "combination_id",
-    "meeting_id",
-    "user_id",
-    "type_id",
-}
-# What a meeting booked in Outlook holds that only its organizer changes (in
-# Outlook): Odoo refuses to write these outside the sync; it may only cancel it.
-OUTLOOK_OWNED_FIELDS = (EXPORTED_FIELDS - {"active", "meeting_id"}) | {
-    "partner_ids",
-    "combination_auto_assign",
-}
+# What a meeting booked in Outlook holds, besides what its event shows, that only its
+# organizer changes (in Outlook): Odoo refuses to write these outside the sync; it
+# may only cancel it.
+OUTLOOK_OWNED_EXTRA = frozenset({"partner_ids", "combination_auto_assign"})
 BOOKING_MANAGER = "resource_booking.group_manager"
 
 
@@ -177,14 +151,7 @@ class ResourceBooking(models.Model):
         links forget what was exported and any retry delay."""
         self.check_access("write")
         bindings = self.sudo().exchange_binding_ids.filtered("booking_id")
-        bindings.write(
-            {
-                "sync_state": "pending",
-                "local_hash": False,
-                "sync_attempts": 0,
-                "next_retry_date": False,
-            }
-        )
+        bindings._mark_pending(resend=True)
         self._exchange_calendars()._request_sync()
         return self.env["room.exchange.connection"]._notification(
             self.env._("Re-sync requested"),
@@ -210,7 +177,7 @@ class ResourceBooking(models.Model):
         if OVERLAP_FIELDS & set(vals) and not self.env.context.get("exchange_sync"):
             rooms = self.sudo().filtered("exchange_conflict")._exchange_calendars()
         result = super().write(vals)
-        if EXPORTED_FIELDS & set(vals):
+        if self._exchange_exported_fields() & set(vals):
             self._exchange_mark_pending()
         if rooms:
             self._exchange_refresh_conflicts(rooms)
@@ -219,7 +186,8 @@ class ResourceBooking(models.Model):
     def _check_outlook_meetings_untouched(self, vals) -> None:
         """Meetings booked in Outlook belong to their organizer: Odoo changes them
         only through the sync, and may only cancel them."""
-        touched = OUTLOOK_OWNED_FIELDS & set(vals)
+        owned = self._exchange_exported_fields() - {"active", "meeting_id"}
+        touched = (owned | OUTLOOK_OWNED_EXTRA) & set(vals)
         if not touched and vals.get("active") is not True:
             return
         outlook = self.filtered(lambda booking: booking.exchange_origin == "exchange")
@@ -285,7 +253,7 @@ class ResourceBooking(models.Model):
         cleared = bookings.filtered(lambda booking: not booking._exchange_overlapping())
         if not cleared:
             return
-        # A plain column update, as the sync's own (sync_round._flag_overlaps): a
+        # A plain column update, as the sync's own (sync/overlaps.py): a
         # write would re-validate the schedule that the overlap fails.
         self.env.cr.execute(
             SQL(
@@ -299,7 +267,7 @@ class ResourceBooking(models.Model):
 
     def unlink(self):
         bindings = self.sudo().exchange_binding_ids
-        bindings.write({"sync_state": "deleted_local"})
+        bindings._mark_deleted()
         calendars = self._exchange_calendars()
         result = super().unlink()
         if bindings or calendars:
@@ -311,15 +279,55 @@ class ResourceBooking(models.Model):
         this only makes the change visible and wakes the sync up early."""
         if self.env.context.get("room_exchange_no_export"):
             return
-        self.sudo().exchange_binding_ids.filtered(
-            lambda binding: binding.sync_state in ("synced", "error")
-        ).write({"sync_state": "pending"})
+        self.sudo().exchange_binding_ids._mark_pending()
         self._exchange_request_sync()
 
     def _exchange_request_sync(self):
         if self.env.context.get("room_exchange_no_export"):
             return
         self._exchange_calendars()._request_sync()
+
+    # The mapping (sync/mapping.py): overridable, as microsoft_calendar's hooks
+
+    @api.model
+    def _exchange_exported(self) -> tuple:
+        """The values of a booking that its Exchange event shows (``Exported``
+        entries); another addon adds its own here, and uses them in
+        ``_exchange_event_payload``."""
+        return mapping.EXPORTED
+
+    @api.model
+    def _exchange_exported_fields(self) -> frozenset:
+        """The booking fields whose change must reach Exchange."""
+        return mapping.exported_fields(self._exchange_exported())
+
+    @api.model
+    def _exchange_event_payload(self, snapshot, settings) -> dict:
+        """The Graph event JSON of a booking's ``snapshot`` (sync/mapping.py) in a
+        room of these ``settings`` (a PayloadSettings)."""
+        return event_payload(snapshot, settings)
+
+    @api.model
+    def _exchange_values_from_event(self, event, calendar) -> dict:
+        """The values of a booking imported from an Outlook meeting (``event``: an
+        ImportedEvent) of ``calendar``'s room."""
+        body = "" if event.is_private else html_sanitize(event.body_html or "")
+        values = {
+            "name": event.subject,
+            "description": body,
+            "type_id": calendar.booking_type_id.id,
+            "partner_ids": [fields.Command.set(calendar.partner_id.ids)],
+            "combination_id": calendar.combination_id.id,
+            "combination_auto_assign": False,
+            "start": event.start,
+            "duration": (event.stop - event.start).total_seconds() / 3600,
+            "exchange_origin": "exchange",
+            "exchange_organizer_name": event.organizer_name,
+            "location": calendar.room_id.name,
+        }
+        if calendar.include_organizer_email:
+            values["exchange_organizer_email"] = event.organizer_email
+        return values
 
     def _sync_meeting(self):
         if not self.env.context.get("room_exchange_import"):

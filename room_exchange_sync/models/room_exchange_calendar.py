@@ -16,11 +16,17 @@ from odoo.addons.base.models.ir_cron import _intervalTypes
 
 from ..engine import ActionKind, StorageEmpty
 from ..graph import GraphAuthError, GraphError, GraphNotFound, GraphPermissionError
-from ..graph.steps import run_inline, run_side_by_side, worker_pool
+from ..sync import (
+    SYNC_CONTEXT,
+    RoundOptions,
+    SyncRound,
+    log_notes,
+    run_inline,
+    run_side_by_side,
+    worker_pool,
+)
 from . import room_directory
-from .resource_booking import SYNC_CONTEXT
 from .room_directory import DIRECTORY_STATES
-from .sync_round import SyncRound, log_notes
 
 CANCEL_LOCAL = ActionKind.CANCEL_LOCAL
 
@@ -200,7 +206,7 @@ class RoomExchangeCalendar(models.Model):
         readonly=True,
         copy=False,
         help="The items of the room's Exchange calendar that cannot be synced, and "
-        "why (models/sync_problems.py): {event id: {kind, reason}}.",
+        "why (sync/problems.py): {event id: {kind, reason}}.",
     )
     item_problem_count = fields.Integer(
         string="Number of Outlook items not synced",
@@ -776,7 +782,10 @@ class RoomExchangeCalendar(models.Model):
             )
         quiet = locked._quiet_rooms(requested)
         plans = run_side_by_side(
-            [calendar._sync_steps(quiet=calendar in quiet) for calendar in locked],
+            [
+                calendar._sync_steps(RoundOptions(quiet=calendar in quiet))
+                for calendar in locked
+            ],
             pool=pool,
         )
         for calendar, plan in zip(locked, plans, strict=True):
@@ -958,31 +967,24 @@ class RoomExchangeCalendar(models.Model):
                 return self.browse()
             return self.browse().union(*(calendar._try_lock() for calendar in self))
 
-    def _sync(self, full=False, confirm_cancellations=False, **round_options):
+    def _sync(self, **options):
         """Run one round and record its outcome on the room; never raises for Graph
         or data problems (they are the room's state and last error). Returns the
-        engine's plan, or False when the round failed.
+        engine's plan, or False when the round failed. ``options``: those of
+        RoundOptions (sync/options.py)."""
+        return run_inline(self._sync_steps(RoundOptions(**options)))
 
-        ``round_options`` go to SyncRound (the bulk export's window_end, max_creates,
-        budget, read_ahead, follow_up)."""
-        return run_inline(
-            self._sync_steps(full, confirm_cancellations, **round_options)
-        )
-
-    def _sync_steps(self, full=False, confirm_cancellations=False, **round_options):
-        """``_sync`` as a generator of Graph steps (graph/steps.py), for running
-        several rooms side by side. Each stretch of database work between two Graph
-        steps is one savepoint: a failure rolls that stretch back and ends the round
-        (what earlier stretches recorded stays true: bindings of events written)."""
+    def _sync_steps(self, options=None, read_ahead=None):
+        """``_sync`` as a generator of Graph steps (sync/steps.py), for running
+        several rooms side by side (``options``: a RoundOptions; ``read_ahead``: the
+        round's first delta page read ahead, see SyncRound.steps). Each stretch of
+        database work between two Graph steps is one savepoint: a failure rolls
+        that stretch back and ends the round (what earlier stretches recorded stays
+        true: bindings of events written)."""
         self.ensure_one()
-        sync_round = SyncRound(
-            self,
-            full=full,
-            confirm_cancellations=confirm_cancellations,
-            **round_options,
-        )
-        del round_options  # a read ahead page is the round's to drop once read
-        steps = sync_round.steps()
+        sync_round = SyncRound(self, options)
+        steps = sync_round.steps(read_ahead)
+        del read_ahead  # a read ahead page is the round's to drop once read
         value, error = None, None
         while True:
             # A round whose Graph work is yielded reads Exchange before it writes

@@ -1,10 +1,13 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import contextlib
 import resource
 import shutil
 from datetime import datetime, timedelta
 
 from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import TransactionCase, new_test_user
+
+from ..sync import seams
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 USER = "room_exchange_sync.room_exchange_sync_group_user"
@@ -330,3 +333,14 @@ class BrowserMixin:
         page.fill("input[name=password]", login)
         page.click("button[type=submit]")
         page.wait_for_url("**/odoo**")
+
+
+@contextlib.contextmanager
+def rounds_started():
+    """The room calendars whose sync round started in the block (a list, filled as
+    rounds start, before any Graph call)."""
+    started = []
+    with seams.hooked(
+        seams.ROUND_STARTING, lambda calendar: started.append(calendar.id)
+    ):
+        yield started

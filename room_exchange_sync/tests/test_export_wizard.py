@@ -10,7 +10,8 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from ..models import sync_round
+from .. import sync
+from ..sync import seams
 from ..wizards import room_exchange_export as export_module
 from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
@@ -251,13 +252,11 @@ class TestExportWizard(RoomExchangeCase):
             self.at(9).isoformat(),
         )
         reads = []
-        load = sync_round.SyncRound._load_local
 
-        def counted_load(round_, start, end, subset=None):
-            load(round_, start, end, subset)
-            reads.append((subset is not None, len(round_.rows)))
+        def counted_load(calendar, subset, rows):
+            reads.append((subset is not None, rows))
 
-        with patch.object(sync_round.SyncRound, "_load_local", counted_load):
+        with seams.hooked(seams.WINDOW_LOADED, counted_load):
             self.export()
         self.assertEqual(self.calendar.export_state, "done")
         self.assert_exported_once(bookings)
@@ -374,21 +373,16 @@ class TestExportWizard(RoomExchangeCase):
             bookings |= self.book(self.at(hour), name=f"Slot {hour}")
         wizard = self.open_wizard()
         wizard.action_run()
-        original = sync_round.SyncRound._execute_remote
         calls = []
 
-        def crash_on_second_chunk(round_, client, actions):
-            yield from original(round_, client, actions)
-            if actions:
-                calls.append(len(actions))
+        def crash_on_second_chunk(mailbox, results):
+            calls.append(len(results))
             if len(calls) == 2:
                 raise WorkerKilled()
 
         # Not assertRaises: Odoo's rolls back what the block did, commits included.
         killed = False
-        with patch.object(
-            sync_round.SyncRound, "_execute_remote", crash_on_second_chunk
-        ):
+        with seams.hooked(seams.WRITES_ANSWERED, crash_on_second_chunk):
             try:
                 self.run_cron()
             except WorkerKilled:
@@ -503,7 +497,7 @@ class TestExportWizard(RoomExchangeCase):
         self.open_wizard().action_run()
         self.emulator.throttle.configure(budget=40, window_seconds=2.0)
         self.emulator.throttle.reset()
-        sync_round.MAILBOX_BUDGET.forget()
+        sync.MAILBOX_BUDGET.forget()
         started = time.monotonic()
         self.run_cron()
         elapsed = time.monotonic() - started

@@ -15,8 +15,8 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.base.models import ir_cron
 
-from ..models import sync_round
 from ..models.room_exchange_subscription import NOTIFICATION_PATH
+from ..sync import seams
 from . import test_sync_scenarios as scenarios
 from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
@@ -36,11 +36,9 @@ class CronRunnerMixin:
         the machine's speed."""
         cron = self.env.ref(SYNC_CRON)
         clock = types.SimpleNamespace(now=1000.0)
-        record = sync_round.SyncRound._record_round
 
-        def timed_record(round_, *args, **kwargs):
+        def timed_record(**_details):
             clock.now += seconds_per_room
-            return record(round_, *args, **kwargs)
 
         patches = contextlib.ExitStack()
         if seconds_per_room is not None:
@@ -49,9 +47,7 @@ class CronRunnerMixin:
                     ir_cron, "time", types.SimpleNamespace(monotonic=lambda: clock.now)
                 )
             )
-            patches.enter_context(
-                patch.object(sync_round.SyncRound, "_record_round", timed_record)
-            )
+            patches.enter_context(seams.hooked(seams.ROUND_RECORDED, timed_record))
         Progress = self.env["ir.cron.progress"].sudo()
         runs = 0
         self.env.flush_all()

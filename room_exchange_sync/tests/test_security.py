@@ -21,7 +21,6 @@ from ..graph.client import GraphClient
 from ..graph.events import MAX_SUBJECT_LENGTH
 from ..models.room_exchange_connection import CALLBACK_PATH
 from ..models.room_exchange_subscription import NOTIFICATION_PATH
-from ..models.sync_round import SyncRound
 from .common import (
     ADELE,
     ALEX,
@@ -33,6 +32,7 @@ from .common import (
     TENANT,
     RoomExchangeCase,
     next_weekday,
+    rounds_started,
 )
 
 SECRET = "client-secret~do-not-leak.0123456789"
@@ -281,14 +281,21 @@ class TestSecurityAccess(SecureDataMixin, RoomExchangeCase):
                             [(path, "=like", "c%")]
                         )
 
+    def test_the_round_check_sees_a_round(self):
+        """The checks below would pass vacuously if no round were ever seen."""
+        calendar = self.records["room.exchange.calendar"]
+        with rounds_started() as started:
+            calendar.sudo()._sync()
+        self.assertEqual(started, [calendar.id])
+
     def test_outsiders_trigger_no_sync(self):
         room = self.records["resource.resource"]
         for user in self.outsiders():
             with self.subTest(user=user.login):
-                with patch.object(SyncRound, "run", autospec=True) as run:
+                with rounds_started() as started:
                     with self.assertRaises(AccessError):
                         room.with_user(user).action_exchange_sync_now()
-                    self.assertFalse(run.called)
+                    self.assertFalse(started)
 
     def test_outsiders_trigger_no_sync_on_the_calendar(self):
         calendar = self.records["room.exchange.calendar"]
@@ -299,10 +306,10 @@ class TestSecurityAccess(SecureDataMixin, RoomExchangeCase):
                 "action_confirm_cancellations",
             ):
                 with self.subTest(user=user.login, action=action):
-                    with patch.object(SyncRound, "run", autospec=True) as run:
+                    with rounds_started() as started:
                         with contextlib.suppress(AccessError):
                             getattr(calendar.with_user(user), action)()
-                        self.assertFalse(run.called, f"{action} ran a sync round")
+                        self.assertFalse(started, f"{action} ran a sync round")
 
     def test_outsiders_call_no_graph_through_other_buttons(self):
         calendar = self.records["room.exchange.calendar"]
@@ -420,9 +427,9 @@ class TestSecurityAccess(SecureDataMixin, RoomExchangeCase):
         self.assertTrue(records["room.exchange.binding"].exists())
         self.assertFalse(connection.sudo().client_secret)
         # The sync cron finds nothing to do any more.
-        with patch.object(SyncRound, "run", autospec=True) as run:
+        with rounds_started() as started:
             self.env["room.exchange.calendar"]._cron_sync()
-        self.assertFalse(run.called)
+        self.assertFalse(started)
 
 
 @tagged("post_install", "-at_install")
@@ -589,7 +596,7 @@ class TestSecurityOAuth(RoomExchangeCase, HttpCase):
 
     def test_booking_user_cannot_sync_through_call_button(self):
         self.authenticate("booking_user", "booking_user")
-        with patch.object(SyncRound, "run", autospec=True) as run:
+        with rounds_started() as started:
             with contextlib.suppress(JsonRpcException):
                 self.make_jsonrpc_request(
                     "/web/dataset/call_button",
@@ -600,11 +607,11 @@ class TestSecurityOAuth(RoomExchangeCase, HttpCase):
                         "kwargs": {},
                     },
                 )
-        self.assertFalse(run.called, "a booking user ran a sync round")
+        self.assertFalse(started, "a booking user ran a sync round")
 
     def test_booking_user_cannot_sync_the_room_through_call_button(self):
         self.authenticate("booking_user", "booking_user")
-        with patch.object(SyncRound, "run", autospec=True) as run:
+        with rounds_started() as started:
             with self.assertRaises(JsonRpcException) as refusal:
                 self.make_jsonrpc_request(
                     "/web/dataset/call_button",
@@ -616,7 +623,7 @@ class TestSecurityOAuth(RoomExchangeCase, HttpCase):
                     },
                 )
         self.assertIn("AccessError", str(refusal.exception))
-        self.assertFalse(run.called)
+        self.assertFalse(started)
 
     def test_manager_cannot_start_a_sign_in_for_another_company(self):
         company_b = self.env["res.company"].create({"name": "Fabrikam"})

@@ -2,7 +2,6 @@
 """Two-way sync between Odoo bookings and the emulator's room calendar."""
 
 from datetime import datetime, timedelta
-from unittest.mock import patch
 
 from markupsafe import Markup
 
@@ -10,6 +9,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .. import engine
+from ..sync import seams
 from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
 MARKER_SUBJECT = "Odoo board review"
@@ -329,19 +329,12 @@ class TestTwoWaySync(RoomExchangeCase):
 
     def test_crash_after_graph_answered_makes_no_duplicate(self):
         booking = self.book_in_odoo()
-        from ..models import sync_round
 
-        original = sync_round.SyncRound._execute_remote
-
-        def crash_after_graph(round_, client, actions):
-            yield from original(round_, client, actions)
+        def crash_after_graph(mailbox, results):
             raise RuntimeError("worker killed")
 
-        sync_round.SyncRound._execute_remote = crash_after_graph
-        try:
+        with seams.hooked(seams.WRITES_ANSWERED, crash_after_graph):
             self.assertFalse(self.calendar._sync())
-        finally:
-            sync_round.SyncRound._execute_remote = original
         self.assertEqual(self.calendar.state, "error")
         self.assertIn("RuntimeError", self.calendar.last_error)
         self.assertFalse(booking.exchange_binding_ids)
@@ -471,19 +464,14 @@ class TestTwoWaySync(RoomExchangeCase):
         self.assertLessEqual(twenty_five, five + 2, (five, twenty_five))
 
     def test_a_failing_import_in_a_batch_spares_the_others(self):
-        from ..models import sync_round
-
-        original = sync_round.SyncRound._import_values
-
-        def import_values(round_, imported):
-            if imported.subject == "Broken":
+        def import_values(vals_list):
+            if any(values["name"] == "Broken" for values in vals_list):
                 raise ValueError("cannot import this one")
-            return original(round_, imported)
 
         self.outlook_booking("Fine 1", hour_utc=8)
         broken = self.outlook_booking("Broken", hour_utc=10)
         self.outlook_booking("Fine 2", hour_utc=12)
-        with patch.object(sync_round.SyncRound, "_import_values", import_values):
+        with seams.hooked(seams.MEETING_IMPORTING, import_values):
             self.sync()
         names = set(
             self.env["resource.booking"]

@@ -17,7 +17,7 @@ from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
 from .. import engine
-from ..models import sync_round
+from ..sync import seams
 from .common import (
     ADELE,
     DELEGATED_APP,
@@ -316,19 +316,14 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         self.sync()
         event_id = booking.exchange_binding_ids.external_id
         booking.write({"name": "Renamed in Odoo"})
-        original = sync_round.SyncRound._execute_remote
-
         deleted = []
 
-        def outlook_deletes_first(round_, client, actions):
+        def outlook_deletes_first(mailbox, requests):
             if not deleted:
                 self.emulator.store.delete_event(ROOM_ADAMS, event_id)
                 deleted.append(event_id)
-            return original(round_, client, actions)
 
-        with patch.object(
-            sync_round.SyncRound, "_execute_remote", outlook_deletes_first
-        ):
+        with seams.hooked(seams.WRITES_SENDING, outlook_deletes_first):
             self.sync()
         self.sync()
         self.assertEqual(len(self.room_events("Renamed in Odoo")), 1)
@@ -353,17 +348,15 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         # other, and the first read would wait in vain (its round then fails).
         meeting_point = threading.Barrier(2, timeout=30)
         readers = []
-        original = sync_round.SyncRound._delta_round
 
-        def read_together(round_, *args):
+        def read_together(mailbox, delta_link):
             readers.append(threading.current_thread())
             if len(readers) <= 2:
                 meeting_point.wait()
-            return original(round_, *args)
 
         Cron = type(self.env["ir.cron"])
         with (
-            patch.object(sync_round.SyncRound, "_delta_round", read_together),
+            seams.hooked(seams.DELTA_READING, read_together),
             patch.object(Cron, "_commit_progress", lambda *a, **kw: float("inf")),
         ):
             self.env["room.exchange.calendar"]._cron_sync()
@@ -406,15 +399,11 @@ class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
         booking = self.imported(meeting["id"])
         self.partial_delta_items()
         self.emulator.update_booking(ROOM_ADAMS, meeting["id"], subject="Renamed")
-        original = sync_round.SyncRound._read_events
 
-        def deleted_before_the_read(round_, client, event_ids):
+        def deleted_before_the_read(mailbox, event_ids):
             self.emulator.store.delete_event(ROOM_ADAMS, meeting["id"])
-            return original(round_, client, event_ids)
 
-        with patch.object(
-            sync_round.SyncRound, "_read_events", deleted_before_the_read
-        ):
+        with seams.hooked(seams.EVENTS_READING, deleted_before_the_read):
             self.sync()
         self.assertEqual(booking.state, "canceled")
         self.assertFalse(booking.exchange_binding_ids)

@@ -30,9 +30,13 @@ from odoo.tools import SQL, format_date, format_datetime
 from .. import engine
 from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
-from ..graph.steps import run_in_background, run_side_by_side
-from ..models import sync_round
-from ..models.sync_round import SyncRound
+from ..sync import (
+    MAILBOX_BUDGET,
+    RoundOptions,
+    SyncRound,
+    run_in_background,
+    run_side_by_side,
+)
 from .dialogs import dialog_action
 
 _logger = logging.getLogger(__name__)
@@ -77,7 +81,7 @@ def _read_ahead_envelope(client, requests, mailboxes, budget, connection_id):
         with ExitStack() as spending:
             for mailbox in mailboxes if budget else ():
                 spending.enter_context(
-                    sync_round.MAILBOX_BUDGET.spend(
+                    MAILBOX_BUDGET.spend(
                         mailbox, 1, budget=budget[0], seconds=budget[1]
                     )
                 )
@@ -430,12 +434,14 @@ class RoomExchangeCalendar(models.Model):
         stop)). Raises GraphError or engine.StorageEmpty.
         """
         self.ensure_one()
-        sync_round = SyncRound(self, window_end=end, dry_run=True, full=True)
-        sync_round.run()
+        sync_round = SyncRound(
+            self, RoundOptions(window_end=end, dry_run=True, full=True)
+        )
+        _plan, imported = sync_round.preview()
         scope = self._export_scope(start, end)
         present, _failed = self._export_counts(scope)
         to_export = scope - present
-        uuid = sync_round.database_uuid
+        uuid = sync_round.settings.database_uuid
         intervals = [
             engine.Interval(
                 key=f"b{booking.id}", start=booking.start, stop=booking.stop
@@ -443,7 +449,7 @@ class RoomExchangeCalendar(models.Model):
             for booking in to_export
         ]
         events = {}
-        for event in sync_round.imported.values():
+        for event in imported.values():
             ours = engine.parse_marker(
                 event.marker, uuid
             ) or engine.parse_transaction_id(event.transaction_id, uuid)
@@ -649,7 +655,7 @@ class RoomExchangeCalendar(models.Model):
             ahead.report(
                 calendar.id,
                 SyncRound(
-                    calendar, window_end=calendar.export_horizon
+                    calendar, RoundOptions(window_end=calendar.export_horizon)
                 ).first_read_request(ahead.client(calendar.id), str(calendar.id)),
             )
         ahead.flush()
@@ -668,7 +674,7 @@ class RoomExchangeCalendar(models.Model):
 
     def _export_step(self, chunk, budget, read_ahead=None, read_next=None):
         """One sync round creating at most ``chunk`` events, as a generator of Graph
-        steps (graph/steps.py); returns True once this room is finished for this run
+        steps (sync/steps.py); returns True once this room is finished for this run
         (done, failed, or waiting for a retry)."""
         self.ensure_one()
         calendar = self.sudo()
@@ -679,14 +685,14 @@ class RoomExchangeCalendar(models.Model):
             calendar._export_finish("failed", problem)
             return True
         present_before, failed_before = calendar._export_progress()
-        steps = calendar._sync_steps(
+        options = RoundOptions(
             window_end=calendar.export_horizon,
             max_creates=chunk,
             budget=budget,
-            read_ahead=read_ahead,
             follow_up=False,
             read_next=read_next,
         )
+        steps = calendar._sync_steps(options, read_ahead)
         del read_ahead  # the round's to drop once read: a page of whole events
         plan = yield from steps
         if plan is False:
