@@ -203,7 +203,7 @@ class RoomExchangeCalendar(models.Model):
     )
 
     @api.depends("item_problems")
-    def _compute_item_problem_text(self):
+    def _compute_item_problem_text(self) -> None:
         for calendar in self:
             problems = calendar.item_problems or {}
             calendar.item_problem_count = len(problems)
@@ -216,7 +216,7 @@ class RoomExchangeCalendar(models.Model):
                 for key, problem in sorted(problems.items())
             )
 
-    def _compute_binding_counts(self):
+    def _compute_binding_counts(self) -> None:
         domain = [("calendar_id", "in", self.ids)]
         totals = dict(
             self.env["room.exchange.binding"]._read_group(
@@ -235,7 +235,7 @@ class RoomExchangeCalendar(models.Model):
             calendar.binding_error_count = errors.get(calendar, 0)
 
     @api.constrains("mailbox")
-    def _check_mailbox(self):
+    def _check_mailbox(self) -> None:
         for calendar in self.filtered("mailbox"):
             if not email_normalize(calendar.mailbox, strict=True):
                 raise ValidationError(
@@ -247,7 +247,7 @@ class RoomExchangeCalendar(models.Model):
                 )
 
     @api.constrains("mailbox", "connection_id")
-    def _check_mailbox_unique(self):
+    def _check_mailbox_unique(self) -> None:
         for calendar in self.filtered(lambda c: c.mailbox and c.connection_id):
             twin = self.search(
                 [
@@ -275,7 +275,7 @@ class RoomExchangeCalendar(models.Model):
                 )
 
     @api.constrains("sync_enabled", "mailbox", "connection_id", "room_id")
-    def _check_sync_requirements(self):
+    def _check_sync_requirements(self) -> None:
         for calendar in self.filtered("sync_enabled"):
             problems = calendar._sync_requirement_problems()
             if problems:
@@ -295,12 +295,12 @@ class RoomExchangeCalendar(models.Model):
         "partner_id",
         "room_id",
     )
-    def _check_company_consistency(self):
+    def _check_company_consistency(self) -> None:
         problems = self._company_problems()
         if problems:
             raise ValidationError("\n".join(problems.values()))
 
-    def _company_problems(self):
+    def _company_problems(self) -> dict[int, str]:
         """{calendar id: why} for these rooms whose records disagree: an account
         signed in through another connection, or a connection, booking type,
         technical requester or booking combination room of another company. One
@@ -363,12 +363,12 @@ class RoomExchangeCalendar(models.Model):
         return problems
 
     @api.model_create_multi
-    def create(self, vals_list):
+    def create(self, vals_list) -> models.Model:
         calendars = super().create(vals_list)
         calendars.filtered("sync_enabled")._prepare_booking_setup()
         return calendars
 
-    def write(self, vals):
+    def write(self, vals) -> bool:
         moves = self._calendar_moves(vals)
         result = super().write(vals)
         if vals.get("sync_enabled") or "room_id" in vals:
@@ -381,7 +381,7 @@ class RoomExchangeCalendar(models.Model):
             self._request_sync()
         return result
 
-    def _sync_requirement_problems(self):
+    def _sync_requirement_problems(self) -> list[str]:
         """Sentences naming what this room lacks before it can sync."""
         self.ensure_one()
         room = self.room_id

@@ -10,7 +10,7 @@ class RoomExchangeCalendarAlerts(models.Model):
     _inherit = "room.exchange.calendar"  # pylint: disable=consider-merging-classes-inherited
 
     @api.model
-    def _alert_recipients(self, company=None):
+    def _alert_recipients(self, company=None) -> models.Model:
         """The people Exchange alerts about a record of ``company`` go to: the
         active Exchange sync managers who work in that company (all of them for a
         record shared by every company)."""
@@ -25,7 +25,7 @@ class RoomExchangeCalendarAlerts(models.Model):
         ) - self.env.ref("base.user_root")
 
     @api.model
-    def _cron_health_check(self):
+    def _cron_health_check(self) -> None:
         """Refresh every room's health and keep one to-do per problem and Exchange
         manager: created once, marked done when the problem is gone."""
         calendars = self.sudo().search([])
@@ -56,7 +56,7 @@ class RoomExchangeCalendarAlerts(models.Model):
                     deadline,
                 )
 
-    def _health_problems(self):
+    def _health_problems(self) -> list[tuple]:
         """(summary, note or False, deadline) of each problem the health check
         watches on this room; a False note means the problem is absent."""
         self.ensure_one()
@@ -96,7 +96,9 @@ class RoomExchangeCalendarAlerts(models.Model):
         ]
 
     @api.model
-    def _health_set_alert(self, record, summary, note, users, deadline, feedback=None):
+    def _health_set_alert(
+        self, record, summary, note, users, deadline, feedback=None
+    ) -> None:
         """Keep one open to-do per user about one problem of ``record`` while
         ``note`` describes it; mark them done once the problem is gone.
 

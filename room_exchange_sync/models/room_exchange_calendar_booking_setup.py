@@ -10,7 +10,7 @@ from odoo import Command, api, models
 class RoomExchangeCalendarBookingSetup(models.Model):
     _inherit = "room.exchange.calendar"  # pylint: disable=consider-merging-classes-inherited
 
-    def _prepare_booking_setup(self):
+    def _prepare_booking_setup(self) -> None:
         """Create what bookings of a synced room need: its own single-room combination,
         the booking type of imported meetings and their technical requester."""
         for calendar in self.sudo():
@@ -41,7 +41,7 @@ class RoomExchangeCalendarBookingSetup(models.Model):
                     Command.create({"combination_id": combination.id})
                 ]
 
-    def _single_room_combination(self):
+    def _single_room_combination(self) -> models.Model:
         self.ensure_one()
         Combination = self.env["resource.booking.combination"].sudo()
         for combination in Combination.search(
@@ -51,7 +51,7 @@ class RoomExchangeCalendarBookingSetup(models.Model):
                 return combination
         return Combination.create({"resource_ids": [Command.set(self.room_id.ids)]})
 
-    def _exchange_booking_type(self):
+    def _exchange_booking_type(self) -> models.Model:
         """The company's "Exchange room booking" type, with a 24/7 availability
         calendar: Exchange is the source of truth for these meetings, whatever
         their hour."""
@@ -81,7 +81,7 @@ class RoomExchangeCalendarBookingSetup(models.Model):
         )
 
     @api.model
-    def _around_the_clock_calendar(self, company):
+    def _around_the_clock_calendar(self, company) -> models.Model:
         ResourceCalendar = self.env["resource.calendar"].sudo()
         name = self.env._("Exchange rooms (24/7)")
         calendar = ResourceCalendar.search(

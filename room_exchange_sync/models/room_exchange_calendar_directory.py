@@ -51,7 +51,7 @@ class RoomExchangeCalendarDirectory(models.Model):
         help="What the last directory refresh changed on the room.",
     )
 
-    def _directory_problem(self):
+    def _directory_problem(self) -> str | bool:
         """What the health check says of a room the directory no longer shows, or
         that Exchange no longer opens; False when neither."""
         self.ensure_one()
@@ -77,7 +77,7 @@ class RoomExchangeCalendarDirectory(models.Model):
         return False
 
     @api.model
-    def _cron_directory_refresh(self):
+    def _cron_directory_refresh(self) -> None:
         """Refresh the rooms' attributes from the directory, once a day per room,
         and flag rooms the directory no longer shows or Exchange no longer opens.
 
@@ -112,7 +112,7 @@ class RoomExchangeCalendarDirectory(models.Model):
                 if not Cron._commit_progress(len(chunk), remaining=remaining):
                     return
 
-    def _directory_refresh(self, listing):
+    def _directory_refresh(self, listing) -> None:
         """Compare these rooms (one connection's) with ``listing`` ({lower-case
         mailbox: DirectoryRoom}); update their state and, for rooms whose attributes
         come from the directory, their attributes, noting the changes."""
@@ -146,7 +146,7 @@ class RoomExchangeCalendarDirectory(models.Model):
                 calendar._directory_post(notes)
             calendar.write(values)
 
-    def _directory_reachability(self):
+    def _directory_reachability(self) -> dict:
         """{calendar id: None or the GraphError of reading its calendar}, read in
         ``$batch`` per Microsoft account (the app's for application mode). Rooms
         whose account cannot be used now are left out."""
@@ -169,7 +169,7 @@ class RoomExchangeCalendarDirectory(models.Model):
                 found[calendar.id] = errors.get(calendar.mailbox)
         return found
 
-    def _directory_state_note(self, state):
+    def _directory_state_note(self, state) -> str:
         labels = dict(DIRECTORY_STATES)
         return self.env._(
             "directory status %(old)s → %(new)s",
@@ -177,7 +177,7 @@ class RoomExchangeCalendarDirectory(models.Model):
             new=labels[state],
         )
 
-    def _directory_post(self, notes):
+    def _directory_post(self, notes) -> None:
         """A log note on the room's Exchange calendar: what the directory changed."""
         items = Markup("").join(Markup("<li>%s</li>") % escape(note) for note in notes)
         self.message_post(

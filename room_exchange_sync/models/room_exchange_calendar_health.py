@@ -5,6 +5,7 @@ bookings, overlaps with Outlook meetings), the next expiry of what the sync depe
 on, and the overview's buttons."""
 
 from datetime import timedelta
+from types import NotImplementedType
 
 from odoo import api, fields, models
 
@@ -84,7 +85,7 @@ class RoomExchangeCalendarHealth(models.Model):
         "binding_ids.sync_state",
         "directory_state",
     )
-    def _compute_health(self):
+    def _compute_health(self) -> None:
         troubled = self.env["room.exchange.binding"]._read_group(
             [
                 ("calendar_id", "in", self._origin.ids),
@@ -117,7 +118,7 @@ class RoomExchangeCalendarHealth(models.Model):
                 health = "healthy"
             calendar.health = health
 
-    def _conflict_counts(self):
+    def _conflict_counts(self) -> dict[int, int]:
         """{calendar id: Odoo bookings of its room flagged as overlapping an Outlook
         meeting}, in one query (the Conflicts view lists those bookings)."""
         if not self.ids:
@@ -144,7 +145,7 @@ class RoomExchangeCalendarHealth(models.Model):
         return counts
 
     @api.model
-    def _health_stale_delay(self):
+    def _health_stale_delay(self) -> timedelta:
         """How long a syncing room may go without a successful round."""
         value = (
             self.env["ir.config_parameter"]
@@ -157,14 +158,14 @@ class RoomExchangeCalendarHealth(models.Model):
             hours = 24.0
         return timedelta(hours=hours if hours > 0 else 24.0)
 
-    def _health_is_stale(self, stale_before):
+    def _health_is_stale(self, stale_before) -> bool:
         """No successful round since ``stale_before`` (the room's creation counts as
         the start for a room that never synced)."""
         self.ensure_one()
         reference = self.last_sync_date or self.create_date
         return bool(self.sync_enabled and reference and reference < stale_before)
 
-    def _compute_health_details(self):
+    def _compute_health_details(self) -> None:
         ids = self._origin.ids
         Binding = self.env["room.exchange.binding"]
         pushed = dict(
@@ -188,7 +189,7 @@ class RoomExchangeCalendarHealth(models.Model):
             calendar.binding_pending_count = pending.get(calendar._origin, 0)
             calendar.conflict_count = conflicts.get(calendar._origin.id, 0)
 
-    def _conflict_domain(self):
+    def _conflict_domain(self) -> list:
         """The Odoo bookings of this room that overlap an Outlook meeting (each row
         of the Conflicts view pairs one with the meeting)."""
         self.ensure_one()
@@ -206,14 +207,14 @@ class RoomExchangeCalendarHealth(models.Model):
         "account_id",
         "last_sync_date",
     )
-    def _compute_next_expiry(self):
+    def _compute_next_expiry(self) -> None:
         for calendar in self:
             expiries = calendar._health_expiries()
             date, reason = min(expiries) if expiries else (False, False)
             calendar.next_expiry_date = date
             calendar.next_expiry_reason = reason
 
-    def _health_expiries(self):
+    def _health_expiries(self) -> list[tuple]:
         """(date, what) pairs of what this room's sync depends on."""
         self.ensure_one()
         connection = self.connection_id
@@ -248,7 +249,9 @@ class RoomExchangeCalendarHealth(models.Model):
             )
         return expiries
 
-    def _search_next_expiry_date(self, operator, value):
+    def _search_next_expiry_date(
+        self, operator, value
+    ) -> fields.Domain | NotImplementedType:
         """Rooms by their next expiry, e.g. for the "Expiring soon" filter. The
         earliest of the expiries _health_expiries lists is before a date when one of
         them is, so each becomes a condition on stored fields."""
@@ -262,7 +265,7 @@ class RoomExchangeCalendarHealth(models.Model):
         return NotImplemented
 
     @api.model
-    def _next_expiry_domain(self, operator=None, value=None):
+    def _next_expiry_domain(self, operator=None, value=None) -> fields.Domain:
         """Rooms with something expiring, as _health_expiries sees it: at all, or
         ``operator`` (< or <=) ``value``."""
         if operator:
@@ -301,11 +304,11 @@ class RoomExchangeCalendarHealth(models.Model):
             | fields.Domain(delegated)
         )
 
-    def action_cockpit_reauthorize(self):
+    def action_cockpit_reauthorize(self) -> dict:
         self.ensure_one()
         return self._sign_in_action("overview")
 
-    def action_open_binding_errors(self):
+    def action_open_binding_errors(self) -> dict:
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "room_exchange_sync.room_exchange_binding_action"
@@ -320,7 +323,7 @@ class RoomExchangeCalendarHealth(models.Model):
         )
         return action
 
-    def action_open_conflicts(self):
+    def action_open_conflicts(self) -> dict:
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "room_exchange_sync.resource_booking_action_exchange_conflicts"

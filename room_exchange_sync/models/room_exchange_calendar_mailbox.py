@@ -21,7 +21,7 @@ _logger = logging.getLogger(__name__)
 class RoomExchangeCalendarMailbox(models.Model):
     _inherit = "room.exchange.calendar"  # pylint: disable=consider-merging-classes-inherited
 
-    def action_save_calendar(self):
+    def action_save_calendar(self) -> dict:
         """Bind the room to the chosen (or typed) room mailbox, once access is
         checked, and start its first sync."""
         self.ensure_one()
@@ -43,7 +43,7 @@ class RoomExchangeCalendarMailbox(models.Model):
             "success",
         )
 
-    def _is_authorized_for(self, mailbox):
+    def _is_authorized_for(self, mailbox) -> bool:
         self.ensure_one()
         return bool(
             self.state in ("authorized", "syncing")
@@ -51,7 +51,7 @@ class RoomExchangeCalendarMailbox(models.Model):
             and (self.mailbox or "").lower() == mailbox.lower()
         )
 
-    def _authorize(self, mailbox):
+    def _authorize(self, mailbox) -> None:
         """Check access to ``mailbox`` and bind the room to it (``_bind_mailbox``),
         then start its first sync: the export of its future bookings (see
         ``_export_first_sync``). Raises UserError or GraphError as
@@ -61,7 +61,7 @@ class RoomExchangeCalendarMailbox(models.Model):
         if not self._export_first_sync():
             self._request_sync()
 
-    def _graph_error_outcome(self, error, mailbox=None):
+    def _graph_error_outcome(self, error, mailbox=None) -> dict:
         """What a button shows when Graph failed. A lost sign-in is recorded on the
         room (state, activities) and reported without rolling that record back;
         anything else is a plain UserError."""
@@ -77,7 +77,7 @@ class RoomExchangeCalendarMailbox(models.Model):
         )
         raise UserError(message) from error
 
-    def _bind_mailbox(self, mailbox):
+    def _bind_mailbox(self, mailbox) -> None:
         """Probe read and write access to a room mailbox calendar and bind to it.
 
         Raises UserError naming the missing share or permission.
@@ -86,7 +86,7 @@ class RoomExchangeCalendarMailbox(models.Model):
         access = self._graph_client().probe_calendar_access(mailbox)
         self._bind_checked_mailbox(mailbox, access)
 
-    def _bind_checked_mailbox(self, mailbox, access, values=None):
+    def _bind_checked_mailbox(self, mailbox, access, values=None) -> None:
         """Bind to a room mailbox whose access was probed (``access``, a
         CalendarAccess: one probe, or one of a ``$batch`` of them); ``values`` are
         written along (the Microsoft account that probed it).
@@ -103,7 +103,7 @@ class RoomExchangeCalendarMailbox(models.Model):
         _logger.info("Room calendar %s bound to its mailbox", self.id)
 
     @api.model
-    def _bound_values(self, mailbox, access):
+    def _bound_values(self, mailbox, access) -> dict:
         """What a room calendar records once ``mailbox`` passed the check
         (``access``: its CalendarAccess, with read and write)."""
         return {
@@ -115,7 +115,7 @@ class RoomExchangeCalendarMailbox(models.Model):
             "sync_enabled": True,
         }
 
-    def _access_problem(self, mailbox, error, can_read=False):
+    def _access_problem(self, mailbox, error, can_read=False) -> str:
         """What an Exchange admin must do so that Odoo can write this calendar."""
         who = (
             self.account_id.username
@@ -152,7 +152,7 @@ class RoomExchangeCalendarMailbox(models.Model):
             )
         return self.connection_id._graph_error_message(error)
 
-    def _calendar_moves(self, vals):
+    def _calendar_moves(self, vals) -> dict:
         """{calendar: (old mailbox, old calendar id, whether the calendar may be
         another)} for the rooms whose mailbox, connection or account ``vals``
         change: each must start reading afresh."""
@@ -265,7 +265,7 @@ class RoomExchangeCalendarMailbox(models.Model):
             len(bindings),
         )
 
-    def _remove_authorization(self):
+    def _remove_authorization(self) -> None:
         """Stop syncing and forget the account's tokens once no room uses them.
 
         Bookings and their links stay, so authorizing again later resumes without

@@ -28,7 +28,7 @@ DEFAULT_NOTIFIED_POLL_MINUTES = 60
 class RoomExchangeCalendarSchedule(models.Model):
     _inherit = "room.exchange.calendar"  # pylint: disable=consider-merging-classes-inherited
 
-    def _request_sync(self):
+    def _request_sync(self) -> None:
         """Mark these rooms due (a change notification, a change of their bookings in
         Odoo) and wake their sync up soon, after this transaction commits; Graph is
         never called from the user's transaction. Only these rooms are marked: the
@@ -41,7 +41,7 @@ class RoomExchangeCalendarSchedule(models.Model):
         )
         calendars._wake_sync()
 
-    def _wake_sync(self):
+    def _wake_sync(self) -> None:
         """Start the sync of these requested rooms soon: here, a run of the sync
         cron (a trigger is a row of this transaction; the cron takes requested
         rooms first). room_exchange_sync_queue queues their jobs instead.
@@ -64,7 +64,7 @@ class RoomExchangeCalendarSchedule(models.Model):
             cron._trigger()
 
     @api.model
-    def _cron_sync(self):
+    def _cron_sync(self) -> None:
         """Sync the rooms that are due, most due first, a group of rooms side by
         side (their Graph round trips overlap) per committed step.
 
@@ -107,7 +107,7 @@ class RoomExchangeCalendarSchedule(models.Model):
                 at=fields.Datetime.now() + timedelta(minutes=1)
             )
 
-    def _sync_group(self, requested, pool, tally):
+    def _sync_group(self, requested, pool, tally) -> None:
         """One round of each room of ``self``, side by side, those another worker
         holds left out; ``requested``: the ids of rooms with a sync request, which
         their round takes. Counts what happened in ``tally``."""
@@ -138,7 +138,7 @@ class RoomExchangeCalendarSchedule(models.Model):
                 tally["synced"] += 1
                 tally["requested"] += calendar.id in requested
 
-    def _quiet_rooms(self, requested=()):
+    def _quiet_rooms(self, requested=()) -> models.Model:
         """The rooms of ``self`` nobody asked to sync and whose every linked booking
         is in sync (one query): their round does nothing more when Exchange reports
         no change (``SyncRound.quiet``)."""
@@ -157,7 +157,7 @@ class RoomExchangeCalendarSchedule(models.Model):
         return self.browse([id_ for id_ in self.ids if id_ not in busy])
 
     @api.model
-    def _due_for_sync(self, limit, skip_ids=()):
+    def _due_for_sync(self, limit, skip_ids=()) -> tuple[models.Model, set[int], int]:
         """(the next ``limit`` rooms due for a round, most due first; the ids of
         those with a sync request; how many rooms are due in all, these included),
         in one query. Rooms in ``skip_ids`` are left out.
@@ -222,7 +222,7 @@ class RoomExchangeCalendarSchedule(models.Model):
         return group, requested, rows[0][2] if rows else 0
 
     @api.model
-    def _poll_intervals(self):
+    def _poll_intervals(self) -> tuple[timedelta, timedelta]:
         """(how often a room is polled: the sync cron's interval; how often a room
         with change notifications is: system parameter
         ``room_exchange_sync.notified_poll_minutes``, 60 by default)."""
@@ -243,7 +243,7 @@ class RoomExchangeCalendarSchedule(models.Model):
         return polled, max(notified, polled)
 
     @api.model
-    def _log_sync_run(self, tally, tried):
+    def _log_sync_run(self, tally, tried) -> None:
         """One line for the run: what was synced, and what was not and why."""
         polled, _notified = self._poll_intervals()
         self.env.cr.execute(
@@ -280,7 +280,7 @@ class RoomExchangeCalendarSchedule(models.Model):
         )
 
     @api.model
-    def _rooms_side_by_side(self):
+    def _rooms_side_by_side(self) -> int:
         """How many rooms a cron step syncs at once (system parameter
         ``room_exchange_sync.rooms_side_by_side``): Exchange's limits are per
         mailbox, so this only bounds Odoo's own threads and connections."""

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
-from ..graph import GraphAuthError, GraphError
+from ..graph import GraphAuthError, GraphClient, GraphError
 
 _logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class RoomExchangeCalendarSignIn(models.Model):
         check_company=True,
     )
 
-    def _room_form_url(self, back_to="room"):
+    def _room_form_url(self, back_to="room") -> str:
         """Where the Microsoft sign-in brings the admin back: the room's form, or
         the rooms overview (``back_to`` as in SIGN_IN_RETURNS), under their menu so
         that the app's navbar and the breadcrumb are there."""
@@ -45,7 +45,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             return f"/odoo/{path}"
         return f"/odoo/{path}/{self.room_id.id}"
 
-    def _sign_in_action(self, back_to):
+    def _sign_in_action(self, back_to) -> dict:
         """Start the Microsoft sign-in for this room; it comes back to ``back_to``
         (SIGN_IN_RETURNS). Exchange sync managers only: it changes the room's
         authorization."""
@@ -61,7 +61,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             "target": "self",
         }
 
-    def _sign_in_problem(self):
+    def _sign_in_problem(self) -> str | bool:
         """Why a person cannot sign in for this room now, or False."""
         self.ensure_one()
         connection = self.connection_id
@@ -80,7 +80,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             )
         return False
 
-    def _graph_client(self):
+    def _graph_client(self) -> GraphClient:
         """A Graph client acting as this room's account, or as the app.
 
         Raises ConnectionNotReady (a UserError) unless the connection is Ready."""
@@ -98,7 +98,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             )
         return connection._graph_client(account._access_token)
 
-    def _after_sign_in(self):
+    def _after_sign_in(self) -> None:
         """Offer the calendars the new account can write; re-bind a known mailbox."""
         self.ensure_one()
         self._refresh_choices()
@@ -108,7 +108,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             except UserError as error:
                 self.sudo().write({"state": "not_configured", "last_error": str(error)})
 
-    def _refresh_choices(self):
+    def _refresh_choices(self) -> None:
         """Rebuild the calendar picker: shared room calendars and directory rooms."""
         self.ensure_one()
         client = self._graph_client()
@@ -141,7 +141,7 @@ class RoomExchangeCalendarSignIn(models.Model):
                 lambda choice: choice.mailbox.lower() == self.mailbox.lower()
             )[:1]
 
-    def action_load_choices(self):
+    def action_load_choices(self) -> dict | bool:
         self.ensure_one()
         self.check_access("write")
         try:
@@ -150,7 +150,7 @@ class RoomExchangeCalendarSignIn(models.Model):
             return self._graph_error_outcome(error)
         return False
 
-    def _mark_reauthorization_needed(self, error):
+    def _mark_reauthorization_needed(self, error) -> None:
         """The refresh token is gone: the room waits for a new sign-in; nothing is
         deleted. Every Exchange manager gets one activity about it."""
         message = "\n".join(
@@ -177,12 +177,12 @@ class RoomExchangeCalendarSignIn(models.Model):
             )
         _logger.warning("Room calendars %s need a new Microsoft sign-in", self.ids)
 
-    def _reauthorization_summary(self):
+    def _reauthorization_summary(self) -> str:
         return self.env._(
             "Authorize room %(room)s again", room=self.room_id.display_name
         )
 
-    def _close_reauthorization_activities(self):
+    def _close_reauthorization_activities(self) -> None:
         for calendar in self.sudo():
             self._health_set_alert(
                 calendar,
@@ -212,7 +212,7 @@ class RoomExchangeCalendarChoice(models.Model):
     )
 
     @api.depends("name", "mailbox")
-    def _compute_display_name(self):
+    def _compute_display_name(self) -> None:
         for choice in self:
             choice.display_name = (
                 f"{choice.name} <{choice.mailbox}>" if choice.name else choice.mailbox

@@ -13,9 +13,9 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..engine import ActionKind, StorageEmpty
+from ..engine import ActionKind, Plan, StorageEmpty
 from ..graph import GraphAuthError, GraphError
-from ..graph.steps import run_inline
+from ..graph.steps import Steps, run_inline
 from .room_exchange_calendar import PARAM_PAUSED
 from .sync_round import SyncRound
 
@@ -27,7 +27,7 @@ _logger = logging.getLogger(__name__)
 class RoomExchangeCalendarSync(models.Model):
     _inherit = "room.exchange.calendar"  # pylint: disable=consider-merging-classes-inherited
 
-    def _try_lock(self):
+    def _try_lock(self) -> models.Model:
         """Lock these room calendars for a round (one query); returns those locked,
         the others being synced by another worker. A row another transaction
         changed since ours began cannot be locked under Odoo's repeatable-read
@@ -43,7 +43,9 @@ class RoomExchangeCalendarSync(models.Model):
                 return self.browse()
             return self.browse().union(*(calendar._try_lock() for calendar in self))
 
-    def _sync(self, full=False, confirm_cancellations=False, **round_options):
+    def _sync(
+        self, full=False, confirm_cancellations=False, **round_options
+    ) -> Plan | bool:
         """Run one round and record its outcome on the room; never raises for Graph
         or data problems (they are the room's state and last error). Returns the
         engine's plan, or False when the round failed.
@@ -54,7 +56,9 @@ class RoomExchangeCalendarSync(models.Model):
             self._sync_steps(full, confirm_cancellations, **round_options)
         )
 
-    def _sync_steps(self, full=False, confirm_cancellations=False, **round_options):
+    def _sync_steps(
+        self, full=False, confirm_cancellations=False, **round_options
+    ) -> Steps[Plan | bool]:
         """``_sync`` as a generator of Graph steps (graph/steps.py), for running
         several rooms side by side. Each stretch of database work between two Graph
         steps is one savepoint: a failure rolls that stretch back and ends the round
@@ -101,7 +105,7 @@ class RoomExchangeCalendarSync(models.Model):
             self.sudo().write(changed)
         return plan
 
-    def _record_round_error(self, error):
+    def _record_round_error(self, error) -> None:
         """Record why a round failed (nothing of the failing step was kept)."""
         if isinstance(error, GraphAuthError) and error.reauthorization_needed:
             self._mark_reauthorization_needed(error)
@@ -135,7 +139,7 @@ class RoomExchangeCalendarSync(models.Model):
                 )
             )
 
-    def _cancellation_warning(self, plan):
+    def _cancellation_warning(self, plan) -> str | bool:
         if not plan.needs_confirmation:
             return False
         return self.env._(
@@ -144,7 +148,7 @@ class RoomExchangeCalendarSync(models.Model):
             count=plan.count(CANCEL_LOCAL),
         )
 
-    def _record_round_failure(self, message):
+    def _record_round_failure(self, message) -> None:
         """The room goes to error and retries later, backing off while it keeps
         failing; other rooms carry on."""
         failures = self.failure_count + 1
@@ -159,29 +163,29 @@ class RoomExchangeCalendarSync(models.Model):
         )
         _logger.warning("Exchange sync of room calendar %s failed", self.id)
 
-    def action_sync_now(self):
+    def action_sync_now(self) -> dict:
         self.ensure_one()
         self.check_access("write")
         return self._sync_notification(self._locked_sync())
 
-    def action_full_resync(self):
+    def action_full_resync(self) -> dict:
         self.ensure_one()
         self.check_access("write")
         return self._sync_notification(self._locked_sync(full=True))
 
-    def action_confirm_cancellations(self):
+    def action_confirm_cancellations(self) -> dict:
         self.ensure_one()
         self.check_access("write")
         plan = self._locked_sync(full=True, confirm_cancellations=True)
         return self._sync_notification(plan)
 
     @api.model
-    def _sync_paused(self):
+    def _sync_paused(self) -> bool:
         """Whether an admin paused the sync of every room (Settings)."""
         value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PAUSED)
         return bool(value) and value.lower() not in ("0", "false")
 
-    def _locked_sync(self, **options):
+    def _locked_sync(self, **options) -> Plan | bool:
         if self._sync_paused():
             raise UserError(
                 self.env._(
@@ -203,7 +207,7 @@ class RoomExchangeCalendarSync(models.Model):
             return False
         return self._sync(**options)
 
-    def _sync_notification(self, plan):
+    def _sync_notification(self, plan) -> dict:
         if plan is False:
             return self.connection_id._notification(
                 self.env._("Sync failed"), self.last_error, "danger"
