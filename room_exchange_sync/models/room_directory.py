@@ -5,9 +5,9 @@ Where it lives:
 
 - ``resource.resource`` (models/resource_resource.py): the room's capacity,
   building, floor and equipment, and where they come from (``room_attribute_source``);
-- ``room.exchange.calendar`` (models/room_exchange_calendar.py): whether its mailbox
-  is still in the directory and within reach (``directory_state``, flagged on the
-  rooms overview), and the daily job ``_cron_directory_refresh``
+- ``room.exchange.calendar`` (models/room_exchange_calendar_directory.py): whether
+  its mailbox is still in the directory and within reach (``directory_state``,
+  flagged on the rooms overview), and the daily job ``_cron_directory_refresh``
   (data/ir_cron_directory_data.xml);
 - ``room.exchange.connection`` (models/room_exchange_connection.py): its directory,
   and the button that opens *Rooms from Microsoft 365*

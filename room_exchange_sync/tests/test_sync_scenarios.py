@@ -899,7 +899,7 @@ class TestConcurrentSyncRuns(CommittedRoomMixin, TransactionCase):
             second.cr.rollback()
         self.assertEqual(synced[0], "worker A")
 
-    # Gap: models/room_exchange_calendar.py, action_sync_now (and action_full_resync,
+    # Gap: room_exchange_calendar_sync.py, action_sync_now (and action_full_resync,
     # action_confirm_cancellations) call _sync() without try_lock_for_update(): a
     # manual "Sync now" while the cron holds the room runs a second round on it at
     # the same time (both read Exchange and send their writes; the manual one then
