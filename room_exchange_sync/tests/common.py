@@ -332,7 +332,9 @@ class BrowserMixin:
         page.fill("input[name=login]", login)
         page.fill("input[name=password]", login)
         page.click("button[type=submit]")
-        page.wait_for_url("**/odoo**")
+        # The first page after a login may build Odoo's asset bundles, which takes
+        # far longer than a click on a busy machine.
+        page.wait_for_url("**/odoo**", timeout=90000)
 
 
 @contextlib.contextmanager
