@@ -204,7 +204,7 @@ class SyncRound:
         # What this round did to each booking, for its chatter: {booking id: [text]}.
         self.history = {}
         self.remote_texts = None
-        # Bulk export (wizards/room_exchange_export.py): ``window_end`` reaches further
+        # Bulk export (room_exchange_export_run.py): ``window_end`` reaches further
         # ahead than the sync window; ``dry_run`` plans without executing or storing
         # anything; ``max_creates`` leaves the creations beyond it for the next round;
         # ``budget`` (requests, seconds) is the share of the mailbox's request budget
@@ -446,7 +446,7 @@ class SyncRound:
         end = today + timedelta(days=self.connection.sync_future_days)
         # An export's horizon stays in the window of later rounds: a bound event
         # outside the window of a full round would be taken for a removed one.
-        horizons = (self.window_end, self.calendar.export_horizon)
+        horizons = (self.window_end, self.calendar.export_run_id.horizon)
         end = max([end, *(horizon for horizon in horizons if horizon)])
         return (today - timedelta(days=self.connection.sync_past_days), end)
 
