@@ -296,6 +296,16 @@ class TestExportWizard(RoomExchangeCase):
         self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assertEqual(self.calendar.export_run_id.exported_count, 0)
         self.assertEqual(self.calendar.export_run_id.already_count, 2)
+        # Both exports stay as records, the latest first; users of the sync read them.
+        first, latest = self.calendar.export_run_ids[1], self.calendar.export_run_ids[0]
+        self.assertEqual(latest, self.calendar.export_run_id)
+        self.assertEqual((first.state, first.exported_count), ("done", 2))
+        self.assertIn("2 exported", first.summary)
+        self.assertEqual(first.user_id, self.env.user)
+        Run = self.env["room.exchange.export.run"].with_user(self.exchange_user)
+        self.assertEqual(Run.search([("room_id", "=", self.room.id)]), latest | first)
+        with self.assertRaises(AccessError):
+            first.with_user(self.manager).unlink()
         # Only reads, some of them as items of a $batch (the read ahead).
         self.assertFalse(
             [
@@ -536,6 +546,8 @@ class TestExportWizard(RoomExchangeCase):
         self.assertIn('name="exchange_export_box"', arch)
         box = arch[arch.index('name="exchange_export_box"') :]
         self.assertIn('name="action_exchange_run_export"', box)
+        runs = self.env.ref("room_exchange_sync.room_exchange_export_run_action")
+        self.assertIn(f'name="{runs.id}"', box, "All exports")
         arch = self.env["room.exchange.export"].get_views([(False, "form")])["views"][
             "form"
         ]["arch"]
