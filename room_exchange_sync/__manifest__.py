@@ -2,7 +2,7 @@
 {
     "name": "Room Exchange Sync",
     "summary": "Two-way sync of room bookings with Exchange Online room calendars",
-    "version": "19.0.1.0.0",
+    "version": "19.0.2.0.0",
     "development_status": "Alpha",
     "category": "Productivity",
     "website": "https://github.com/room-exchange-sync/room_exchange_sync",
@@ -20,6 +20,7 @@
         "views/room_exchange_connection_views.xml",
         "views/resource_resource_views.xml",
         "views/room_exchange_calendar_views.xml",
+        "views/room_exchange_export_run_views.xml",
         "views/resource_booking_views.xml",
         "views/room_exchange_binding_views.xml",
         "views/res_config_settings_views.xml",

@@ -45,7 +45,7 @@ repeat the set-up):
   app-only app's RBAC scope is lifted), one sequential POST per booking as above;
 - export, wizard preview: ``room.exchange.export`` opened on the rooms as the list
   action does, ``action_preview()`` (reads Exchange only);
-- export, cron: ``action_run()`` then ``room.exchange.calendar._cron_export()``, the
+- export, cron: ``action_run()`` then ``room.exchange.export.run._cron_export()``, the
   product's own path, with real commits (``ir.cron._commit_progress`` outside a cron
   just commits) in the throwaway database; the export's pacing is off
   (export_budget_requests 0), chunk size the product's default;
@@ -533,22 +533,24 @@ def export_settings(env, budget=None):
     product's default (10,000 requests per 600 s and mailbox); the chunk size
     stays the product's default."""
     from odoo.addons.room_exchange_sync import sync
-    from odoo.addons.room_exchange_sync.wizards import room_exchange_export as export
+    from odoo.addons.room_exchange_sync.models import room_exchange_export_run as export
 
     params = env["ir.config_parameter"].sudo()
     requests, seconds = budget or (export.DEFAULT_BUDGET, export.DEFAULT_BUDGET_SECONDS)
     params.set_param(export.PARAM_BUDGET, str(requests))
     params.set_param(export.PARAM_BUDGET_SECONDS, str(seconds))
     sync.MAILBOX_BUDGET.forget()
-    return env["room.exchange.calendar"]._export_settings()
+    return env["room.exchange.export.run"]._settings()
 
 
 def export_check(emulator, calendars, bookings_by_mailbox):
     """Problems with the exported events: missing, duplicated, unbound."""
     problems = []
     for calendar in calendars:
-        if calendar.export_state != "done":
-            problems.append(f"{calendar.mailbox}: export {calendar.export_state}")
+        if calendar.export_run_id.state != "done":
+            problems.append(
+                f"{calendar.mailbox}: export {calendar.export_run_id.state}"
+            )
     for mailbox, names in bookings_by_mailbox.items():
         subjects = collections.Counter(
             event.get("subject") for event in emulator.snapshot(mailbox)
@@ -674,11 +676,11 @@ def export_pass(args, count, *, memory, baseline, budget_check):
                 cr.commit()
                 label = f"export: cron ({count} bookings, {rooms_count} rooms)"
                 with meter.measure(label, cr) as m:
-                    env["room.exchange.calendar"]._cron_export()
+                    env["room.exchange.export.run"]._cron_export()
                 m.items = count
                 calendars.invalidate_recordset()
                 problems = export_check(emulator, calendars, names)
-                done = sum(calendars.mapped("export_done"))
+                done = sum(calendars.export_run_id.mapped("exported_count"))
                 m.note = f"{done} exported" + (
                     f"; PROBLEMS: {'; '.join(problems[:3])}" if problems else ""
                 )
@@ -722,7 +724,7 @@ def export_under_budget(args, env, cr, meter, emulator, calendar, booking_type):
     emulator.reset_throttle()
     label = f"export: paced, budget {budget}/{seconds:g} s"
     with meter.measure(label, cr) as m:
-        env["room.exchange.calendar"]._cron_export()
+        env["room.exchange.export.run"]._cron_export()
     m.items = count
     usage = mailbox_usage(emulator, calendar.mailbox)
     calendar.invalidate_recordset()

@@ -851,7 +851,7 @@ def scenario_export(args):
                 wizard.action_run()
                 cr.commit()
                 began = time.perf_counter()
-                env["room.exchange.calendar"]._cron_export()
+                env["room.exchange.export.run"]._cron_export()
                 wall = time.perf_counter() - began
                 calendar.invalidate_recordset()
                 subjects = collections.Counter(
@@ -860,7 +860,7 @@ def scenario_export(args):
                 )
                 exported = sum(1 for n in subjects if n.startswith("Export booking"))
                 twice = sum(1 for n, k in subjects.items() if k > 1)
-                results[count] = (wall, exported, twice, calendar.export_state)
+                results[count] = (wall, exported, twice, calendar.export_run_id.state)
     print(f"\n## Export of one room ({args.export_latency:g} ms per Graph request)\n")
     print("| bookings | wall s | ms per booking | exported | duplicated | state |")
     print("|---|---|---|---|---|---|")

@@ -393,8 +393,10 @@ def binding_rows(db, calendar_id):
 def calendar_row(db, calendar_id):
     rows = sql(
         db,
-        "SELECT state, export_state, export_done, export_failed, export_summary, "
-        "last_error FROM room_exchange_calendar WHERE id = %s",
+        "SELECT cal.state, run.state, run.exported_count, run.failed_count, "
+        "run.summary, cal.last_error FROM room_exchange_calendar cal "
+        "LEFT JOIN room_exchange_export_run run ON run.id = cal.export_run_id "
+        "WHERE cal.id = %s",
         [calendar_id],
     )
     keys = ("state", "export_state", "done", "failed", "summary", "error")

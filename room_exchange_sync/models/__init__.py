@@ -9,6 +9,8 @@ from . import room_exchange_calendar_sync
 from . import room_exchange_calendar_health
 from . import room_exchange_calendar_alerts
 from . import room_exchange_calendar_directory
+from . import room_exchange_export_run
+from . import room_exchange_calendar_export
 from . import room_exchange_auth_flow
 from . import room_exchange_binding
 from . import room_exchange_subscription

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from ..graph import GraphError
 from .room_directory import DIRECTORY_STATES, check_manager
 from .room_exchange_calendar import STATES
+from .room_exchange_export_run import EXPORT_STATES
 
 MANAGER = "room_exchange_sync.room_exchange_sync_group_manager"
 USER = "room_exchange_sync.room_exchange_sync_group_user"
@@ -183,9 +184,7 @@ class ResourceResource(models.Model):
     )
 
     exchange_export_state = fields.Selection(
-        selection=lambda self: self.env["room.exchange.calendar"]
-        ._fields["export_state"]
-        .selection,
+        selection=[("none", "No export"), *EXPORT_STATES],
         string="Export",
         compute="_compute_exchange_export",
         groups=USER,
@@ -397,10 +396,7 @@ class ResourceResource(models.Model):
                 "room with %(mailbox)s.",
                 mailbox=mailbox,
             )
-        if not calendar.last_sync_date and calendar.export_state in (
-            "queued",
-            "running",
-        ):
+        if not calendar.last_sync_date and calendar._export_under_way():
             return self.env._(
                 "Authorized: this room syncs with %(mailbox)s. Its first sync sends "
                 "its future bookings to Exchange (Outlook/Exchange Bulk Export, "
@@ -497,9 +493,10 @@ class ResourceResource(models.Model):
     def _compute_exchange_export(self):
         for room in self:
             calendar = room.exchange_calendar_ids[:1].sudo()
-            room.exchange_export_state = calendar.export_state or "none"
-            room.exchange_export_failed = calendar.export_failed
-            room.exchange_export_summary = calendar.export_summary
+            run = calendar.export_run_id
+            room.exchange_export_state = run.state or "none"
+            room.exchange_export_failed = run.failed_count
+            room.exchange_export_summary = run.summary
             room.exchange_export_progress, room.exchange_export_message = (
                 calendar._export_status() if calendar else (False, False)
             )

@@ -285,7 +285,7 @@ class SyncRound:
         end = today + timedelta(days=connection.sync_future_days)
         # An export's horizon stays in the window of later rounds: a bound event
         # outside the window of a full round would be taken for a removed one.
-        horizons = (self.options.window_end, self.calendar.export_horizon)
+        horizons = (self.options.window_end, self.calendar.export_run_id.horizon)
         end = max([end, *(horizon for horizon in horizons if horizon)])
         return (today - timedelta(days=connection.sync_past_days), end)
 

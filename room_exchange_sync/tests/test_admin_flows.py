@@ -202,7 +202,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
         with patch.object(
             type(self.env["ir.cron"]), "_commit_progress", return_value=1e9
         ):
-            self.env["room.exchange.calendar"]._cron_export()
+            self.env["room.exchange.export.run"]._cron_export()
 
     # browser helpers
 
@@ -324,15 +324,16 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
             self.assertEqual(
                 shown["export_progress"], squash(room.exchange_export_progress)
             )
-            states = dict(calendar._fields["export_state"].selection)
-            self.assertEqual(shown["export_state"], states[calendar.export_state])
+            run = calendar.export_run_id
+            states = dict(run._fields["state"].selection)
+            self.assertEqual(shown["export_state"], states[run.state])
         self.assertEqual(
             "action_exchange_run_export" in shown["export_buttons"],
             room.exchange_can_export,
         )
         self.assertEqual(
             "action_exchange_refresh" in shown["export_buttons"],
-            calendar.export_state in ("queued", "running"),
+            calendar.export_run_id.state in ("queued", "running"),
         )
         self.assertTrue(shown["navbar_app"], "the navbar lost its app")
         return shown
@@ -470,14 +471,14 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
         calendar = self.room.exchange_calendar_id
         self.assertEqual(calendar.state, "authorized")
         self.assertEqual(calendar.mailbox, ROOM_ADAMS)
-        self.assertEqual(calendar.export_state, "queued")
-        self.assertEqual(calendar.export_total, 3)
+        self.assertEqual(calendar.export_run_id.state, "queued")
+        self.assertEqual(calendar.export_run_id.total_count, 3)
         self.assertEqual(shown["export_state"], "Queued")
         self.assertEqual(shown["export_progress"], "0 of 3 exported")
         self.assertIn("first sync sends its future bookings", shown["sentence"])
 
         self.run_export_cron()
-        self.assertEqual(calendar.export_state, "done")
+        self.assertEqual(calendar.export_run_id.state, "done")
         self.assertEqual(len(bookings.exchange_binding_ids.filtered("external_id")), 3)
         with self.browsing():
             self.click("action_exchange_refresh")
@@ -493,7 +494,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
         self.assertIn(
             "3 exported", self.text(".o_field_widget[name=exchange_export_summary]")
         )
-        self.assertNotIn("00:00:00", calendar.export_summary)
+        self.assertNotIn("00:00:00", calendar.export_run_id.summary)
 
         # A booking made since: until the next sync, the box offers to send it now.
         far = self.book("Annual review", 9, day=self.day + timedelta(days=30))
@@ -514,7 +515,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
             dialog.locator("div[name=to_export_count]:has-text('1')").wait_for()
             self.click("action_run", dialog)
             dialog.locator("div[name=export_running]").wait_for()
-        self.assertEqual(calendar.export_state, "queued")
+        self.assertEqual(calendar.export_run_id.state, "queued")
         self.run_export_cron()
         self.assertTrue(far.exchange_binding_ids.external_id)
         with self.browsing():
@@ -579,7 +580,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
         self.authorize_room(save="form")
         calendar = self.room.exchange_calendar_id
         self.assertEqual(calendar.state, "authorized")
-        self.assertEqual(calendar.export_state, "queued")
+        self.assertEqual(calendar.export_run_id.state, "queued")
         self.run_export_cron()
 
         # A meeting booked in Outlook by someone else arrives with Sync now.

@@ -25,7 +25,7 @@ BY_DESIGN = {
     ("room.exchange.binding", "booking_id"): "_check_booking_company",
     ("room.exchange.calendar", "room_id"): "its company is the room's",
     ("room.exchange.calendar", "combination_id"): "_check_company_consistency",
-    ("room.exchange.calendar", "export_user_id"): "who started an export",
+    ("room.exchange.export.run", "user_id"): "who started the export",
     ("room.exchange.calendar.choice", "calendar_id"): "its company is the calendar's",
     ("room.exchange.subscription", "calendar_id"): "its company is the calendar's",
     ("room.exchange.sync.request", "calendar_id"): "made by the server for a room",
@@ -132,6 +132,7 @@ class TestCompanies(RoomExchangeCase, HttpCase):
         binding = env["room.exchange.binding"].create(
             {"calendar_id": calendar.id, "booking_id": booking.id}
         )
+        run = env["room.exchange.export.run"].create({"calendar_id": calendar.id})
         return {
             "room": room,
             "calendar": calendar,
@@ -143,6 +144,7 @@ class TestCompanies(RoomExchangeCase, HttpCase):
             "combination": calendar.combination_id,
             "booking": booking,
             "binding": binding,
+            "run": run,
         }
 
     def rpc(self, model, method, args):
@@ -226,6 +228,16 @@ class TestCompanies(RoomExchangeCase, HttpCase):
                 "room.exchange.subscription",
                 None,
                 {"calendar_id": a["calendar"].id, "external_id": "sub-x"},
+            ),
+            "export run on A's calendar": (
+                "room.exchange.export.run",
+                None,
+                {"calendar_id": a["calendar"].id},
+            ),
+            "B's calendar → A's export run": (
+                "room.exchange.calendar",
+                b["calendar"],
+                {"export_run_id": a["run"].id},
             ),
             "binding on A's calendar": (
                 "room.exchange.binding",

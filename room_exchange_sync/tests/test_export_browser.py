@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo import Command
 from odoo.tests import HttpCase, tagged
 
-from ..wizards import room_exchange_export as export_module
+from ..models import room_exchange_export_run as export_module
 from .common import ADELE, ROOM_ADAMS, BrowserMixin, RoomExchangeCase, next_weekday
 
 NAMES = ("Board review", "Budget call", "Team lunch")
@@ -110,8 +110,8 @@ class TestExportInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
             dialog.locator("button[name=action_run]").click()
             dialog.locator("div[name=export_running]").wait_for()
         self.env.invalidate_all()
-        self.assertEqual(self.calendar.export_state, "queued")
-        self.assertEqual(self.calendar.export_total, 3)
+        self.assertEqual(self.calendar.export_run_id.state, "queued")
+        self.assertEqual(self.calendar.export_run_id.total_count, 3)
         # Only the Walk-in so far: the preview and Run the Export write nothing there.
         self.assertEqual([e["subject"] for e in self.events()], ["Walk-in"])
 
@@ -119,8 +119,8 @@ class TestExportInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
         with patch.object(
             type(self.env["ir.cron"]), "_commit_progress", return_value=1e9
         ):
-            self.env["room.exchange.calendar"]._cron_export()
-        self.assertEqual(self.calendar.export_state, "done")
+            self.env["room.exchange.export.run"]._cron_export()
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         subjects = sorted(e["subject"] for e in self.events())
         self.assertEqual(subjects, sorted((*NAMES, "Walk-in")))
         events = {e["id"] for e in self.events()}

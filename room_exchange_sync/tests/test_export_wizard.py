@@ -11,8 +11,8 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from .. import sync
+from ..models import room_exchange_export_run as export_module
 from ..sync import seams
-from ..wizards import room_exchange_export as export_module
 from .common import ADELE, ROOM_ADAMS, RoomExchangeCase
 
 ROOM_BAKER = "room.baker@contoso.test"
@@ -114,7 +114,7 @@ class TestExportWizard(RoomExchangeCase):
         return self.env["room.exchange.export"].browse(action["res_id"])
 
     def run_cron(self):
-        self.env["room.exchange.calendar"]._cron_export()
+        self.env["room.exchange.export.run"]._cron_export()
 
     def export(self, rooms=None):
         wizard = self.open_wizard(rooms)
@@ -176,7 +176,7 @@ class TestExportWizard(RoomExchangeCase):
         self.assertEqual(methods, {"GET"}, self.graph_log())
         self.assertEqual(self.emulator.store.snapshot(ROOM_ADAMS), events_before)
         self.assertEqual(self.calendar.delta_link, delta_link)
-        self.assertEqual(self.calendar.export_state, "none")
+        self.assertFalse(self.calendar.export_run_id)
         self.assertFalse(overlapping.exchange_conflict)
         self.assertEqual(wizard.state, "preview")
         self.assertTrue(wizard.can_run)
@@ -194,8 +194,8 @@ class TestExportWizard(RoomExchangeCase):
         self.emulator.clear_log()
         wizard.action_run()
         self.assertEqual(wizard.state, "running")
-        self.assertEqual(self.calendar.export_state, "queued")
-        self.assertEqual(self.calendar.export_total, 4)
+        self.assertEqual(self.calendar.export_run_id.state, "queued")
+        self.assertEqual(self.calendar.export_run_id.total_count, 4)
         self.assertFalse(
             [e for e in self.graph_log() if e["method"] != "GET"], self.graph_log()
         )
@@ -206,19 +206,19 @@ class TestExportWizard(RoomExchangeCase):
         )
         self.run_cron()
 
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(current | future | overlapping | far | synced)
         self.assertFalse(self.events("Past"))
         self.assertFalse(self.events("Cancelled"))
         self.assertFalse(past.exchange_binding_ids)
-        self.assertEqual(self.calendar.export_done, 4)
-        self.assertEqual(self.calendar.export_failed, 0)
+        self.assertEqual(self.calendar.export_run_id.exported_count, 4)
+        self.assertEqual(self.calendar.export_run_id.failed_count, 0)
         # The overlap follows the sync's rules: both kept, both flagged.
         walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
         self.assertTrue(walk_in)
         self.assertTrue(overlapping.exchange_conflict)
         self.assertTrue(walk_in.exchange_conflict)
-        summary = self.calendar.export_summary
+        summary = self.calendar.export_run_id.summary
         self.assertIn("4 exported", summary)
         self.assertIn("1 already in Exchange", summary)
         self.assertIn("1 overlaps flagged", summary)
@@ -258,7 +258,7 @@ class TestExportWizard(RoomExchangeCase):
 
         with seams.hooked(seams.WINDOW_LOADED, counted_load):
             self.export()
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(bookings)
         partial = [rows for is_subset, rows in reads if is_subset]
         # 12 bookings in chunks of 3: the steps after the first (a full round)
@@ -269,12 +269,12 @@ class TestExportWizard(RoomExchangeCase):
         walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
         self.assertTrue(walk_in.exchange_conflict)
         self.assertTrue(bookings[0].exchange_conflict)
-        self.assertIn("1 overlaps flagged", self.calendar.export_summary)
+        self.assertIn("1 overlaps flagged", self.calendar.export_run_id.summary)
 
     def test_second_run_exports_nothing(self):
         bookings = self.book(self.at(9)) | self.book(self.at(11), name="Second")
         self.export()
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(bookings)
         self.room.invalidate_recordset()
         self.assertFalse(self.room.exchange_can_export)
@@ -292,9 +292,19 @@ class TestExportWizard(RoomExchangeCase):
             self.env.user,
         )
         self.run_cron()
-        self.assertEqual(self.calendar.export_state, "done")
-        self.assertEqual(self.calendar.export_done, 0)
-        self.assertEqual(self.calendar.export_already, 2)
+        self.assertEqual(self.calendar.export_run_id.state, "done")
+        self.assertEqual(self.calendar.export_run_id.exported_count, 0)
+        self.assertEqual(self.calendar.export_run_id.already_count, 2)
+        # Both exports stay as records, the latest first; users of the sync read them.
+        first, latest = self.calendar.export_run_ids[1], self.calendar.export_run_ids[0]
+        self.assertEqual(latest, self.calendar.export_run_id)
+        self.assertEqual((first.state, first.exported_count), ("done", 2))
+        self.assertIn("2 exported", first.summary)
+        self.assertEqual(first.user_id, self.env.user)
+        Run = self.env["room.exchange.export.run"].with_user(self.exchange_user)
+        self.assertEqual(Run.search([("room_id", "=", self.room.id)]), latest | first)
+        with self.assertRaises(AccessError):
+            first.with_user(self.manager).unlink()
         # Only reads, some of them as items of a $batch (the read ahead).
         self.assertFalse(
             [
@@ -390,16 +400,16 @@ class TestExportWizard(RoomExchangeCase):
         self.assertTrue(killed)
         self.env.invalidate_all()
         # The first chunk is kept, the second is in Exchange but not recorded.
-        self.assertEqual(self.calendar.export_state, "running")
+        self.assertEqual(self.calendar.export_run_id.state, "running")
         self.assertEqual(len(self.events()), 6)
         recorded = bookings.exchange_binding_ids.filtered("external_id")
         self.assertEqual(len(recorded), 3)
         # The next run of the cron job resumes.
         self.run_cron()
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(bookings)
         self.assertEqual(len(self.events()), 8)
-        self.assertEqual(self.calendar.export_done, 8)
+        self.assertEqual(self.calendar.export_run_id.exported_count, 8)
 
     def test_round_failure_is_retried_then_resumed(self):
         bookings = self.book(self.at(9)) | self.book(self.at(11), name="Second")
@@ -408,15 +418,17 @@ class TestExportWizard(RoomExchangeCase):
             {"kind": "status", "status": 500, "method": "GET", "path": "delta"}
         )
         self.run_cron()
-        self.assertEqual(self.calendar.export_state, "running")
-        self.assertEqual(self.calendar.export_round_failures, 1)
-        self.assertTrue(self.calendar.export_retry_date)
+        self.assertEqual(self.calendar.export_run_id.state, "running")
+        self.assertEqual(self.calendar.export_run_id.round_failure_count, 1)
+        self.assertTrue(self.calendar.export_run_id.retry_date)
         self.emulator.faults.clear()
         self.run_cron()  # not due yet
-        self.assertEqual(self.calendar.export_state, "running")
-        self.calendar.export_retry_date = fields.Datetime.now() - timedelta(minutes=1)
+        self.assertEqual(self.calendar.export_run_id.state, "running")
+        self.calendar.export_run_id.retry_date = fields.Datetime.now() - timedelta(
+            minutes=1
+        )
         self.run_cron()
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(bookings)
 
     def test_throttling_and_outages_complete_without_duplicates(self):
@@ -431,18 +443,26 @@ class TestExportWizard(RoomExchangeCase):
         for hour in range(6, 18):
             self.assertLessEqual(len(self.events(f"Busy {hour}")), 1)
         calendar = self.calendar
-        if calendar.export_state != "done" or calendar.export_failed:
+        if (
+            calendar.export_run_id.state != "done"
+            or calendar.export_run_id.failed_count
+        ):
             # Items that failed wait for their retry: make it due and run again.
             calendar.binding_ids.filtered(lambda b: b.sync_state == "error").write(
                 {"next_retry_date": fields.Datetime.now() - timedelta(minutes=1)}
             )
-            calendar.write({"export_retry_date": False, "next_attempt_date": False})
-            if calendar.export_state == "done":
+            calendar.export_run_id.retry_date = False
+            calendar.next_attempt_date = False
+            if calendar.export_run_id.state == "done":
                 calendar._export_queue(
-                    calendar.export_start, calendar.export_end, self.env.user
+                    calendar.export_run_id.date_start,
+                    calendar.export_run_id.date_end,
+                    self.env.user,
                 )
             self.run_cron()
-        self.assertEqual(calendar.export_state, "done", calendar.export_summary)
+        self.assertEqual(
+            calendar.export_run_id.state, "done", calendar.export_run_id.summary
+        )
         self.assert_exported_once(bookings)
         self.assertEqual(len(self.events()), 12)
 
@@ -492,7 +512,7 @@ class TestExportWizard(RoomExchangeCase):
         params.set_param(export_module.PARAM_CHUNK, "100")
         params.set_param(export_module.PARAM_BUDGET, "40")
         params.set_param(export_module.PARAM_BUDGET_SECONDS, "2")
-        settings = self.env["room.exchange.calendar"]._export_settings()
+        settings = self.env["room.exchange.export.run"]._settings()
         self.assertEqual(settings, (100, (38, 2.0)))  # 95% of the budget
         self.open_wizard().action_run()
         self.emulator.throttle.configure(budget=40, window_seconds=2.0)
@@ -507,7 +527,7 @@ class TestExportWizard(RoomExchangeCase):
             stats["throttled"] for stats in self.emulator.throttle.stats().values()
         )
         self.assertEqual(throttled, 0, self.emulator.throttle.stats())
-        self.assertEqual(self.calendar.export_state, "done")
+        self.assertEqual(self.calendar.export_run_id.state, "done")
         self.assert_exported_once(bookings)
 
     def test_views_show_the_export_box_and_the_wizard(self):
@@ -520,6 +540,8 @@ class TestExportWizard(RoomExchangeCase):
         self.assertIn('name="exchange_export_box"', arch)
         box = arch[arch.index('name="exchange_export_box"') :]
         self.assertIn('name="action_exchange_run_export"', box)
+        runs = self.env.ref("room_exchange_sync.room_exchange_export_run_action")
+        self.assertIn(f'name="{runs.id}"', box, "All exports")
         arch = self.env["room.exchange.export"].get_views([(False, "form")])["views"][
             "form"
         ]["arch"]

@@ -163,16 +163,14 @@ class TestSecretEndpoints(RoomExchangeCase, HttpCase):
         )
         self.assertIn("not ready", json.dumps(answer))
         self.env["room.exchange.calendar"]._cron_sync()
-        self.app_calendar.sudo().write(
-            {
-                "export_state": "queued",
-                "export_start": self.app_calendar.window_start,
-                "export_end": self.app_calendar.window_end,
-            }
+        self.app_calendar._export_queue(
+            self.app_calendar.window_start,
+            self.app_calendar.window_end,
+            self.env.user,
         )
-        self.env["room.exchange.calendar"]._cron_export()
-        self.assertEqual(self.app_calendar.export_state, "failed")
-        self.assertIn("not ready", self.app_calendar.export_summary)
+        self.env["room.exchange.export.run"]._cron_export()
+        self.assertEqual(self.app_calendar.export_run_id.state, "failed")
+        self.assertIn("not ready", self.app_calendar.export_run_id.summary)
         self.env["room.exchange.subscription"].create(
             {"calendar_id": self.app_calendar.id, "external_id": "sub-1"}
         )

@@ -59,6 +59,7 @@ HIDDEN_MODELS = (
     "room.exchange.calendar",
     "room.exchange.binding",
     "room.exchange.auth.flow",
+    "room.exchange.export.run",
 )
 
 
@@ -133,6 +134,9 @@ class SecureDataMixin:
                 "flow_data": FLOW_DATA,
             }
         )
+        run = env["room.exchange.export.run"].create(
+            {"calendar_id": calendar.id, "user_id": env.uid, "state": "done"}
+        )
         return {
             "resource.resource": room,
             "room.exchange.connection": connection,
@@ -141,6 +145,7 @@ class SecureDataMixin:
             "room.exchange.subscription": subscription,
             "room.exchange.binding": binding,
             "room.exchange.auth.flow": flow,
+            "room.exchange.export.run": run,
         }
 
 
@@ -360,6 +365,7 @@ class TestSecurityAccess(SecureDataMixin, RoomExchangeCase):
             "room.exchange.binding",
             "room.exchange.subscription",
             "room.exchange.account",
+            "room.exchange.export.run",
         ):
             with self.subTest(model=model):
                 Model = self.env[model].with_user(manager_a)
