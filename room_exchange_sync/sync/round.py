@@ -21,7 +21,9 @@ from .local import (
     SYNC_CONTEXT,
     Payloads,
     export_subset,
+    in_round,
     live_bookings,
+    local_items,
     read_window,
     status_entry,
 )
@@ -192,9 +194,9 @@ class SyncRound:
             binding
             for binding in window.bindings
             if binding.id not in sitting_out
-            and self._in_round(binding, window, payloads, start, end)
+            and in_round(binding, window, payloads, start, end)
         ]
-        local = self._local_items(
+        local = local_items(
             window, payloads, start, end, bindings, set(sitting_out.values())
         )
         local += self._claimed_but_gone(read.remote, window, local)
@@ -355,56 +357,6 @@ class SyncRound:
             if binding.sync_state != "error" or binding.sync_error != message:
                 Binding.browse(binding.id)._mark_error(message)
         return {binding.id: binding.booking_id for binding in sitting}
-
-    def _in_round(self, binding, window, payloads, start, end) -> bool:
-        """Whether a binding takes part in a round over [start, end).
-
-        Exchange lists only the window, so a booking outside it (moved far ahead, or
-        in the past as the window moves on every day) is absent from a full round
-        without being removed. Tombstones and cancelled or unscheduled bookings
-        always take part: their events must go.
-        """
-        row = window.rows.get(binding.booking_id)
-        if not row or not row["active"] or not row["start"]:
-            return True
-        if row["start"] < end and row["stop"] > start:
-            return True
-        # Outside the window, a booking takes part only when it changed since its
-        # event was written (moved out of the window in Odoo): the event follows it.
-        return payloads.summary(row)[0] != (binding.local_hash or "")
-
-    def _local_items(self, window, payloads, start, end, bindings, sitting_out) -> list:
-        """The engine's items of the bookings that take part in the round (the
-        bound ones, and those holding the room in the window whose links do not sit
-        the round out)."""
-        bound = {binding.booking_id for binding in bindings}
-        items = []
-        for booking_id, row in window.rows.items():
-            if booking_id not in bound and (
-                booking_id in sitting_out
-                or not (
-                    row["in_room"]
-                    and row["start"]
-                    and row["start"] < end
-                    and row["stop"] > start
-                )
-            ):
-                continue
-            live = row["active"] and bool(row["start"]) and row["in_room"]
-            payload_hash, subject, is_private = payloads.summary(row)
-            items.append(
-                engine.LocalItem(
-                    booking_id=row["id"],
-                    payload_hash=payload_hash,
-                    start=row["start"] or None,
-                    stop=row["stop"] or None,
-                    subject=subject,
-                    is_private=is_private,
-                    active=live,
-                    origin=engine.Origin(row["exchange_origin"]),
-                )
-            )
-        return items
 
     def _claimed_but_gone(self, remote, window, local) -> list:
         """Items for the bookings that unbound events of ours claim (marker or
