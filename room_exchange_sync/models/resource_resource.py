@@ -94,7 +94,7 @@ class ResourceResource(models.Model):
     )
 
     @api.depends("exchange_calendar_ids")
-    def _compute_exchange_calendar_id(self):
+    def _compute_exchange_calendar_id(self) -> None:
         for room in self:
             room.exchange_calendar_id = room.exchange_calendar_ids[:1]
 
@@ -102,26 +102,26 @@ class ResourceResource(models.Model):
     # field of its compute method from recomputation, and the shared inverse below
     # must still read the current values of the settings not being written.
     @api.depends("exchange_calendar_ids.connection_id")
-    def _compute_exchange_connection_id(self):
+    def _compute_exchange_connection_id(self) -> None:
         for room in self:
             room.exchange_connection_id = room.exchange_calendar_ids[:1].connection_id
 
     @api.depends("exchange_calendar_ids.mailbox")
-    def _compute_exchange_mailbox(self):
+    def _compute_exchange_mailbox(self) -> None:
         for room in self:
             room.exchange_mailbox = room.exchange_calendar_ids[:1].mailbox
 
     @api.depends("exchange_calendar_ids.sync_enabled")
-    def _compute_exchange_sync_enabled(self):
+    def _compute_exchange_sync_enabled(self) -> None:
         for room in self:
             room.exchange_sync_enabled = room.exchange_calendar_ids[:1].sync_enabled
 
     @api.depends("exchange_calendar_ids.choice_id")
-    def _compute_exchange_choice_id(self):
+    def _compute_exchange_choice_id(self) -> None:
         for room in self:
             room.exchange_choice_id = room.exchange_calendar_ids[:1].choice_id
 
-    def _inverse_exchange_settings(self):
+    def _inverse_exchange_settings(self) -> None:
         Calendar = self.env["room.exchange.calendar"]
         for room in self:
             values = {
@@ -142,7 +142,7 @@ class ResourceResource(models.Model):
             ):
                 room._exchange_authorize_on_save(calendar)
 
-    def _exchange_authorize_on_save(self, calendar):
+    def _exchange_authorize_on_save(self, calendar) -> None:
         """Check and bind the chosen room calendar when the room can be authorized
         now (a ready connection, and a signed-in account in delegated mode); else
         the tab says what is missing."""
@@ -162,7 +162,7 @@ class ResourceResource(models.Model):
         except GraphError as error:
             calendar._graph_error_outcome(error, mailbox)
 
-    def _exchange_calendar(self, access="write"):
+    def _exchange_calendar(self, access="write") -> models.Model:
         """The room's Exchange calendar, once the user's ``access`` to it is
         checked: every button of the tab works on it, and only Exchange sync
         managers may change it (users of the Exchange sync User group read it)."""
@@ -182,10 +182,10 @@ class ResourceResource(models.Model):
     def action_exchange_authorize(self) -> dict:
         return self._exchange_calendar()._sign_in_action("room")
 
-    def action_exchange_load_choices(self):
+    def action_exchange_load_choices(self) -> dict | bool:
         return self._exchange_calendar().action_load_choices()
 
-    def action_exchange_save(self):
+    def action_exchange_save(self) -> dict:
         return self._exchange_calendar().action_save_calendar()
 
     def action_exchange_remove_authorization(self) -> None:

@@ -3,6 +3,8 @@
 state, the attributes it brings to the room, and the *Rooms from Microsoft 365*
 button of the rooms' list."""
 
+from typing import Any
+
 from odoo import api, fields, models
 
 from .resource_resource import USER
@@ -30,13 +32,13 @@ class ResourceResource(models.Model):
     @api.depends(
         "exchange_calendar_ids.directory_state", "exchange_calendar_ids.directory_note"
     )
-    def _compute_exchange_directory(self):
+    def _compute_exchange_directory(self) -> None:
         for room in self:
             calendar = room.exchange_calendar_ids[:1]
             room.exchange_directory_state = calendar.directory_state or "unknown"
             room.exchange_directory_note = calendar.directory_note
 
-    def _directory_values(self, entry):
+    def _directory_values(self, entry) -> dict[str, Any]:
         """The fields of a room from its directory entry (a DirectoryRoom)."""
         return {
             "name": entry.name,
@@ -46,7 +48,7 @@ class ResourceResource(models.Model):
             "room_equipment": ", ".join(entry.equipment or []) or False,
         }
 
-    def _directory_changes(self, entry):
+    def _directory_changes(self, entry) -> list[tuple[str, str]]:
         """Bring the room in line with its directory entry (a DirectoryRoom); return
         [(field, sentence)] of what changed."""
         self.ensure_one()
@@ -72,7 +74,7 @@ class ResourceResource(models.Model):
             self.sudo().write({name: wanted[name] for name, _text in changes})
         return changes
 
-    def action_open_room_directory(self):
+    def action_open_room_directory(self) -> dict:
         """The *Rooms from Microsoft 365* screen, from the rooms' list (with or
         without rooms selected: they must be readable)."""
         check_manager(self.env)

@@ -34,7 +34,7 @@ class ResourceResource(models.Model):
         "export is doing.",
     )
 
-    def _compute_exchange_export(self):
+    def _compute_exchange_export(self) -> None:
         for room in self:
             calendar = room.exchange_calendar_ids[:1].sudo()
             room.exchange_export_state = calendar.export_state or "none"
@@ -48,7 +48,7 @@ class ResourceResource(models.Model):
         """Open the bulk export wizard (wizards/room_exchange_export.py)."""
         return self.env["room.exchange.export"]._action_open(self)
 
-    def action_exchange_refresh(self):
+    def action_exchange_refresh(self) -> bool:
         """Show the export's progress as it is now (the form reloads)."""
         self.ensure_one()
         self._exchange_calendar().check_access("read")

@@ -119,7 +119,7 @@ class ResourceResource(models.Model):
         "exchange_calendar_ids.cancellation_pending",
         "exchange_calendar_ids.item_problems",
     )
-    def _compute_exchange_status(self):
+    def _compute_exchange_status(self) -> None:
         for room in self:
             calendar = room.exchange_calendar_ids[:1]
             room.exchange_state = calendar.state or "not_configured"
@@ -136,7 +136,7 @@ class ResourceResource(models.Model):
             room.exchange_item_problem_text = calendar.item_problem_text
 
     @api.depends_context("company")
-    def _compute_exchange_oauth_ready(self):
+    def _compute_exchange_oauth_ready(self) -> None:
         ready = bool(
             self.env["room.exchange.connection"].search_count(
                 [("state", "=", "ready")], limit=1
@@ -145,7 +145,7 @@ class ResourceResource(models.Model):
         for room in self:
             room.exchange_oauth_ready = ready
 
-    def _compute_exchange_setup(self):
+    def _compute_exchange_setup(self) -> None:
         paused = self.env["room.exchange.calendar"]._sync_paused()
         for room in self:
             calendar = room.exchange_calendar_ids[:1].sudo()
@@ -157,7 +157,7 @@ class ResourceResource(models.Model):
                 step, calendar, connection
             )
 
-    def _exchange_step(self, calendar):
+    def _exchange_step(self, calendar) -> str:
         """Where this room's authorization stands (exchange_setup_step)."""
         connection = calendar.connection_id
         if calendar.state in ("authorized", "syncing", "error", "reauth_needed"):
@@ -172,7 +172,7 @@ class ResourceResource(models.Model):
             return "choose_calendar"
         return "save"
 
-    def _exchange_step_sentence(self, step, calendar, connection):
+    def _exchange_step_sentence(self, step, calendar, connection) -> str:
         mailbox = calendar.choice_id.mailbox or calendar.mailbox
         if step == "no_connection":
             return self.env._(
@@ -233,7 +233,7 @@ class ResourceResource(models.Model):
             )
         return self.env._("This room syncs with %(mailbox)s.", mailbox=mailbox)
 
-    def _compute_exchange_actions(self):
+    def _compute_exchange_actions(self) -> None:
         """Which Exchange buttons make sense now; the others are hidden, and the
         tab's sentence (exchange_next_step) says what to do."""
         paused = self.env["room.exchange.calendar"]._sync_paused()

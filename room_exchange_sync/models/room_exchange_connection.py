@@ -9,12 +9,18 @@ reaching Microsoft (room_exchange_connection_graph.py), its credentials
 and its room directory (room_exchange_connection_directory.py).
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..graph import cloud_endpoints
+from ..graph import CloudEndpoints, cloud_endpoints
+
+if TYPE_CHECKING:
+    from odoo.orm.types import Self
 
 _logger = logging.getLogger(__name__)
 
@@ -276,7 +282,7 @@ class RoomExchangeConnection(models.Model):
     room_count = fields.Integer(string="Rooms", compute="_compute_room_count")
 
     @api.depends("cloud", "custom_authority_url", "custom_graph_url", "tenant_id")
-    def _compute_endpoints(self):
+    def _compute_endpoints(self) -> None:
         for connection in self:
             endpoints = connection._endpoints()
             connection.authority_url = (
@@ -287,14 +293,14 @@ class RoomExchangeConnection(models.Model):
             connection.graph_url = endpoints.graph_url if endpoints else False
 
     @api.depends("redirect_uri_override")
-    def _compute_redirect_uri(self):
+    def _compute_redirect_uri(self) -> None:
         for connection in self:
             connection.redirect_uri = (
                 connection.redirect_uri_override
                 or connection.get_base_url().rstrip("/") + CALLBACK_PATH
             )
 
-    def _compute_room_count(self):
+    def _compute_room_count(self) -> None:
         counts = dict(
             self.env["room.exchange.calendar"]._read_group(
                 [("connection_id", "in", self.ids)], ["connection_id"], ["__count"]
@@ -303,7 +309,7 @@ class RoomExchangeConnection(models.Model):
         for connection in self:
             connection.room_count = counts.get(connection, 0)
 
-    def write(self, vals):
+    def write(self, vals) -> bool:
         moved = self._endpoints_moved_by_non_admin(vals)
         result = super().write(vals)
         if moved:
@@ -312,7 +318,7 @@ class RoomExchangeConnection(models.Model):
             self.filtered(lambda c: c.state == "ready").write({"state": "draft"})
         return result
 
-    def _endpoints_moved_by_non_admin(self, vals):
+    def _endpoints_moved_by_non_admin(self, vals) -> Self:
         """The connections whose endpoints ``vals`` moves, when the writer may not
         read their secret: whoever points a secret at a new host must paste it."""
         if self.env.su or self.env.user.has_group(SECRET_GROUP):
@@ -326,7 +332,7 @@ class RoomExchangeConnection(models.Model):
             )
         )
 
-    def _forget_credentials(self, keep_pasted=()):
+    def _forget_credentials(self, keep_pasted=()) -> None:
         """Delete the stored client secret and private key (unless ``keep_pasted``
         holds new ones) and the signed-in accounts' tokens of these connections."""
         values = {}
@@ -347,7 +353,7 @@ class RoomExchangeConnection(models.Model):
             self.ids,
         )
 
-    def action_open_rooms(self):
+    def action_open_rooms(self) -> dict:
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "room_exchange_sync.room_exchange_calendar_action"
@@ -359,7 +365,7 @@ class RoomExchangeConnection(models.Model):
         )
         return action
 
-    def _notification_base_url(self):
+    def _notification_base_url(self) -> str | bool:
         """Where Graph can post change notifications, or False to poll only.
 
         Graph requires a public https URL; custom (test or sovereign) endpoints are
@@ -375,7 +381,7 @@ class RoomExchangeConnection(models.Model):
             return base
         return False
 
-    def _endpoints(self):
+    def _endpoints(self) -> CloudEndpoints | None:
         """The cloud endpoints, or None while a custom cloud lacks its URLs."""
         self.ensure_one()
         try:
@@ -385,7 +391,7 @@ class RoomExchangeConnection(models.Model):
         except (KeyError, ValueError):
             return None
 
-    def _notification(self, title, message, kind):
+    def _notification(self, title, message, kind) -> dict:
         """A toast, then the screen reloaded: the button that returns it leaves the
         form or list showing the state it produced, not the one before."""
         return {

@@ -12,7 +12,7 @@ class RoomExchangeConnection(models.Model):
     _inherit = "room.exchange.connection"  # pylint: disable=consider-merging-classes-inherited
 
     @api.constrains("sync_past_days", "sync_future_days")
-    def _check_sync_window(self):
+    def _check_sync_window(self) -> None:
         for connection in self:
             if not 0 <= connection.sync_past_days <= 365:
                 raise ValidationError(
@@ -27,7 +27,7 @@ class RoomExchangeConnection(models.Model):
                 )
 
     @api.constrains("tenant_id")
-    def _check_tenant_id(self):
+    def _check_tenant_id(self) -> None:
         for connection in self:
             if not is_tenant_id(connection.tenant_id):
                 raise ValidationError(
@@ -42,7 +42,7 @@ class RoomExchangeConnection(models.Model):
                 )
 
     @api.constrains("client_id")
-    def _check_client_id(self):
+    def _check_client_id(self) -> None:
         for connection in self:
             if not is_guid(connection.client_id):
                 raise ValidationError(
@@ -56,7 +56,7 @@ class RoomExchangeConnection(models.Model):
                 )
 
     @api.constrains("cloud", "custom_authority_url", "custom_graph_url")
-    def _check_custom_endpoints(self):
+    def _check_custom_endpoints(self) -> None:
         for connection in self.filtered(lambda c: c.cloud == "custom"):
             for label, url in (
                 (self.env._("authority host"), connection.custom_authority_url),
@@ -76,7 +76,7 @@ class RoomExchangeConnection(models.Model):
                     ) from error
 
     @api.constrains("redirect_uri_override")
-    def _check_redirect_uri_override(self):
+    def _check_redirect_uri_override(self) -> None:
         for connection in self.filtered("redirect_uri_override"):
             uri = connection.redirect_uri_override
             # Entra ID accepts plain http only for localhost redirect URIs.
@@ -95,7 +95,7 @@ class RoomExchangeConnection(models.Model):
                 ) from error
 
     @api.constrains("certificate_pem", "certificate_thumbprint")
-    def _check_certificate_pem(self):
+    def _check_certificate_pem(self) -> None:
         for connection in self.filtered("certificate_pem"):
             connection._check_certificate(
                 connection.sudo().private_key,
@@ -103,7 +103,7 @@ class RoomExchangeConnection(models.Model):
                 connection.certificate_thumbprint,
             )
 
-    def _configuration_problems(self):
+    def _configuration_problems(self) -> list[str]:
         """Sentences naming what keeps this connection from working, if anything."""
         self.ensure_one()
         problems = []

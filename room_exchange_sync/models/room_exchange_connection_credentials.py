@@ -5,14 +5,19 @@ the certificate read and checked."""
 from odoo import api, models
 from odoo.exceptions import ValidationError
 
-from ..graph import CredentialError, inspect_certificate, load_certificate_credential
+from ..graph import (
+    CertificateInfo,
+    CredentialError,
+    inspect_certificate,
+    load_certificate_credential,
+)
 
 
 class RoomExchangeConnection(models.Model):
     _inherit = "room.exchange.connection"  # pylint: disable=consider-merging-classes-inherited
 
     @api.depends_context("uid")
-    def _compute_secret_inputs(self):
+    def _compute_secret_inputs(self) -> None:
         stored = {
             record.id: record
             for record in self.sudo().with_context(active_test=False).filtered("id")
@@ -28,13 +33,13 @@ class RoomExchangeConnection(models.Model):
                 secret_holder and secret_holder.private_key
             )
 
-    def _inverse_client_secret_input(self):
+    def _inverse_client_secret_input(self) -> None:
         for connection in self:
             secret = (connection.client_secret_input or "").strip()
             if secret:
                 connection.sudo().client_secret = secret
 
-    def _inverse_private_key_input(self):
+    def _inverse_private_key_input(self) -> None:
         for connection in self:
             pasted = connection.private_key_input
             if not pasted:
@@ -48,7 +53,7 @@ class RoomExchangeConnection(models.Model):
             connection.certificate_pem = info.certificate_pem
 
     @api.depends("certificate_pem")
-    def _compute_certificate_info(self):
+    def _compute_certificate_info(self) -> None:
         for connection in self:
             try:
                 info = inspect_certificate(connection.certificate_pem or "")
@@ -58,7 +63,9 @@ class RoomExchangeConnection(models.Model):
             connection.certificate_thumbprint = info.thumbprint
             connection.certificate_expiry = info.not_after
 
-    def _check_certificate(self, key_pem, certificate_pem, thumbprint):
+    def _check_certificate(
+        self, key_pem, certificate_pem, thumbprint
+    ) -> CertificateInfo:
         """Parse a certificate credential (or the certificate alone when no key is
         given) and return its CertificateInfo, or raise a ValidationError saying why."""
         try:
@@ -74,7 +81,7 @@ class RoomExchangeConnection(models.Model):
                 )
             ) from error
 
-    def _credential_error_message(self, error):
+    def _credential_error_message(self, error) -> str:
         messages = {
             "no_private_key": self.env._(
                 "No private key was found: paste the PEM block that starts with "

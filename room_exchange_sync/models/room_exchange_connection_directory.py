@@ -7,7 +7,7 @@ import logging
 from odoo import models
 from odoo.exceptions import UserError
 
-from ..graph import GraphError
+from ..graph import DirectoryRoom, GraphClient, GraphError
 from .room_directory import check_manager
 
 _logger = logging.getLogger(__name__)
@@ -16,13 +16,13 @@ _logger = logging.getLogger(__name__)
 class RoomExchangeConnection(models.Model):
     _inherit = "room.exchange.connection"  # pylint: disable=consider-merging-classes-inherited
 
-    def action_open_room_directory(self):
+    def action_open_room_directory(self) -> dict:
         """The *Rooms from Microsoft 365* screen of this connection."""
         self.ensure_one()
         check_manager(self.env)
         return self.env["room.exchange.directory"]._action_start(self)
 
-    def _directory_account(self):
+    def _directory_account(self) -> models.Model:
         """The Microsoft account that reads the directory in delegated mode: the one
         that signed in (or refreshed its sign-in) most recently."""
         self.ensure_one()
@@ -34,7 +34,7 @@ class RoomExchangeConnection(models.Model):
             limit=1,
         )
 
-    def _directory_listing(self):
+    def _directory_listing(self) -> dict[str, DirectoryRoom] | None:
         """{lower-case mailbox: DirectoryRoom} of the connection's directory, or
         None when it cannot be read now (logged; the daily job tries again)."""
         self.ensure_one()
@@ -50,7 +50,7 @@ class RoomExchangeConnection(models.Model):
             return None
         return {room.mailbox.lower(): room for room in rooms}
 
-    def _directory_client(self, account=None):
+    def _directory_client(self, account=None) -> GraphClient:
         """A Graph client for the directory and the rooms' checks: the app's, or the
         account's (delegated). Raises UserError when none can be made."""
         self.ensure_one()

@@ -43,7 +43,7 @@ class RoomExchangeConnection(models.Model):
                     )
                 )
 
-    def action_test_connection(self):
+    def action_test_connection(self) -> dict:
         self.ensure_one()
         self.check_access("write")
         problems = self._configuration_problems()
@@ -64,7 +64,7 @@ class RoomExchangeConnection(models.Model):
             self.env._("Connection test succeeded"), summary, "success"
         )
 
-    def _check_with_microsoft(self):
+    def _check_with_microsoft(self) -> str:
         """Get an app token and, where possible, make one Graph call.
 
         Returns a sentence for the admin; raises GraphError.
@@ -98,7 +98,7 @@ class RoomExchangeConnection(models.Model):
             "to check calendar access."
         )
 
-    def _token_provider(self, cache_state=None):
+    def _token_provider(self, cache_state=None) -> TokenProvider:
         """MSAL access for this app registration; ``cache_state`` is a serialized
         token cache (one per signed-in account)."""
         self.ensure_one()
@@ -121,7 +121,7 @@ class RoomExchangeConnection(models.Model):
             places=self.places_enabled,
         )
 
-    def _graph_client(self, token_source):
+    def _graph_client(self, token_source) -> GraphClient:
         self.ensure_one()
         return GraphClient(
             graph_url=self._endpoints().graph_url,
@@ -131,7 +131,7 @@ class RoomExchangeConnection(models.Model):
             timeout=GRAPH_TIMEOUT,
         )
 
-    def _app_graph_client(self):
+    def _app_graph_client(self) -> GraphClient:
         """A Graph client with app-only tokens (application mode).
 
         The token provider is kept per connection in this process while the settings
@@ -146,7 +146,7 @@ class RoomExchangeConnection(models.Model):
             _APP_TOKEN_PROVIDERS[key] = cached
         return self._graph_client(functools.partial(cached[1].access_token, None))
 
-    def _token_settings_fingerprint(self):
+    def _token_settings_fingerprint(self) -> str:
         sudo = self.sudo()
         sudo.fetch(["client_secret", "private_key"])
         values = (
@@ -163,11 +163,11 @@ class RoomExchangeConnection(models.Model):
         )
         return hashlib.sha256(repr(values).encode()).hexdigest()
 
-    def _tls_verify(self):
+    def _tls_verify(self) -> str | bool:
         bundle = self.sudo().custom_ca_bundle
         return bundle if self.cloud == "custom" and bundle else True
 
-    def _graph_error_message(self, error):
+    def _graph_error_message(self, error) -> str:
         """What failed at Microsoft and what to do, in plain words; Microsoft's own
         text (an AADSTS code and its description) and the Graph request-id follow,
         each on a line of its own."""

@@ -3,6 +3,8 @@
 connection tests, and the expiries of its secret and certificate that the daily
 health check watches."""
 
+from datetime import date
+
 from odoo import fields, models
 
 
@@ -46,7 +48,7 @@ class RoomExchangeConnection(models.Model):
         help="Rooms of this connection that do not sync yet.",
     )
 
-    def _compute_room_health_counts(self):
+    def _compute_room_health_counts(self) -> None:
         counts = {
             (connection, health): count
             for connection, health, count in self.env[
@@ -67,7 +69,7 @@ class RoomExchangeConnection(models.Model):
                 (origin, "not_configured"), 0
             )
 
-    def action_open_room_health(self):
+    def action_open_room_health(self) -> dict:
         """The rooms overview of this connection, limited to the health named by
         the button's context (``health``), if any."""
         self.ensure_one()
@@ -85,7 +87,7 @@ class RoomExchangeConnection(models.Model):
         )
         return action
 
-    def action_test_connection_logged(self):
+    def action_test_connection_logged(self) -> dict:
         """Test connection, keeping the result in the chatter as its history."""
         self.ensure_one()
         result = self.action_test_connection()
@@ -100,7 +102,7 @@ class RoomExchangeConnection(models.Model):
         )
         return result
 
-    def _health_problems(self):
+    def _health_problems(self) -> list[tuple[str, str | bool, date]]:
         """(summary, note or False, deadline) of each expiry the daily health check
         watches on this connection; a False note means no alert is due."""
         self.ensure_one()

@@ -122,7 +122,7 @@ class RoomExchangeDirectory(models.TransientModel):
     @api.depends(
         "line_ids.to_map", "line_ids.match", "line_ids.use_match", "line_ids.result"
     )
-    def _compute_counts(self):
+    def _compute_counts(self) -> None:
         for directory in self:
             chosen = directory.line_ids.filtered("to_map")
             creating = chosen.filtered(lambda line: line._creates_room())
@@ -139,7 +139,7 @@ class RoomExchangeDirectory(models.TransientModel):
             )
 
     @api.model
-    def _action_start(self, connection=None):
+    def _action_start(self, connection=None) -> dict:
         """The screen for ``connection`` (or the only ready one that may read the
         directory): its rooms when they can be listed at once, else the form to
         choose the connection or the account."""
@@ -163,18 +163,18 @@ class RoomExchangeDirectory(models.TransientModel):
             return directory.action_load()
         return directory._reopen()
 
-    def _check_session(self):
+    def _check_session(self) -> None:
         """Every public method: Exchange sync managers only, on their own session
         (record rules: its creator's, in their companies)."""
         self.ensure_one()
         check_manager(self.env)
         self.check_access("write")
 
-    def _reopen(self):
+    def _reopen(self) -> dict:
         self.ensure_one()
         return dialog_action(self, self.env._("Rooms from Microsoft 365"))
 
-    def action_load(self):
+    def action_load(self) -> dict:
         """Read the directory (rooms, room lists) and open its rooms."""
         self._check_session()
         self.line_ids.unlink()
@@ -182,7 +182,7 @@ class RoomExchangeDirectory(models.TransientModel):
         self.state = "choose"
         return self.action_open_rooms()
 
-    def action_open_rooms(self):
+    def action_open_rooms(self) -> dict:
         """The directory's rooms as a list: filter, group, search, select, Map."""
         self._check_session()
         action = self.env["ir.actions.act_window"]._for_xml_id(
@@ -194,7 +194,7 @@ class RoomExchangeDirectory(models.TransientModel):
         )
         return action
 
-    def action_sign_in(self):
+    def action_sign_in(self) -> dict:
         """Delegated mode: sign in with the Microsoft account that will serve the
         rooms (then come back to this screen from the connection)."""
         self._check_session()
@@ -213,7 +213,7 @@ class RoomExchangeDirectory(models.TransientModel):
             "target": "self",
         }
 
-    def action_map(self):
+    def action_map(self) -> dict:
         """Map the chosen rooms: check access in ``$batch``, then create or update
         their Odoo rooms (``_map``); the results stay on the lines."""
         self._check_session()
@@ -254,7 +254,7 @@ class RoomExchangeDirectory(models.TransientModel):
         )
         return self._reopen()
 
-    def action_export(self):
+    def action_export(self) -> dict:
         """The bulk export of the mapped rooms' future bookings, with its preview."""
         self._check_session()
         rooms = self.line_ids.filtered(lambda line: line.result == "mapped").room_id

@@ -2,10 +2,12 @@
 """*Rooms from Microsoft 365*: reading the directory, and matching its rooms to the
 Odoo rooms and room calendars that already have them (by mailbox, else by name)."""
 
+from typing import Any
+
 from odoo import models
 from odoo.exceptions import UserError
 
-from ..graph import GraphAuthError, GraphError
+from ..graph import GraphAuthError, GraphClient, GraphError
 
 # Room calendars in these states are mapped: mapping them again changes nothing.
 MAPPED_STATES = ("authorized", "syncing", "error")
@@ -14,7 +16,7 @@ MAPPED_STATES = ("authorized", "syncing", "error")
 class RoomExchangeDirectory(models.TransientModel):
     _inherit = "room.exchange.directory"
 
-    def _client(self):
+    def _client(self) -> GraphClient:
         self.ensure_one()
         connection = self.connection_id
         if connection.auth_mode == "delegated" and (
@@ -23,7 +25,7 @@ class RoomExchangeDirectory(models.TransientModel):
             self.account_id = connection._directory_account()
         return connection._directory_client(self.account_id)
 
-    def _graph_failure(self, error):
+    def _graph_failure(self, error) -> str:
         """A Graph failure of the whole batch, as a message for the admin."""
         connection = self.connection_id
         if isinstance(error, GraphAuthError) and error.reauthorization_needed:
@@ -35,7 +37,7 @@ class RoomExchangeDirectory(models.TransientModel):
             )
         return connection._graph_error_message(error)
 
-    def _line_values(self):
+    def _line_values(self) -> list[dict[str, Any]]:
         """One line per directory room, with what Odoo already has of it."""
         self.ensure_one()
         try:
@@ -86,5 +88,5 @@ class RoomExchangeDirectory(models.TransientModel):
             values.append(line)
         return values
 
-    def _companies(self):
+    def _companies(self) -> list[int | bool]:
         return [self.company_id.id, False]

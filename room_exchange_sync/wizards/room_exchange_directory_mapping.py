@@ -3,6 +3,10 @@
 access is checked: creating or updating their Odoo rooms and binding their room
 calendars, group by group in savepoints."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import psycopg2
 
 from odoo import models
@@ -10,11 +14,14 @@ from odoo.exceptions import UserError
 
 from ..graph import DirectoryRoom, GraphNotFound, GraphPermissionError
 
+if TYPE_CHECKING:
+    from odoo.orm.types import Self
+
 
 class RoomExchangeDirectoryRoom(models.TransientModel):
     _inherit = "room.exchange.directory.room"
 
-    def _failure(self, error):
+    def _failure(self, error) -> str:
         """Why Odoo could not record this room (its savepoint was rolled back)."""
         if isinstance(error, UserError):
             return str(error)
@@ -25,7 +32,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
             or type(error).__name__,
         )
 
-    def _refusal(self, access):
+    def _refusal(self, access) -> str:
         """Why ``access`` (the probe of this room) does not allow mapping it."""
         directory = self.directory_id
         error = access.error
@@ -41,7 +48,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
         )
         return probe._access_problem(self.mailbox, error, access.can_read)
 
-    def _map(self, access):
+    def _map(self, access) -> dict[Self, tuple[models.Model, dict[str, Any]]]:
         """Create or update these rooms' Odoo rooms and bind them: {line: (room
         calendar or an empty one, the line's result)}, for the caller to write.
 
@@ -91,7 +98,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
             )
         return outcomes
 
-    def _bind(self, access):
+    def _bind(self, access) -> dict[Self, models.Model]:
         """Bind these rooms' mailboxes on the connection ({line: room calendar}):
         new Odoo rooms and their room calendars are created in one go each, the
         matched Odoo rooms get the directory's attributes and are bound one by one.
@@ -147,7 +154,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
             bound[line] = calendar
         return bound
 
-    def _room_values(self):
+    def _room_values(self) -> dict[str, Any]:
         """The room's attributes from the directory, which keeps them current from
         now on; an existing room keeps its name (it may have been matched by its
         mailbox)."""

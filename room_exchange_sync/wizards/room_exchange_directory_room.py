@@ -2,10 +2,17 @@
 """*Rooms from Microsoft 365*: one room of the directory in one session of the
 screen, its match in Odoo, and what mapping it did."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from odoo import fields, models
 from odoo.exceptions import UserError
 
 from ..models.room_directory import check_manager
+
+if TYPE_CHECKING:
+    from odoo.orm.types import Self
 
 MATCHES = [
     ("mapped", "Mapped"),
@@ -82,7 +89,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
     result = fields.Selection(RESULTS, readonly=True)
     result_message = fields.Text(string="Details", readonly=True)
 
-    def action_map_selected(self):
+    def action_map_selected(self) -> dict:
         """*Map* on the rooms selected in the list: the confirmation step."""
         check_manager(self.env)
         self.check_access("write")
@@ -94,13 +101,13 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
         directory.state = "confirm"
         return directory._reopen()
 
-    def _creates_room(self):
+    def _creates_room(self) -> bool:
         self.ensure_one()
         return self.match == "new" or (
             self.match in ("mailbox", "name") and not self.use_match
         )
 
-    def _prepare_results(self):
+    def _prepare_results(self) -> Self:
         """Mark the rooms there is nothing to do for; return those to map."""
         todo = self.browse()
         for line in self:
@@ -121,7 +128,7 @@ class RoomExchangeDirectoryRoom(models.TransientModel):
             todo |= line
         return todo
 
-    def _match_problem(self):
+    def _match_problem(self) -> str | bool:
         """Why the matched Odoo room cannot take this mailbox, or False."""
         self.ensure_one()
         if self._creates_room():
