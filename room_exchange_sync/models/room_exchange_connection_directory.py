@@ -54,14 +54,7 @@ class RoomExchangeConnection(models.Model):
         """A Graph client for the directory and the rooms' checks: the app's, or the
         account's (delegated). Raises UserError when none can be made."""
         self.ensure_one()
-        if self.state != "ready":
-            raise UserError(
-                self.env._(
-                    "Connection %(name)s is not ready: open it and click Test "
-                    "connection.",
-                    name=self.name,
-                )
-            )
+        self._check_ready()
         if not self.places_enabled:
             raise UserError(
                 self.env._(
