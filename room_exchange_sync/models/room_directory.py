@@ -4,13 +4,14 @@
 Where it lives:
 
 - ``resource.resource`` (models/resource_resource.py): the room's capacity,
-  building, floor and equipment, and where they come from (``room_attribute_source``);
+  building, floor and equipment, and where they come from (``room_attribute_source``),
+  refreshed from the directory by models/resource_resource_directory.py;
 - ``room.exchange.calendar`` (models/room_exchange_calendar_directory.py): whether
   its mailbox is still in the directory and within reach (``directory_state``,
   flagged on the rooms overview), and the daily job ``_cron_directory_refresh``
   (data/ir_cron_directory_data.xml);
-- ``room.exchange.connection`` (models/room_exchange_connection.py): its directory,
-  and the button that opens *Rooms from Microsoft 365*
+- ``room.exchange.connection`` (models/room_exchange_connection_directory.py):
+  its directory, and the button that opens *Rooms from Microsoft 365*
   (wizards/room_exchange_directory.py), which maps many rooms at once;
 - the capacity where a room is chosen: models/resource_booking_combination.py,
   models/resource_booking_type.py, models/resource_booking.py.

@@ -2,3 +2,6 @@
 
 from . import room_exchange_export
 from . import room_exchange_directory
+from . import room_exchange_directory_listing
+from . import room_exchange_directory_room
+from . import room_exchange_directory_mapping
