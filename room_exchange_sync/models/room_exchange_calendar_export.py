@@ -46,7 +46,7 @@ class RoomExchangeCalendar(models.Model):
 
     # What an export covers
 
-    def _export_scope(self, start, end):
+    def _export_scope(self, start, end) -> models.Model:
         """Live Odoo bookings of the room in [start, end): the ones an export pushes
         (meetings imported from Exchange are already there)."""
         self.ensure_one()
@@ -70,7 +70,7 @@ class RoomExchangeCalendar(models.Model):
             domain.append(("start", "<", end))
         return domain
 
-    def _export_counts(self, scope):
+    def _export_counts(self, scope) -> tuple:
         """(bookings whose event is in Exchange, bookings whose export failed), read
         in one query that loads no binding into the cache (a large room's export
         counts them after every step)."""
@@ -104,7 +104,7 @@ class RoomExchangeCalendar(models.Model):
     def _export_under_way(self) -> bool:
         return self.export_run_id.state in ACTIVE_STATES
 
-    def _export_room_problem(self, states=("authorized", "syncing")):
+    def _export_room_problem(self, states=("authorized", "syncing")) -> str | bool:
         """Why this room's calendar cannot take an export now, or False."""
         self.ensure_one()
         room = self.room_id.display_name
@@ -135,7 +135,7 @@ class RoomExchangeCalendar(models.Model):
             )
         return False
 
-    def _export_problem(self):
+    def _export_problem(self) -> str | bool:
         """Why the room's Run the Export is unavailable, or False (also hides the
         button of the room's Exchange tab)."""
         self.ensure_one()
@@ -159,7 +159,7 @@ class RoomExchangeCalendar(models.Model):
             )
         return False
 
-    def _export_status(self):
+    def _export_status(self) -> tuple:
         """(progress, sentence) of the room's export box, counted now (so that they
         agree with what the sync did meanwhile); no sentence while the room cannot
         take an export and none ran."""
@@ -208,7 +208,7 @@ class RoomExchangeCalendar(models.Model):
 
     # The dry run
 
-    def _export_preview(self, start, end):
+    def _export_preview(self, start, end) -> dict:
         """What an export of [start, end) would do, read from Exchange without
         writing anything (no Graph write, no delta link, no flag).
 
@@ -287,7 +287,7 @@ class RoomExchangeCalendar(models.Model):
         self.env.ref(CRON).sudo()._trigger()
         return True
 
-    def _first_sync_sentence(self):
+    def _first_sync_sentence(self) -> str:
         """What happens next, once the room is authorized."""
         self.ensure_one()
         if self._export_under_way():
@@ -303,7 +303,7 @@ class RoomExchangeCalendar(models.Model):
 
     # Queuing it
 
-    def _export_queue(self, start, end, user):
+    def _export_queue(self, start, end, user) -> models.Model:
         """Queue an export run of the room over [start, end) started by ``user``;
         the cron job does the work. An export still under way is taken over (its
         range and counts start again). Returns the run."""

@@ -29,6 +29,7 @@ from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
 from ..sync import RoundOptions, SyncRound, run_side_by_side
 from ..sync.read_ahead import ReadAhead
+from ..sync.steps import Steps
 
 _logger = logging.getLogger(__name__)
 
@@ -135,12 +136,12 @@ class RoomExchangeExportRun(models.Model):
 
     # What it covers
 
-    def _scope(self):
+    def _scope(self) -> models.Model:
         """The bookings of this run: the room's live Odoo bookings in its range."""
         self.ensure_one()
         return self.calendar_id._export_scope(self.date_start, self.date_end)
 
-    def _progress(self):
+    def _progress(self) -> tuple:
         """(bookings of the export whose event is in Exchange, bookings whose
         export failed), counted by the database: a step must not read the
         export's whole scope (the export would grow quadratically)."""
@@ -175,7 +176,7 @@ class RoomExchangeExportRun(models.Model):
     # Running it in the background
 
     @api.model
-    def _settings(self):
+    def _settings(self) -> tuple:
         """(creations per round, (requests, seconds) of the mailbox budget the export
         may use, or None for no pacing)."""
         params = self.env["ir.config_parameter"].sudo()
@@ -249,7 +250,9 @@ class RoomExchangeExportRun(models.Model):
             )
             read_ahead = {**next_read_ahead, **unread._read_ahead(budget)}
 
-    def _steps_side_by_side(self, chunk, budget, read_ahead, next_read_ahead):
+    def _steps_side_by_side(
+        self, chunk, budget, read_ahead, next_read_ahead
+    ) -> models.Model:
         """One step of each run of ``self`` (their Graph round trips overlap);
         returns the runs finished for this pass. A room another worker holds (its
         sync) is left for a minute later. The first pages of the next steps are
@@ -279,7 +282,7 @@ class RoomExchangeExportRun(models.Model):
             [run.id for run, end in zip(runs, finished, strict=True) if end]
         )
 
-    def _read_ahead_group(self, budget):
+    def _read_ahead_group(self, budget) -> ReadAhead:
         """A ``ReadAhead`` over the app-only rooms of these runs; the rooms of a
         connection whose client cannot be made read on their own."""
         clients, rooms = {}, {}
@@ -299,7 +302,7 @@ class RoomExchangeExportRun(models.Model):
                 rooms[run.calendar_id.id] = (connection.id, run.calendar_id.mailbox)
         return ReadAhead(clients, rooms, budget)
 
-    def _read_ahead(self, budget=None):
+    def _read_ahead(self, budget=None) -> dict:
         """{calendar id: (request, result)}: the first delta page of each app-only
         room, read in the background (``ReadAhead``)."""
         ahead = self._read_ahead_group(budget)
@@ -316,7 +319,7 @@ class RoomExchangeExportRun(models.Model):
         ahead.flush()
         return ahead.read_ahead
 
-    def _step(self, chunk, budget, read_ahead=None, read_next=None):
+    def _step(self, chunk, budget, read_ahead=None, read_next=None) -> Steps[bool]:
         """One sync round of the room creating at most ``chunk`` events, as a
         generator of Graph steps (sync/steps.py); returns True once this run is
         finished for this pass (done, failed, or waiting for a retry)."""
