@@ -800,7 +800,7 @@ def export_room(env, emulator, count):
                 combination_id, user_id, type_id, create_uid, write_uid, name,
                 location, state, description, active, combination_auto_assign,
                 start, stop, create_date, write_date, duration, exchange_origin,
-                exchange_conflict)
+                exchange_overlap)
             SELECT b.combination_id, b.user_id, b.type_id, b.create_uid, b.write_uid,
                    'Export booking ' || (n + 1), b.location, b.state, b.description,
                    b.active, b.combination_auto_assign,

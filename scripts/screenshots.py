@@ -452,7 +452,7 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         page.wait_for_selector(".o_data_row:has-text('Design review')")
         take(page, out, SHOTS[7], taken)
 
-        page.goto(f"{odoo_url}/odoo/exchange-conflicts")
+        page.goto(f"{odoo_url}/odoo/exchange-overlaps")
         page.wait_for_selector(".o_data_row, .o_view_nocontent")
         if page.locator(".o_data_row").count():
             take(page, out, SHOTS[8], taken)

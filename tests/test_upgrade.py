@@ -255,6 +255,13 @@ def test_export_fields_become_export_runs(fresh_database, tmp_path):
     assert query(
         fresh_database, "SELECT to_regclass('room_exchange_export_run_legacy')"
     ) == [(None,)]
+    # A booking's overlap flag keeps its column under its new name.
+    assert query(
+        fresh_database,
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'resource_booking'"
+        " AND column_name IN ('exchange_conflict', 'exchange_overlap')",
+    ) == [("exchange_overlap",)]
     # The export's cron job works on the runs now.
     assert query(
         fresh_database,

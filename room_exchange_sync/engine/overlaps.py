@@ -1,4 +1,4 @@
-"""Overlapping bookings in one room, for the Conflicts view.
+"""Overlapping bookings in one room, for the Overlaps view.
 
 Exchange meetings are imported even when they collide with Odoo bookings (writing into a
 room mailbox with application permissions bypasses the room's auto-accept check), so

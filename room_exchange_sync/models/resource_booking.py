@@ -43,7 +43,7 @@ class ResourceBooking(models.Model):
     exchange_organizer_email = fields.Char(
         string="Outlook organizer e-mail", readonly=True, copy=False, groups=USER
     )
-    exchange_conflict = fields.Boolean(
+    exchange_overlap = fields.Boolean(
         string="Overlaps an Exchange meeting",
         readonly=True,
         copy=False,
@@ -69,21 +69,21 @@ class ResourceBooking(models.Model):
         string="Capacity",
         help="How many people the chosen room (combination) seats; 0: unknown.",
     )
-    exchange_conflict_with_id = fields.Many2one(
+    exchange_overlap_with_id = fields.Many2one(
         "resource.booking",
         string="Clashes with",
-        compute="_compute_exchange_conflict_with_id",
+        compute="_compute_exchange_overlap_with_id",
         help="The booking of the other side (an Outlook meeting for a booking made "
         "in Odoo) that holds the same room at the same time.",
     )
-    exchange_conflict_with_organizer = fields.Char(
-        string="Its organizer", compute="_compute_exchange_conflict_with_id"
+    exchange_overlap_with_organizer = fields.Char(
+        string="Its organizer", compute="_compute_exchange_overlap_with_id"
     )
-    exchange_conflict_with_start = fields.Datetime(
-        string="Its start", compute="_compute_exchange_conflict_with_id"
+    exchange_overlap_with_start = fields.Datetime(
+        string="Its start", compute="_compute_exchange_overlap_with_id"
     )
-    exchange_conflict_with_stop = fields.Datetime(
-        string="Its end", compute="_compute_exchange_conflict_with_id"
+    exchange_overlap_with_stop = fields.Datetime(
+        string="Its end", compute="_compute_exchange_overlap_with_id"
     )
 
     @api.depends("exchange_binding_ids.sync_state", "combination_id", "active")
@@ -98,22 +98,22 @@ class ResourceBooking(models.Model):
                 worst = "pending" if booking.active else "removed"
             booking.exchange_sync_state = worst or "not_synced"
 
-    @api.depends("exchange_conflict", "start", "stop", "combination_id")
-    def _compute_exchange_conflict_with_id(self):
+    @api.depends("exchange_overlap", "start", "stop", "combination_id")
+    def _compute_exchange_overlap_with_id(self):
         for booking in self:
             other = (
                 booking._exchange_overlapping()[:1]
-                if booking.exchange_conflict
+                if booking.exchange_overlap
                 else self.browse()
             )
-            booking.exchange_conflict_with_id = other
-            booking.exchange_conflict_with_organizer = other.exchange_organizer_name
-            booking.exchange_conflict_with_start = other.start
-            booking.exchange_conflict_with_stop = other.stop
+            booking.exchange_overlap_with_id = other
+            booking.exchange_overlap_with_organizer = other.exchange_organizer_name
+            booking.exchange_overlap_with_start = other.start
+            booking.exchange_overlap_with_stop = other.stop
 
     def _exchange_overlapping(self):
         """The live bookings of the other side (Odoo or Outlook) that hold one of this
-        booking's synced rooms at the same time: what its conflict flag is about."""
+        booking's synced rooms at the same time: what its overlap flag is about."""
         self.ensure_one()
         booking = self._origin
         rooms = booking._exchange_calendars().room_id
@@ -130,12 +130,12 @@ class ResourceBooking(models.Model):
             order="start, id",
         )
 
-    def action_exchange_open_conflict(self):
+    def action_exchange_open_overlap(self):
         """The booking this one clashes with (the Outlook meeting and its organizer,
         or the Odoo booking)."""
         self.ensure_one()
         self.check_access("read")
-        other = self.exchange_conflict_with_id
+        other = self.exchange_overlap_with_id
         if not other:
             return {"type": "ir.actions.act_window_close"}
         return {
@@ -175,12 +175,12 @@ class ResourceBooking(models.Model):
             self._check_outlook_meetings_untouched(vals)
         rooms = None
         if OVERLAP_FIELDS & set(vals) and not self.env.context.get("exchange_sync"):
-            rooms = self.sudo().filtered("exchange_conflict")._exchange_calendars()
+            rooms = self.sudo().filtered("exchange_overlap")._exchange_calendars()
         result = super().write(vals)
         if self._exchange_exported_fields() & set(vals):
             self._exchange_mark_pending()
         if rooms:
-            self._exchange_refresh_conflicts(rooms)
+            self._exchange_refresh_overlaps(rooms)
         return result
 
     def _check_outlook_meetings_untouched(self, vals) -> None:
@@ -235,17 +235,17 @@ class ResourceBooking(models.Model):
         return result
 
     @api.model
-    def _exchange_refresh_conflicts(self, calendars):
+    def _exchange_refresh_overlaps(self, calendars):
         """Flag the bookings of these rooms as the sync would, now: a booking
         cancelled or moved in Odoo no longer clashes, nor does the meeting it
-        clashed with, and the Conflicts view and the rooms' health say so at once
+        clashed with, and the Overlaps view and the rooms' health say so at once
         (the sync's next round checks Exchange's side again)."""
         bookings = (
             self.sudo()
             .with_context(active_test=False)
             .search(
                 [
-                    ("exchange_conflict", "=", True),
+                    ("exchange_overlap", "=", True),
                     ("combination_id.resource_ids", "in", calendars.room_id.ids),
                 ]
             )
@@ -257,12 +257,12 @@ class ResourceBooking(models.Model):
         # write would re-validate the schedule that the overlap fails.
         self.env.cr.execute(
             SQL(
-                "UPDATE resource_booking SET exchange_conflict = FALSE"
+                "UPDATE resource_booking SET exchange_overlap = FALSE"
                 " WHERE id = ANY(%s)",
                 cleared.ids,
             )
         )
-        cleared.invalidate_recordset(["exchange_conflict"])
+        cleared.invalidate_recordset(["exchange_overlap"])
         self.env.add_to_compute(calendars._fields["health"], calendars)
 
     def unlink(self):

@@ -69,10 +69,10 @@ class RoomExchangeCalendarAlerts(models.Model):
             room=room,
             date=self.last_sync_date or self.create_date,
         )
-        conflicts = self.conflict_count
-        conflict_note = conflicts and self.env._(
+        conflicts = self.overlap_count
+        overlap_note = conflicts and self.env._(
             "%(count)s bookings of room %(room)s overlap an Outlook meeting: open "
-            "them from the rooms overview (Open conflicts) and move or cancel one "
+            "them from the rooms overview (Open overlaps) and move or cancel one "
             "side.",
             count=conflicts,
             room=room,
@@ -84,8 +84,8 @@ class RoomExchangeCalendarAlerts(models.Model):
                 today,
             ),
             (
-                self.env._("Exchange conflicts in room %(room)s", room=room),
-                conflict_note,
+                self.env._("Overlaps with Outlook in room %(room)s", room=room),
+                overlap_note,
                 today,
             ),
             (

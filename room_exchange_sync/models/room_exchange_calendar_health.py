@@ -48,8 +48,8 @@ class RoomExchangeCalendarHealth(models.Model):
         compute="_compute_health_details",
         help="Linked bookings whose change (or deletion) is not yet in Exchange.",
     )
-    conflict_count = fields.Integer(
-        string="Open conflicts",
+    overlap_count = fields.Integer(
+        string="Open overlaps",
         compute="_compute_health_details",
         help="Bookings of this room that overlap an Outlook meeting in Exchange.",
     )
@@ -94,7 +94,7 @@ class RoomExchangeCalendarHealth(models.Model):
             ["calendar_id"],
         )
         troubled = {calendar for (calendar,) in troubled}
-        conflicts = self._origin._conflict_counts()
+        conflicts = self._origin._overlap_counts()
         stale_before = fields.Datetime.now() - self._health_stale_delay()
         for calendar in self:
             stale = calendar._health_is_stale(stale_before)
@@ -118,9 +118,9 @@ class RoomExchangeCalendarHealth(models.Model):
                 health = "healthy"
             calendar.health = health
 
-    def _conflict_counts(self) -> dict[int, int]:
+    def _overlap_counts(self) -> dict[int, int]:
         """{calendar id: Odoo bookings of its room flagged as overlapping an Outlook
-        meeting}, in one query (the Conflicts view lists those bookings)."""
+        meeting}, in one query (the Overlaps view lists those bookings)."""
         if not self.ids:
             return {}
         rows = (
@@ -128,7 +128,7 @@ class RoomExchangeCalendarHealth(models.Model):
             .sudo()
             ._read_group(
                 [
-                    ("exchange_conflict", "=", True),
+                    ("exchange_overlap", "=", True),
                     ("exchange_origin", "=", "odoo"),
                     ("combination_id.resource_ids", "in", self.room_id.ids),
                 ],
@@ -183,18 +183,18 @@ class RoomExchangeCalendarHealth(models.Model):
                 ["__count"],
             )
         )
-        conflicts = self._origin._conflict_counts()
+        conflicts = self._origin._overlap_counts()
         for calendar in self:
             calendar.last_push_date = pushed.get(calendar._origin, False)
             calendar.binding_pending_count = pending.get(calendar._origin, 0)
-            calendar.conflict_count = conflicts.get(calendar._origin.id, 0)
+            calendar.overlap_count = conflicts.get(calendar._origin.id, 0)
 
-    def _conflict_domain(self) -> list:
+    def _overlap_domain(self) -> list:
         """The Odoo bookings of this room that overlap an Outlook meeting (each row
-        of the Conflicts view pairs one with the meeting)."""
+        of the Overlaps view pairs one with the meeting)."""
         self.ensure_one()
         return [
-            ("exchange_conflict", "=", True),
+            ("exchange_overlap", "=", True),
             ("exchange_origin", "=", "odoo"),
             ("combination_id.resource_ids", "in", self.room_id.ids),
         ]
@@ -323,13 +323,13 @@ class RoomExchangeCalendarHealth(models.Model):
         )
         return action
 
-    def action_open_conflicts(self) -> dict:
+    def action_open_overlaps(self) -> dict:
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "room_exchange_sync.resource_booking_action_exchange_conflicts"
+            "room_exchange_sync.resource_booking_action_exchange_overlaps"
         )
         action.update(
-            name=self.env._("Conflicts of %(room)s", room=self.room_id.display_name),
-            domain=self._conflict_domain(),
+            name=self.env._("Overlaps of %(room)s", room=self.room_id.display_name),
+            domain=self._overlap_domain(),
         )
         return action

@@ -380,7 +380,7 @@ class RoomExchangeExportRun(models.Model):
         flagged = (
             self.env["resource.booking"]
             .sudo()
-            .search_count([("id", "in", scope.ids), ("exchange_conflict", "=", True)])
+            .search_count([("id", "in", scope.ids), ("exchange_overlap", "=", True)])
         )
         left = len(scope) - len(present) - len(failed)
         lines = [
@@ -402,7 +402,7 @@ class RoomExchangeExportRun(models.Model):
             lines.append(
                 self.env._(
                     "%(count)s bookings were not exported (conflicts or bookings "
-                    "waiting for a retry): see the Conflicts view.",
+                    "waiting for a retry): see the Overlaps view.",
                     count=left,
                 )
             )

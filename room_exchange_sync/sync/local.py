@@ -63,7 +63,7 @@ class LocalWindow:
     """The Odoo side of a room as one round read it.
 
     ``bindings``: the room's bindings (BindingRow); ``rows``: {booking id: the
-    mapping's values and ``active``, ``exchange_origin``, ``exchange_conflict``,
+    mapping's values and ``active``, ``exchange_origin``, ``exchange_overlap``,
     ``in_room``} of its bookings in the window and of the bound ones."""
 
     bindings: list
@@ -124,7 +124,7 @@ def read_window(env, calendar, start, end, subset=None) -> LocalWindow:
               FROM resource_resource room
          LEFT JOIN LATERAL (
                 SELECT booking.id, booking.active, booking.exchange_origin,
-                       booking.exchange_conflict, %(in_room)s AS in_room, %(values)s
+                       booking.exchange_overlap, %(in_room)s AS in_room, %(values)s
                   FROM resource_booking booking
              LEFT JOIN res_users users ON users.id = booking.user_id
              LEFT JOIN res_partner partner ON partner.id = users.partner_id

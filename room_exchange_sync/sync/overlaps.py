@@ -1,6 +1,6 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 """Overlaps: an Outlook meeting and an Odoo booking that hold the room at the same
-time are both kept, and both flagged so that someone decides (the Conflicts view)."""
+time are both kept, and both flagged so that someone decides (the Overlaps view)."""
 
 from odoo.tools import SQL
 
@@ -25,13 +25,13 @@ def flag_overlaps(env, room, window, start, end) -> bool:
         if overlap.is_cross_origin:
             flagged.update((overlap.first.key, overlap.second.key))
     losing_flag = [
-        row for row in rows if row["exchange_conflict"] and row["id"] not in flagged
+        row for row in rows if row["exchange_overlap"] and row["id"] not in flagged
     ]
     flagged |= _flagged_in_other_rooms(env, room, losing_flag)
     changed = [
         row["id"]
         for row in rows
-        if bool(row["exchange_conflict"]) != (row["id"] in flagged)
+        if bool(row["exchange_overlap"]) != (row["id"] in flagged)
     ]
     if not changed:
         return False
@@ -41,13 +41,13 @@ def flag_overlaps(env, room, window, start, end) -> bool:
     # flag that reports it.
     env.cr.execute(
         SQL(
-            "UPDATE resource_booking SET exchange_conflict = id = ANY(%s)"
+            "UPDATE resource_booking SET exchange_overlap = id = ANY(%s)"
             " WHERE id = ANY(%s)",
             list(flagged),
             changed,
         )
     )
-    env["resource.booking"].browse(changed).invalidate_recordset(["exchange_conflict"])
+    env["resource.booking"].browse(changed).invalidate_recordset(["exchange_overlap"])
     return True
 
 

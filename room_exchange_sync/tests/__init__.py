@@ -18,5 +18,5 @@ from . import test_room_directory
 from . import test_room_directory_browser
 from . import test_screen_text
 from . import test_admin_flows
-from . import test_conflicts
+from . import test_overlaps
 from . import test_sync_shape

@@ -32,7 +32,7 @@ ACCESS_ERROR = "odoo.exceptions.AccessError"
 # edit; none changes a setting or reaches Microsoft.
 ALLOWED = {
     ("room.exchange.calendar", "action_open_binding_errors", "exchange_user"),
-    ("room.exchange.calendar", "action_open_conflicts", "exchange_user"),
+    ("room.exchange.calendar", "action_open_overlaps", "exchange_user"),
     ("room.exchange.connection", "action_open_rooms", "exchange_user"),
     ("room.exchange.connection", "action_open_room_health", "exchange_user"),
     ("resource.resource", "action_exchange_open_settings", "exchange_user"),

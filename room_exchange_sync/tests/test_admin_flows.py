@@ -98,8 +98,8 @@ BUTTONS = {
     "action_full_resync": "test_authorize_with_the_tabs_save_and_export",
     "action_exchange_sync_now": "test_odoos_save_outlook_meeting_and_overlap",
     "action_exchange_resync": "test_odoos_save_outlook_meeting_and_overlap",
-    "action_open_conflicts": "test_odoos_save_outlook_meeting_and_overlap",
-    "action_exchange_open_conflict": "test_odoos_save_outlook_meeting_and_overlap",
+    "action_open_overlaps": "test_odoos_save_outlook_meeting_and_overlap",
+    "action_exchange_open_overlap": "test_odoos_save_outlook_meeting_and_overlap",
     "get_formview_action": "test_odoos_save_outlook_meeting_and_overlap",
     "action_cancel": "test_odoos_save_outlook_meeting_and_overlap",
     "action_open_binding_errors": "test_odoos_save_outlook_meeting_and_overlap",
@@ -573,7 +573,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
     def test_odoos_save_outlook_meeting_and_overlap(self):
         """Odoo's own save authorizes too; an Outlook meeting arrives with Sync now
         and is among the room's bookings; an overlap is paired with its meeting in
-        Conflicts, and cancelling the Odoo booking resolves it."""
+        Overlaps, and cancelling the Odoo booking resolves it."""
         page = self.page
         board = self.book("Board review", 9)
         self.room.exchange_connection_id = self.connection_to_emulator()
@@ -631,30 +631,30 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
             self.toast("Sync done")
             card = page.locator(".o_kanban_record:has-text('Alpha')")
             card.locator(".badge:text-is('Degraded')").wait_for()
-        self.assertTrue(board.exchange_conflict)
+        self.assertTrue(board.exchange_overlap)
         self.assertEqual(calendar.health, "degraded")
-        self.assertEqual(calendar.conflict_count, 1)
-        self.assertIn("Conflicts: 1", squash(card.inner_text()))
+        self.assertEqual(calendar.overlap_count, 1)
+        self.assertIn("Overlaps: 1", squash(card.inner_text()))
 
         with self.browsing():
-            self.click("action_open_conflicts", card)
+            self.click("action_open_overlaps", card)
             row = page.locator(".o_data_row:has-text('Board review')")
             row.wait_for()
         self.assertEqual(len(self.texts(".o_data_row")), 1)
         walk_in = Booking.search([("name", "=", "Walk-in")])
-        self.assertEqual(board.exchange_conflict_with_id, walk_in)
+        self.assertEqual(board.exchange_overlap_with_id, walk_in)
         cells = squash(row.inner_text())
         self.assertIn("Walk-in", cells)
         self.assertIn(walk_in.exchange_organizer_name, cells)
 
         with self.browsing():
-            self.click("action_exchange_open_conflict", row)
-            page.locator(".o_form_view div[name=exchange_conflict_alert]").wait_for()
-            alert = self.text("div[name=exchange_conflict_alert]")
+            self.click("action_exchange_open_overlap", row)
+            page.locator(".o_form_view div[name=exchange_overlap_alert]").wait_for()
+            alert = self.text("div[name=exchange_overlap_alert]")
             page.locator(".o_breadcrumb a").last.click()
             row = page.locator(".o_data_row:has-text('Board review')")
             self.click("get_formview_action", row)
-            page.locator(".o_form_view div[name=exchange_conflict_alert]").wait_for()
+            page.locator(".o_form_view div[name=exchange_overlap_alert]").wait_for()
             page.locator(".o_breadcrumb a").last.click()
             row = page.locator(".o_data_row:has-text('Board review')")
             self.click("action_cancel", row, confirm=True)
@@ -662,9 +662,9 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
         self.assertIn("An Odoo booking holds this room", alert)
         self.assertIn("Board review", alert)
         self.assertFalse(board.active)
-        self.assertFalse(board.exchange_conflict)
-        self.assertFalse(walk_in.exchange_conflict)
-        self.assertEqual(calendar.conflict_count, 0)
+        self.assertFalse(board.exchange_overlap)
+        self.assertFalse(walk_in.exchange_overlap)
+        self.assertEqual(calendar.overlap_count, 0)
         self.assertEqual(calendar.health, "healthy")
 
         # A booking Exchange refused: the overview sends to it.

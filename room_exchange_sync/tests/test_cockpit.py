@@ -164,7 +164,7 @@ class TestSyncHealthCockpit(RoomExchangeCase):
             "last_push_date",
             "binding_pending_count",
             "binding_error_count",
-            "conflict_count",
+            "overlap_count",
             "next_expiry_date",
             "next_expiry_reason",
         ]
@@ -173,7 +173,7 @@ class TestSyncHealthCockpit(RoomExchangeCase):
             self.assertEqual(values["health"], "healthy")
             counts = self.app_connection.with_user(user).read(["room_healthy_count"])
             self.assertEqual(counts[0]["room_healthy_count"], 1)
-            self.calendar.with_user(user).action_open_conflicts()
+            self.calendar.with_user(user).action_open_overlaps()
 
     # next expiry
 
@@ -269,9 +269,9 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         action = self.calendar.action_full_resync()
         self.assertEqual(action["params"]["type"], "success")
         self.assertTrue(self.calendar.last_full_sync_date)
-        action = self.calendar.action_open_conflicts()
+        action = self.calendar.action_open_overlaps()
         self.assertEqual(action["res_model"], "resource.booking")
-        self.assertIn(("exchange_conflict", "=", True), action["domain"])
+        self.assertIn(("exchange_overlap", "=", True), action["domain"])
         self.assertIn(
             ("combination_id.resource_ids", "in", self.room.ids), action["domain"]
         )
@@ -286,20 +286,20 @@ class TestSyncHealthCockpit(RoomExchangeCase):
     def flag_conflict(self, bookings, flag=True):
         """Flag bookings as the sync round does (a plain column update)."""
         self.env.cr.execute(
-            "UPDATE resource_booking SET exchange_conflict = %s WHERE id = ANY(%s)",
+            "UPDATE resource_booking SET exchange_overlap = %s WHERE id = ANY(%s)",
             (flag, bookings.ids),
         )
-        bookings.invalidate_recordset(["exchange_conflict"])
-        self.calendar.invalidate_recordset(["conflict_count"])
+        bookings.invalidate_recordset(["exchange_overlap"])
+        self.calendar.invalidate_recordset(["overlap_count"])
 
     def test_open_conflicts_lists_the_room_overlaps(self):
         booking = self.book_in_odoo(hour_utc=9)
         other = self.book_in_odoo(hour_utc=11, name="Elsewhere")
         self.sync()
-        self.assertEqual(self.calendar.conflict_count, 0)
+        self.assertEqual(self.calendar.overlap_count, 0)
         self.flag_conflict(booking)
-        self.assertEqual(self.calendar.conflict_count, 1)
-        action = self.calendar.action_open_conflicts()
+        self.assertEqual(self.calendar.overlap_count, 1)
+        action = self.calendar.action_open_overlaps()
         found = self.env["resource.booking"].search(action["domain"])
         self.assertIn(booking, found)
         self.assertNotIn(other, found)
@@ -410,7 +410,7 @@ class TestCockpitInBrowser(BrowserMixin, RoomExchangeCase, HttpCase):
             card = page.locator(".o_kanban_record:has-text('Alpha')")
             card.locator("span:text-is('Healthy')").wait_for()
             self.assertEqual(
-                card.locator("button[name=action_open_conflicts]").count(), 0
+                card.locator("button[name=action_open_overlaps]").count(), 0
             )
             card.locator("button[name=action_sync_now]").click()
             page.wait_for_selector(".o_notification:has-text('Sync done')")

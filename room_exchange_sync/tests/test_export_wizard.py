@@ -177,7 +177,7 @@ class TestExportWizard(RoomExchangeCase):
         self.assertEqual(self.emulator.store.snapshot(ROOM_ADAMS), events_before)
         self.assertEqual(self.calendar.delta_link, delta_link)
         self.assertFalse(self.calendar.export_run_id)
-        self.assertFalse(overlapping.exchange_conflict)
+        self.assertFalse(overlapping.exchange_overlap)
         self.assertEqual(wizard.state, "preview")
         self.assertTrue(wizard.can_run)
         (line,) = wizard.line_ids
@@ -216,8 +216,8 @@ class TestExportWizard(RoomExchangeCase):
         # The overlap follows the sync's rules: both kept, both flagged.
         walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
         self.assertTrue(walk_in)
-        self.assertTrue(overlapping.exchange_conflict)
-        self.assertTrue(walk_in.exchange_conflict)
+        self.assertTrue(overlapping.exchange_overlap)
+        self.assertTrue(walk_in.exchange_overlap)
         summary = self.calendar.export_run_id.summary
         self.assertIn("4 exported", summary)
         self.assertIn("1 already in Exchange", summary)
@@ -267,8 +267,8 @@ class TestExportWizard(RoomExchangeCase):
         self.assertLessEqual(max(partial), 6, reads)
         self.assertFalse(reads[-1][0], "the last step reads the whole window")
         walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
-        self.assertTrue(walk_in.exchange_conflict)
-        self.assertTrue(bookings[0].exchange_conflict)
+        self.assertTrue(walk_in.exchange_overlap)
+        self.assertTrue(bookings[0].exchange_overlap)
         self.assertIn("1 overlaps flagged", self.calendar.export_run_id.summary)
 
     def test_second_run_exports_nothing(self):

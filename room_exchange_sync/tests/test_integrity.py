@@ -97,8 +97,8 @@ class TestIntegrity(SyncScenarioMixin, RoomExchangeCase):
         imported_new = self.imported(baker_meeting["id"])
         self.assertTrue(imported_new.active)
         self.assertEqual(imported_new.exchange_binding_ids.calendar_id, self.calendar)
-        self.assertTrue(booking.exchange_conflict)
-        self.assertTrue(imported_new.exchange_conflict)
+        self.assertTrue(booking.exchange_overlap)
+        self.assertTrue(imported_new.exchange_overlap)
         # The Odoo booking is in Baker's calendar, and still in Adams' (left there).
         self.assertEqual(len(self.room_events(SUBJECT, mailbox=ROOM_BAKER)), 1)
         self.assertEqual(

@@ -857,11 +857,11 @@ class SoakDriver:
                         break
                     if first.exchange_origin != second.exchange_origin:
                         flagged.update((first.id, second.id))
-        wrong = everyone.filtered(lambda b: b.exchange_conflict != (b.id in flagged))
+        wrong = everyone.filtered(lambda b: b.exchange_overlap != (b.id in flagged))
         return [
             f"booking {b.name} ({b.id}, rooms "
             f"{b.combination_id.resource_ids.mapped('name')}) "
-            f"exchange_conflict={b.exchange_conflict}"
+            f"exchange_overlap={b.exchange_overlap}"
             for b in wrong
         ]
 
@@ -1135,9 +1135,9 @@ class TestSoakReductions(TestChaosSoak):
             (start + timedelta(minutes=30)).isoformat(),
         )
         self.sync_all()
-        self.assertTrue(booking.exchange_conflict)
+        self.assertTrue(booking.exchange_overlap)
         self.sync_all()
-        self.assertTrue(booking.exchange_conflict)
+        self.assertTrue(booking.exchange_overlap)
 
     def test_booking_moved_beyond_the_window_leaves_no_stale_event(self):
         adams, _baker = self.rooms

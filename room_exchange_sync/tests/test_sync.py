@@ -389,8 +389,8 @@ class TestTwoWaySync(RoomExchangeCase):
         self.sync()
         walk_in = self.env["resource.booking"].search([("name", "=", "Walk-in")])
         self.assertTrue(walk_in)
-        self.assertTrue(booking.exchange_conflict)
-        self.assertTrue(walk_in.exchange_conflict)
+        self.assertTrue(booking.exchange_overlap)
+        self.assertTrue(walk_in.exchange_overlap)
 
     def test_bookings_outside_the_window_are_left_alone(self):
         booking = self.book_in_odoo()

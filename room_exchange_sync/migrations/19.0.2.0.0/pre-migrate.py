@@ -1,5 +1,10 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-"""19.0.2.0.0: the export became a model of its own (room.exchange.export.run).
+"""19.0.2.0.0: the export became a model of its own (room.exchange.export.run), and a
+booking's flag for a time clash with an Outlook meeting is an "overlap" (a
+"conflict" is a booking edited on both sides).
+
+The flag's column is renamed (resource_booking.exchange_conflict becomes
+exchange_overlap), keeping every booking's flag.
 
 Before the module is loaded, the export's columns of room_exchange_calendar are
 copied aside, one row per room calendar with export data; post-migrate.py makes
@@ -29,6 +34,26 @@ COLUMNS = (
 def migrate(cr, version):
     if not version:
         return
+    rename_overlap_flag(cr)
+    keep_export_columns(cr)
+
+
+def rename_overlap_flag(cr):
+    """resource_booking.exchange_conflict becomes exchange_overlap (kept as is)."""
+    cr.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = 'resource_booking'"
+        " AND column_name IN ('exchange_conflict', 'exchange_overlap')"
+    )
+    if {row[0] for row in cr.fetchall()} == {"exchange_conflict"}:
+        cr.execute(
+            "ALTER TABLE resource_booking"
+            " RENAME COLUMN exchange_conflict TO exchange_overlap"
+        )
+
+
+def keep_export_columns(cr):
+    """The export's columns of the room calendars, copied aside for post-migrate."""
     cr.execute(
         "SELECT column_name FROM information_schema.columns"
         " WHERE table_name = 'room_exchange_calendar' AND column_name = ANY(%s)",
