@@ -20,7 +20,8 @@ Where to look (docs/architecture.md draws it):
 - :mod:`.history`: each booking's chatter and the room's summary line;
 - :mod:`.overlaps`: Outlook meetings and Odoo bookings holding the room at once;
 - :mod:`.steps`: several rooms' Graph work side by side, their database work one
-  at a time;
+  at a time; :mod:`.read_ahead`: the bulk export's first delta pages, read in the
+  background;
 - :mod:`.seams`: the named points where tests step in.
 """
 
