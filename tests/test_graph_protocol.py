@@ -27,7 +27,7 @@ from exchange_graph import (
 ROOM = "room.adams@contoso.test"
 # An immutable id holds "=", "-" and "_"; older ids may hold "/" and "+".
 EVENT = "AAkALg-AA_b/c+d=="
-QUOTED = "AAkALg-AA_b%2Fc%2Bd%3D%3D"
+QUOTED = "AAkALg-AA_b%2Fc%2Bd=="
 PAYLOAD = {"subject": "Board", "showAs": "busy"}
 MARKER = "0f1e2d3c-db-uuid:42"
 
@@ -58,6 +58,10 @@ def test_user_path_quotes_the_mailbox_once(mailbox, path):
 
 def test_event_path_quotes_the_whole_id():
     assert event_path(ROOM, EVENT) == f"/users/{ROOM}/events/{QUOTED}"
+    # An immutable id (URL-safe base64) goes unchanged, as the sync always sent it.
+    immutable = "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0AMCXaNnSBvEqcRLK8vc6fQgAAJ_5hPwAA="
+    assert event_path(ROOM, immutable) == f"/users/{ROOM}/events/{immutable}"
+    assert event_path(ROOM, "a?b#c%d") == f"/users/{ROOM}/events/a%3Fb%23c%25d"
 
 
 def test_create_posts_to_the_primary_calendar_with_transaction_id_and_marker():

@@ -59,9 +59,11 @@ def user_path(mailbox: str) -> str:
 
 
 def event_path(mailbox: str, event_id: str) -> str:
-    """``/users/{mailbox}/events/{id}``; the id is quoted whole (immutable ids may
-    hold ``=``, other ids ``/`` or ``+``)."""
-    return f"{user_path(mailbox)}/events/{quote(event_id, safe='')}"
+    """``/users/{mailbox}/events/{id}``; the id is one quoted segment (``/``, ``+``,
+    ``?``, ``#``, ``%`` escaped). An immutable id (URL-safe base64) goes as it is:
+    its ``=`` padding is allowed in a path segment (RFC 3986) and left alone, as
+    the sync always sent it."""
+    return f"{user_path(mailbox)}/events/{quote(event_id, safe='=')}"
 
 
 def odata_quote(value: str) -> str:
