@@ -26,8 +26,9 @@ through its ORM (one cursor, SUPERUSER).
 Scenarios:
 
 - export, naive baseline: N bookings of one room pushed with one sequential POST per
-  booking through the same GraphClient (``client.create_event``, as Odoo's own Outlook
-  sync does), each followed by writing its binding; rolled back afterwards;
+  booking through the same GraphClient (``client.send(create_event_request(...))``,
+  as Odoo's own Outlook sync does), each followed by writing its binding; rolled
+  back afterwards;
 - export, sync: the same N bookings pushed by ``room.exchange.calendar._sync()`` (delta
   read, engine plan, ``GraphClient.batch`` of 20);
 - sync #2: the next round reads back the echo of its own N writes;
@@ -363,6 +364,7 @@ def naive_export(env, calendar, bookings):
     from odoo import fields
 
     from odoo.addons.room_exchange_sync import engine
+    from odoo.addons.room_exchange_sync.graph import create_event_request
     from odoo.addons.room_exchange_sync.sync import SyncRound
     from odoo.addons.room_exchange_sync.sync.local import Payloads
 
@@ -377,8 +379,15 @@ def naive_export(env, calendar, bookings):
     now = fields.Datetime.now()
     for booking in bookings:
         payload = payloads.of_record(booking)
-        event = client.create_event(
-            calendar.mailbox, payload, transaction_id=f"odoo-bench-{booking.id}"
+        event = client.send(
+            create_event_request(
+                calendar.mailbox,
+                payload,
+                transaction_id=f"odoo-bench-{booking.id}",
+                marker=engine.make_marker(
+                    sync_round.settings.database_uuid, booking.id
+                ),
+            )
         )
         Binding.create(
             {

@@ -25,6 +25,7 @@ from exchange_graph import (
     delegated_scopes,
 )
 
+from tests import graph_helpers as helpers
 from tests.emulator import certificates
 
 pytest_plugins = ["tests.emulator.pytest_plugin"]
@@ -201,7 +202,7 @@ def test_delegated_sign_in_then_graph_calls(server):
     assert tokens.cache_changed
     assert tokens.accounts() == [account]
     client = graph(server, lambda: tokens.access_token(account.home_account_id))
-    assert client.me()["userPrincipalName"] == ADELE
+    assert helpers.me(client)["userPrincipalName"] == ADELE
     assert client.get_calendar(ADAMS)["owner"]["address"] == ADAMS
 
 

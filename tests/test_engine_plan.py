@@ -436,6 +436,24 @@ def test_adopt_remote_event_carrying_our_marker():
     assert action.changes == ()
 
 
+def test_adoptions_carry_the_marker_the_shell_writes_again():
+    """The marker the shell sends is the engine's: on a create and on each kind of
+    adoption (by marker, by transactionId, of a lost re-creation)."""
+    by_marker = run([booking(1)], [event("E1", marker=make_marker(DB, 1))], kind=FULL)
+    by_transaction = run(
+        [booking(1)], [event("E1", transaction_id=transaction_id(DB, 1))]
+    )
+    twin = event("E2", transaction_id=transaction_id(DB, 1, "E1"))
+    recreation = run(
+        [booking(1)], [RemoteItem.removal("E1"), twin], [binding(10, 1, "E1")]
+    )
+    created = run([booking(1)], [], kind=FULL)
+    for result in (by_marker, by_transaction, recreation, created):
+        (action,) = result.actions
+        assert action.kind in (K.ADOPT_REMOTE, K.CREATE_REMOTE)
+        assert action.marker == make_marker(DB, 1)
+
+
 def test_adopt_remote_event_by_transaction_id_in_delta_round():
     ev = event("E1", subject="old", transaction_id=transaction_id(DB, 1))
     (action,) = run([booking(1)], [ev]).actions

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from exchange_graph import (
+    MARKER_PROPERTY_ID,
     BatchRequest,
     GraphAuthError,
     GraphClient,
@@ -24,8 +25,15 @@ from exchange_graph import (
     GraphThrottled,
     SyncStateExpired,
     TokenProvider,
+    create_event_request,
+    decline_event_request,
+    delete_event_request,
+    get_event_request,
+    update_event_request,
+    weak_etag,
 )
 
+from tests import graph_helpers as helpers
 from tests.test_auth import (
     DAEMON,
     DAEMON_SECRET,
@@ -141,8 +149,8 @@ def test_rooms_are_paged(server):
 def test_calendar_view_is_paged_and_in_the_requested_zone(server):
     client = make_client(server, time_zone="Romance Standard Time")
     for hour in range(9, 14):
-        client.create_event(
-            BAKER, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
+        helpers.create_event(
+            client, BAKER, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
         )
     server.emulator.clear_log()
     events = list(client.iter_calendar_view(BAKER, *WINDOW, page_size=2))
@@ -154,8 +162,8 @@ def test_calendar_view_is_paged_and_in_the_requested_zone(server):
 def test_delta_rounds(server):
     client = make_client(server)
     for hour in (8, 9, 10):
-        client.create_event(
-            ADAMS, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
+        helpers.create_event(
+            client, ADAMS, event_payload(hour=hour), transaction_id=str(uuid.uuid4())
         )
     pages = list(client.iter_delta(ADAMS, start=WINDOW[0], end=WINDOW[1], page_size=2))
     assert len(pages) == 3  # 2 seeded + 3 new events, two per page
@@ -163,12 +171,12 @@ def test_delta_rounds(server):
     first_round = {event["id"]: event for page in pages for event in page.events}
     assert len(first_round) == 5
 
-    created = client.create_event(
-        ADAMS, event_payload("New", hour=15), transaction_id=str(uuid.uuid4())
+    created = helpers.create_event(
+        client, ADAMS, event_payload("New", hour=15), transaction_id=str(uuid.uuid4())
     )
     changed_id, deleted_id = sorted(first_round)[:2]
-    client.update_event(ADAMS, changed_id, {"subject": "Moved"})
-    client.delete_event(ADAMS, deleted_id)
+    helpers.update_event(client, ADAMS, changed_id, {"subject": "Moved"})
+    helpers.delete_event(client, ADAMS, deleted_id)
 
     changes = list(client.iter_delta(ADAMS, delta_link=pages[-1].delta_link))
     assert changes[-1].delta_link
@@ -189,7 +197,9 @@ def test_delta_rounds(server):
 
 def test_first_delta_pages_of_several_rooms_in_one_batch(server):
     client = make_client(server)
-    client.create_event(ADAMS, event_payload(hour=8), transaction_id=str(uuid.uuid4()))
+    helpers.create_event(
+        client, ADAMS, event_payload(hour=8), transaction_id=str(uuid.uuid4())
+    )
     rooms = (ADAMS, BAKER)
     requests_ = [
         client.delta_request(
@@ -314,8 +324,8 @@ def test_timeout_after_a_create_makes_exactly_one_event(server):
         times=1,
     )
     transaction_id = str(uuid.uuid4())
-    event = client.create_event(
-        ADAMS, event_payload("Once"), transaction_id=transaction_id
+    event = helpers.create_event(
+        client, ADAMS, event_payload("Once"), transaction_id=transaction_id
     )
     stored = [
         e
@@ -359,8 +369,8 @@ def test_batch_with_mixed_results(server):
         mailbox=BAKER,
         times=1,
     )
-    gone = client.create_event(ADAMS, event_payload(), transaction_id="gone")
-    client.delete_event(ADAMS, gone["id"])
+    gone = helpers.create_event(client, ADAMS, event_payload(), transaction_id="gone")
+    helpers.delete_event(client, ADAMS, gone["id"])
     transaction_id = str(uuid.uuid4())
     requests_ = [
         BatchRequest(
@@ -428,21 +438,90 @@ def test_batch_is_chunked_by_twenty(server):
 
 def test_if_match_conflicts(server):
     client = make_client(server)
-    event = client.create_event(
-        ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
+    event = helpers.create_event(
+        client, ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
     )
     stale = event["@odata.etag"]
-    fresh = client.update_event(ADAMS, event["id"], {"subject": "A"}, if_match=stale)
+    fresh = helpers.update_event(
+        client, ADAMS, event["id"], {"subject": "A"}, etag=stale
+    )
     with pytest.raises(GraphConflict) as caught:
-        client.update_event(ADAMS, event["id"], {"subject": "B"}, if_match=stale)
+        helpers.update_event(client, ADAMS, event["id"], {"subject": "B"}, etag=stale)
     assert caught.value.status == 412
     with pytest.raises(GraphConflict):
-        client.delete_event(ADAMS, event["id"], if_match=stale)
-    client.delete_event(ADAMS, event["id"], if_match=fresh["@odata.etag"])
+        helpers.delete_event(client, ADAMS, event["id"], etag=stale)
+    helpers.delete_event(client, ADAMS, event["id"], etag=fresh["@odata.etag"])
     with pytest.raises(GraphNotFound):
-        client.get_event(ADAMS, event["id"])
+        helpers.get_event(client, ADAMS, event["id"])
     with pytest.raises(GraphNotFound):
-        client.delete_event(ADAMS, event["id"])
+        helpers.delete_event(client, ADAMS, event["id"])
+
+
+def test_built_event_requests_in_one_batch(server):
+    """Every request of graph/protocol.py, as the sync sends them: in $batch."""
+    client = make_client(server)
+    meeting = server.emulator.book_room(
+        "AdeleV@contoso.test",
+        ADAMS,
+        "Organizer's meeting",
+        "2026-12-14T09:00:00",
+        "2026-12-14T10:00:00",
+    )
+    created, declined = client.batch(
+        [
+            create_event_request(
+                ADAMS,
+                event_payload("Built"),
+                transaction_id=str(uuid.uuid4()),
+                marker="db-uuid:42",
+                request_id="create",
+            ),
+            decline_event_request(
+                ADAMS, meeting["id"], comment="Room released", request_id="decline"
+            ),
+        ]
+    )
+    assert (created.status, declined.status) == (201, 202)
+    assert server.emulator.store.responses[-1]["comment"] == "Room released"
+    event = created.body
+    read, gone = client.batch(
+        [
+            get_event_request(
+                ADAMS, event["id"], expand_property=MARKER_PROPERTY_ID, request_id="g"
+            ),
+            get_event_request(ADAMS, meeting["id"], request_id="declined"),
+        ]
+    )
+    assert read.body["singleValueExtendedProperties"] == [
+        {"id": MARKER_PROPERTY_ID, "value": "db-uuid:42"}
+    ]
+    assert isinstance(gone.error, GraphNotFound)
+
+    stale = weak_etag(event["changeKey"])
+    assert stale == event["@odata.etag"]
+    (moved,) = client.batch(
+        [update_event_request(ADAMS, event["id"], {"subject": "Moved"}, etag=stale)]
+    )
+    assert moved.status == 200 and moved.body["subject"] == "Moved"
+    refused = client.batch(
+        [
+            update_event_request(
+                ADAMS, event["id"], {"subject": "Lost"}, etag=stale, request_id="u"
+            ),
+            delete_event_request(ADAMS, event["id"], etag=stale, request_id="d"),
+        ]
+    )
+    assert [r.status for r in refused] == [412, 412]
+    assert all(isinstance(r.error, GraphConflict) for r in refused)
+    (deleted,) = client.batch(
+        [delete_event_request(ADAMS, event["id"], etag=moved.body["@odata.etag"])]
+    )
+    assert deleted.status == 204
+    (after,) = client.batch([get_event_request(ADAMS, event["id"])])
+    assert isinstance(after.error, GraphNotFound)
+    # The ids went quoted and the If-Match headers arrived.
+    patches = graph_log(server, "PATCH", "/events/")
+    assert len(patches) == 2
 
 
 def test_extended_property_lookup(server):
@@ -450,11 +529,13 @@ def test_extended_property_lookup(server):
     payload = event_payload(
         singleValueExtendedProperties=[{"id": PROP, "value": "booking-42"}]
     )
-    event = client.create_event(ADAMS, payload, transaction_id=str(uuid.uuid4()))
-    found = client.find_events_by_property(ADAMS, PROP, "booking-42")
+    event = helpers.create_event(
+        client, ADAMS, payload, transaction_id=str(uuid.uuid4())
+    )
+    found = helpers.find_events_by_property(client, ADAMS, PROP, "booking-42")
     assert [e["id"] for e in found] == [event["id"]]
-    assert client.find_events_by_property(ADAMS, PROP, "it's-not-there") == []
-    expanded = client.get_event(ADAMS, event["id"], expand_property=PROP)
+    assert helpers.find_events_by_property(client, ADAMS, PROP, "it's-not-there") == []
+    expanded = helpers.get_event(client, ADAMS, event["id"], expand_property=PROP)
     assert expanded["singleValueExtendedProperties"] == [
         {"id": PROP, "value": "booking-42"}
     ]
@@ -479,7 +560,7 @@ def test_permissions(server):
     access = adele.probe_calendar_access(DUNE)
     assert (access.can_read, access.can_write, access.error) == (True, True, None)
     assert len(server.emulator.store.snapshot(DUNE)) == before  # probe deleted
-    assert adele.me()["userPrincipalName"] == "AdeleV@contoso.test"
+    assert helpers.me(adele)["userPrincipalName"] == "AdeleV@contoso.test"
     calendars = adele.list_calendars()
     assert DUNE in {c.get("owner", {}).get("address") for c in calendars}
 
@@ -568,12 +649,15 @@ def test_logs_hold_no_tokens_or_addresses(server, caplog):
     fault(server, kind="status", status=503, method="GET", path="/calendar$", times=1)
     with caplog.at_level(logging.DEBUG):
         client.get_calendar(ADAMS)
-        event = client.create_event(
-            ADAMS, event_payload("Secret subject"), transaction_id=str(uuid.uuid4())
+        event = helpers.create_event(
+            client,
+            ADAMS,
+            event_payload("Secret subject"),
+            transaction_id=str(uuid.uuid4()),
         )
-        client.delete_event(ADAMS, event["id"])
+        helpers.delete_event(client, ADAMS, event["id"])
         with pytest.raises(GraphNotFound):
-            client.get_user("nobody@contoso.test")
+            helpers.get_user(client, "nobody@contoso.test")
     # Our own records only: urllib3 logs full URLs at debug level by itself.
     text = "\n".join(
         record.getMessage()
@@ -601,8 +685,8 @@ def test_requests_carry_prefer_and_client_request_id(server):
         return original(request, **kwargs)
 
     session.send = spy  # type: ignore[method-assign]
-    event = client.create_event(
-        ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
+    event = helpers.create_event(
+        client, ADAMS, event_payload(), transaction_id=str(uuid.uuid4())
     )
     assert event["start"]["timeZone"] == "Pacific Standard Time"
     headers = captured[-1].headers

@@ -79,11 +79,13 @@ After any successful action that keeps the binding, write ``remote.event_id``,
 ``ical_uid``, ``series_master_id`` from the action into the binding and set it
 ``synced``.
 
-- CREATE_REMOTE: POST the booking's payload with ``transaction_id`` and the ``marker``
-  extended property; store the returned id, iCalUId, changeKey and
-  ``local.payload_hash`` on ``status`` (or a new binding, origin odoo).
+- CREATE_REMOTE: POST the booking's payload with ``transaction_id`` and ``marker`` as
+  the marker extended property (``graph.create_event_request``); store the returned
+  id, iCalUId, changeKey and ``local.payload_hash`` on ``status`` (or a new binding,
+  origin odoo).
 - ADOPT_REMOTE: bind the booking to ``remote`` (on ``status`` or a new binding), then do
-  UPDATE_REMOTE (``changes`` tells whether the event differs at all).
+  UPDATE_REMOTE writing ``marker`` again (``graph.update_event_request(...,
+  marker=action.marker)``; ``changes`` tells whether the event differs at all).
 - UPDATE_REMOTE: PATCH the booking's payload onto ``event_id``; store the returned
   changeKey and ``local.payload_hash``. With ``conflict``, post ``changes`` to the
   chatter.

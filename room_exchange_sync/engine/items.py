@@ -210,6 +210,8 @@ class Action:
 
     ``conflict`` is True when the action overwrites a concurrent change of the other
     side; ``changes`` then lists what is lost, for the booking's chatter.
+    ``transaction_id`` (CREATE_REMOTE) and ``marker`` (CREATE_REMOTE, ADOPT_REMOTE)
+    are what the shell sends: the marker is the only one written to Exchange.
     """
 
     kind: ActionKind

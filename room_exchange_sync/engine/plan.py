@@ -426,6 +426,7 @@ class _Planner:
                     remote=twin,
                     status=entry,
                     changes=_diff(local, twin),
+                    marker=make_marker(self.options.database_uuid, local.booking_id),
                 )
                 return
         decision = DECISIONS[
@@ -498,6 +499,7 @@ class _Planner:
     def _create_or_adopt(
         self, local: LocalItem, entry: StatusEntry | None, previous_event: str | None
     ) -> None:
+        db = self.options.database_uuid
         found = self._take_claim(local.booking_id)
         if found is not None:
             self._emit(
@@ -507,9 +509,9 @@ class _Planner:
                 remote=found,
                 status=entry,
                 changes=_diff(local, found),
+                marker=make_marker(db, local.booking_id),
             )
             return
-        db = self.options.database_uuid
         self._emit(
             ActionKind.CREATE_REMOTE,
             Reason.REMOTE_REMOVED if previous_event else Reason.LOCAL_NEW,

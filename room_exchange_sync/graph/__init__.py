@@ -11,8 +11,13 @@ models read their records and pass plain values in. Public API:
   ``error_from_status``, ``error_from_msal``;
 - :mod:`.auth`: ``TokenProvider``, ``SignedInAccount``, ``delegated_scopes``,
   ``app_scopes``, ``GRAPH_DELEGATED_PERMISSIONS``;
-- :mod:`.client`: ``GraphClient``, ``BatchRequest``, ``BatchResult``, ``DeltaPage``,
+- :mod:`.client`: ``GraphClient``, ``BatchResult``, ``DeltaPage``,
   ``CalendarAccess``, ``DirectoryRoom``;
+- :mod:`.protocol`: ``BatchRequest`` and its builders ``create_event_request``,
+  ``update_event_request``, ``delete_event_request``, ``get_event_request``,
+  ``decline_event_request``; ``user_path``, ``event_path``, ``mailbox_segment``,
+  ``weak_etag``; the ``Prefer`` merge (``merge_prefer``, ``with_prefer``,
+  ``max_page_size``);
 - :mod:`.http`: ``make_session``, ``shared_session``, ``ExplicitHttpClient``;
 - :mod:`.pacing`: ``MailboxBudget``;
 - :mod:`.events`: ``BookingSnapshot``, ``booking_payload``, ``ImportedEvent``,
@@ -56,8 +61,22 @@ from .auth import (
     app_scopes,
     delegated_scopes,
 )
-from .client import (
+from .protocol import (
     BatchRequest,
+    create_event_request,
+    decline_event_request,
+    delete_event_request,
+    event_path,
+    get_event_request,
+    mailbox_segment,
+    max_page_size,
+    merge_prefer,
+    update_event_request,
+    user_path,
+    weak_etag,
+    with_prefer,
+)
+from .client import (
     BatchResult,
     CalendarAccess,
     DeltaPage,

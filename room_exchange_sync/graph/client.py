@@ -2,13 +2,14 @@
 
 Public API:
 
-- ``GraphClient`` (see its docstring) with ``me``, ``get_user``, ``iter_rooms``,
-  ``iter_places``, ``list_directory_rooms``, ``list_calendars``, ``get_calendar``,
+- ``GraphClient`` (see its docstring) with ``iter_rooms``, ``iter_places``,
+  ``places_request``, ``list_directory_rooms``, ``list_calendars``, ``get_calendar``,
   ``probe_calendar_access``, ``probe_calendar_access_many``, ``read_calendars``,
-  ``get_event``, ``create_event``, ``update_event``, ``delete_event``,
-  ``find_events_by_property``, ``iter_calendar_view``, ``iter_delta`` and ``batch``;
-- value types ``BatchRequest``, ``BatchResult``, ``DeltaPage``, ``CalendarAccess``,
-  ``DirectoryRoom``;
+  the subscription methods, ``iter_calendar_view``, ``iter_delta``,
+  ``delta_request``, ``batch`` (many requests in ``$batch``) and ``send`` (one
+  request alone); the requests themselves are built in ``protocol.py``;
+- value types ``BatchResult``, ``DeltaPage``, ``CalendarAccess``, ``DirectoryRoom``
+  (and ``BatchRequest``, from ``protocol.py``);
 - ``same_origin(url, base_url)``: whether a link stays on the Graph endpoint (the
   client refuses to send its token anywhere else);
 - ``TokenSource``: what the client calls for a bearer token.
@@ -46,6 +47,15 @@ from .errors import (
     error_from_status,
 )
 from .http import make_session
+from .protocol import (
+    BatchRequest,
+    create_event_request,
+    delete_event_request,
+    mailbox_segment,
+    max_page_size,
+    user_path,
+    with_prefer,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -61,17 +71,6 @@ _COUNTABLE_PLACES = frozenset({PLACE_ROOM.lower(), PLACE_ROOM_LIST.lower()})
 _USERS_SEGMENT = re.compile(r"/users/([^/?#]+)", re.IGNORECASE)
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _ID_AFTER = frozenset({"events", "calendars", "instances", "subscriptions"})
-
-
-@dataclass
-class BatchRequest:
-    """One ``$batch`` item; ``url`` is relative to ``/v1.0`` (``/users/x/events``)."""
-
-    id: str
-    method: str
-    url: str
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -164,14 +163,6 @@ def _utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _odata_quote(value: str) -> str:
-    return value.replace("'", "''")
-
-
-def _user_path(user: str) -> str:
-    return "/me" if user.lower() == "me" else f"/users/{quote(user, safe='@')}"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -330,20 +321,19 @@ class GraphClient:
                 self._semaphores[mailbox] = semaphore
             return semaphore
 
+    def _preferences(self) -> tuple[str, ...]:
+        """What every request prefers (docs/graph.md#immutable-ids,
+        docs/graph.md#times-and-time-zones); a request's own ``Prefer`` is merged
+        after these (``protocol.with_prefer``)."""
+        return ('IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"')
+
     def _headers(self, extra: dict[str, str] | None, token: str) -> dict[str, str]:
-        prefer = ['IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"']
-        headers = {
+        return {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "client-request-id": str(uuid.uuid4()),
+            **with_prefer(extra, self._preferences()),
         }
-        for key, value in (extra or {}).items():
-            if key.lower() == "prefer":
-                prefer.append(value)
-            else:
-                headers[key] = value
-        headers["Prefer"] = ", ".join(prefer)
-        return headers
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -500,14 +490,6 @@ class GraphClient:
 
     # -- users, rooms, calendars ----------------------------------------------
 
-    def me(self) -> dict[str, Any]:
-        """The signed-in user (delegated tokens only)."""
-        return self._json("GET", "/me")
-
-    def get_user(self, user: str) -> dict[str, Any]:
-        """A user or room mailbox by id or UPN."""
-        return self._json("GET", _user_path(user))
-
     def iter_rooms(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
         """All rooms of the tenant (``Place.Read.All``); key them by
         ``emailAddress``, their ``id`` can change."""
@@ -566,7 +548,7 @@ class GraphClient:
         (the first pages of several room lists then cost one round trip)."""
         query = {"$top": page_size}
         if room_list:
-            path = f"/places/{quote(room_list, safe='@')}/{PLACE_ROOM_LIST}/rooms"
+            path = f"/places/{mailbox_segment(room_list)}/{PLACE_ROOM_LIST}/rooms"
             query["$count"] = "true"
         else:
             path = f"/places/{place_type}"
@@ -617,11 +599,11 @@ class GraphClient:
 
     def list_calendars(self, user: str = "me") -> list[dict[str, Any]]:
         """The user's calendars, including the shared calendars added to them."""
-        return list(self._iter_pages(f"{_user_path(user)}/calendars"))
+        return list(self._iter_pages(f"{user_path(user)}/calendars"))
 
     def get_calendar(self, mailbox: str) -> dict[str, Any]:
         """The primary calendar of a mailbox (the owner's id, not the sharee's copy)."""
-        return self._json("GET", f"{_user_path(mailbox)}/calendar")
+        return self._json("GET", f"{user_path(mailbox)}/calendar")
 
     def probe_calendar_access(self, mailbox: str) -> CalendarAccess:
         """Check read and write access to a room calendar.
@@ -637,13 +619,14 @@ class GraphClient:
             next(window, None)
         except (GraphPermissionError, GraphNotFound) as exc:
             return CalendarAccess({}, can_read=False, can_write=False, error=exc)
+        probe = create_event_request(
+            mailbox, _probe_payload(now), transaction_id=_probe_transaction()
+        )
         try:
-            event = self.create_event(
-                mailbox, _probe_payload(now), transaction_id=_probe_transaction()
-            )
+            event = self.send(probe)
         except GraphPermissionError as exc:
             return CalendarAccess(calendar, can_read=True, can_write=False, error=exc)
-        self.delete_event(mailbox, event["id"])
+        self.send(delete_event_request(mailbox, event["id"]))
         return CalendarAccess(calendar, can_read=True, can_write=True)
 
     def probe_calendar_access_many(
@@ -665,7 +648,7 @@ class GraphClient:
         reads: list[BatchRequest] = []
         for index, mailbox in enumerate(unique):
             reads.append(
-                BatchRequest(f"c{index}", "GET", f"{_user_path(mailbox)}/calendar")
+                BatchRequest(f"c{index}", "GET", f"{user_path(mailbox)}/calendar")
             )
             query = urlencode(
                 {
@@ -678,7 +661,7 @@ class GraphClient:
                 BatchRequest(
                     f"v{index}",
                     "GET",
-                    f"{_user_path(mailbox)}/calendar/calendarView?{query}",
+                    f"{user_path(mailbox)}/calendar/calendarView?{query}",
                 )
             )
         answers = {result.id: result for result in self.batch(reads)}
@@ -691,13 +674,12 @@ class GraphClient:
                 access[mailbox] = CalendarAccess({}, False, False, error=error)
                 continue
             access[mailbox] = CalendarAccess(calendar.body or {}, True, False)
-            body = {**_probe_payload(now), "transactionId": _probe_transaction()}
             creates.append(
-                BatchRequest(
-                    f"p{index}",
-                    "POST",
-                    f"{_user_path(mailbox)}/calendar/events",
-                    body=body,
+                create_event_request(
+                    mailbox,
+                    _probe_payload(now),
+                    transaction_id=_probe_transaction(),
+                    request_id=f"p{index}",
                 )
             )
         deletes: list[BatchRequest] = []
@@ -709,8 +691,11 @@ class GraphClient:
             access[mailbox].can_write = True
             event_id = (result.body or {}).get("id")
             if event_id:
-                path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
-                deletes.append(BatchRequest(f"d{request.id[1:]}", "DELETE", path))
+                deletes.append(
+                    delete_event_request(
+                        mailbox, event_id, request_id=f"d{request.id[1:]}"
+                    )
+                )
         for result in self.batch(deletes):
             if result.error is not None and not isinstance(result.error, GraphNotFound):
                 _logger.info(
@@ -725,7 +710,7 @@ class GraphClient:
         scope or no share any more, 404 the mailbox is gone, or another failure)."""
         unique = list(dict.fromkeys(mailboxes))
         requests_ = [
-            BatchRequest(str(index), "GET", f"{_user_path(mailbox)}/calendar")
+            BatchRequest(str(index), "GET", f"{user_path(mailbox)}/calendar")
             for index, mailbox in enumerate(unique)
         ]
         return {
@@ -734,52 +719,6 @@ class GraphClient:
         }
 
     # -- events -------------------------------------------------------------------
-
-    def get_event(
-        self, mailbox: str, event_id: str, *, expand_property: str | None = None
-    ) -> dict[str, Any]:
-        """One event; ``expand_property`` adds that single-value extended property."""
-        params = None
-        if expand_property:
-            params = {
-                "$expand": "singleValueExtendedProperties($filter=id eq "
-                f"'{_odata_quote(expand_property)}')"
-            }
-        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
-        return self._json("GET", path, params=params)
-
-    def create_event(
-        self, mailbox: str, payload: dict[str, Any], *, transaction_id: str
-    ) -> dict[str, Any]:
-        """Create an event in the mailbox's primary calendar.
-
-        ``transaction_id`` goes into the payload: Outlook then creates at most one
-        event for it, which makes retrying the POST safe.
-        """
-        body = {**payload, "transactionId": transaction_id}
-        return self._json("POST", f"{_user_path(mailbox)}/calendar/events", body=body)
-
-    def update_event(
-        self,
-        mailbox: str,
-        event_id: str,
-        patch: dict[str, Any],
-        *,
-        if_match: str | None = None,
-    ) -> dict[str, Any]:
-        """PATCH an event; with ``if_match`` (an ``@odata.etag``) a changed event
-        raises GraphConflict."""
-        headers = {"If-Match": if_match} if if_match else None
-        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
-        return self._json("PATCH", path, body=patch, headers=headers)
-
-    def delete_event(
-        self, mailbox: str, event_id: str, *, if_match: str | None = None
-    ) -> None:
-        """Delete an event; raises GraphNotFound when it is already gone."""
-        headers = {"If-Match": if_match} if if_match else None
-        path = f"{_user_path(mailbox)}/events/{quote(event_id, safe='')}"
-        self._request("DELETE", path, headers=headers)
 
     def create_subscription(
         self,
@@ -800,7 +739,7 @@ class GraphClient:
             "changeType": "created,updated,deleted",
             "notificationUrl": notification_url,
             "lifecycleNotificationUrl": lifecycle_url,
-            "resource": f"{_user_path(mailbox)}/events",
+            "resource": f"{user_path(mailbox)}/events",
             "expirationDateTime": _utc_text(expiration),
             "clientState": client_state,
             "latestSupportedTlsVersion": "v1_2",
@@ -829,21 +768,6 @@ class GraphClient:
         """Stop a subscription; raises GraphNotFound when it is already gone."""
         self._request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")
 
-    def find_events_by_property(
-        self, mailbox: str, property_id: str, value: str
-    ) -> list[dict[str, Any]]:
-        """Events whose single-value extended property ``property_id`` equals
-        ``value`` (Outlook compares the value case-insensitively)."""
-        condition = (
-            "singleValueExtendedProperties/Any(ep: ep/id eq "
-            f"'{_odata_quote(property_id)}' and ep/value eq '{_odata_quote(value)}')"
-        )
-        return list(
-            self._iter_pages(
-                f"{_user_path(mailbox)}/events", params={"$filter": condition}
-            )
-        )
-
     def iter_calendar_view(
         self, mailbox: str, start: datetime, end: datetime, page_size: int = 100
     ) -> Iterator[dict[str, Any]]:
@@ -854,7 +778,7 @@ class GraphClient:
             "$top": page_size,
         }
         return self._iter_pages(
-            f"{_user_path(mailbox)}/calendar/calendarView", params=params
+            f"{user_path(mailbox)}/calendar/calendarView", params=params
         )
 
     def iter_delta(
@@ -913,7 +837,7 @@ class GraphClient:
         """The GET of a delta round's first page, also as an item of ``batch()``
         (the first pages of several rooms then cost one round trip); continue
         with ``iter_delta(..., first_page=answer)``."""
-        headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else None
+        headers = {"Prefer": max_page_size(page_size)} if page_size else None
         if delta_link:
             return BatchRequest(request_id, "GET", delta_link, headers=headers)
         if start is None or end is None:
@@ -921,10 +845,19 @@ class GraphClient:
         query = urlencode(
             {"startDateTime": _utc_text(start), "endDateTime": _utc_text(end)}
         )
-        url = f"{_user_path(mailbox)}/calendarView/delta?{query}"
+        url = f"{user_path(mailbox)}/calendarView/delta?{query}"
         return BatchRequest(request_id, "GET", url, headers=headers)
 
-    # -- batching -----------------------------------------------------------------
+    # -- requests built in protocol.py ---------------------------------------------
+
+    def send(self, request: BatchRequest) -> dict[str, Any]:
+        """Send one request alone (with the retries of every request; a POST is
+        retried only with a ``transactionId``); its JSON answer (``{}`` for 202 or
+        204). Raises the GraphError of a failure, e.g. GraphNotFound, GraphConflict.
+        ``request.id`` is not sent."""
+        return self._json(
+            request.method, request.url, body=request.body, headers=request.headers
+        )
 
     def batch(
         self, requests: list[BatchRequest], *, max_attempts: int = 5
@@ -955,16 +888,7 @@ class GraphClient:
             base_path = urlsplit(self.graph_url).path.rstrip("/")
             query = f"?{parts.query}" if parts.query else ""
             url = parts.path[len(base_path) :] + query
-        prefer = ['IdType="ImmutableId"', f'outlook.timezone="{self.time_zone}"']
-        headers: dict[str, str] = {}
-        for key, value in (item.headers or {}).items():
-            if key.lower() == "prefer":
-                # Added to ours: an item's own preference (a delta page size) must
-                # not drop the immutable ids and the time zone.
-                prefer.append(value)
-            else:
-                headers[key] = value
-        headers["Prefer"] = ", ".join(prefer)
+        headers = with_prefer(item.headers, self._preferences())
         entry: dict[str, Any] = {"id": item.id, "method": item.method.upper()}
         entry["url"] = url
         if item.body is not None:

@@ -156,7 +156,9 @@ def booking_payload(
     ``"subject"`` the subject only, ``"busy"`` neither (the subject is
     ``BUSY_SUBJECT``).
     The result is a pure function of the arguments; ``transactionId`` is not included
-    (``GraphClient.create_event`` adds it).
+    (``protocol.create_event_request`` adds it). ``marker`` is, as part of what the
+    shell hashes; what is sent is the marker given to the request builders, which
+    replaces it.
 
     Raises:
         ValueError: unknown ``privacy``/``time_zone_names``, unknown time zone, or a

@@ -7,7 +7,7 @@ Graph work can run beside other rooms' while its database work waits its turn
 (``steps.run_side_by_side``).
 """
 
-from ..graph import BatchRequest, MailboxBudget, is_partial_event
+from ..graph import MailboxBudget, get_event_request, is_partial_event
 from . import seams
 
 # What this process sent to each mailbox under a budget (a round's ``budget`` holds
@@ -83,10 +83,9 @@ def read_events(client, mailbox, event_ids) -> list:
     """GET each event, in $batch requests; results in the same order (Graph's ids
     are case-sensitive, a batch's request ids are not: numbered instead)."""
     seams.reach(seams.EVENTS_READING, mailbox=mailbox, event_ids=event_ids)
-    base = f"/users/{mailbox}/events"
     return client.batch(
         [
-            BatchRequest(str(index), "GET", f"{base}/{event_id}")
+            get_event_request(mailbox, event_id, request_id=str(index))
             for index, event_id in enumerate(event_ids)
         ]
     )

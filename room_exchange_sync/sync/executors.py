@@ -10,7 +10,14 @@ items are carried out together in a savepoint, and one by one when that fails.
 """
 
 from .. import engine
-from ..graph import BatchRequest
+from ..graph import (
+    BatchRequest,
+    create_event_request,
+    decline_event_request,
+    delete_event_request,
+    update_event_request,
+    weak_etag,
+)
 from . import seams
 
 Kind = engine.ActionKind
@@ -171,42 +178,49 @@ class WriteEvent(Executor):
 
 class CreateEvent(WriteEvent):
     def request(self, execution, request_id, action) -> BatchRequest:
-        payload = dict(execution.payloads.of(action.booking_id))
-        payload["transactionId"] = action.transaction_id
-        url = f"/users/{execution.settings.mailbox}/calendar/events"
-        return BatchRequest(request_id, "POST", url, payload)
+        return create_event_request(
+            execution.settings.mailbox,
+            execution.payloads.of(action.booking_id),
+            transaction_id=action.transaction_id,
+            marker=action.marker,
+            request_id=request_id,
+        )
 
 
 class UpdateEvent(WriteEvent):
     def request(self, execution, request_id, action) -> BatchRequest:
-        payload = dict(execution.payloads.of(action.booking_id))
-        # The marker was written with the event; an adoption writes it again.
-        payload.pop("singleValueExtendedProperties", None)
-        headers = None
+        # The marker was written with the event (the engine gives an update none).
+        etag = None
         change_key = action.status.change_key if action.status else None
         if change_key and not action.conflict:
-            headers = {"If-Match": f'W/"{change_key}"'}
-        return _patch(execution, request_id, action, payload, headers)
+            etag = weak_etag(change_key)
+        return _patch(execution, request_id, action, etag)
 
 
 class AdoptEvent(WriteEvent):
     def request(self, execution, request_id, action) -> BatchRequest:
-        payload = dict(execution.payloads.of(action.booking_id))
-        return _patch(execution, request_id, action, payload, None)
+        # An adoption writes the engine's marker again.
+        return _patch(execution, request_id, action, None)
 
 
-def _patch(execution, request_id, action, payload, headers) -> BatchRequest:
-    event_id = action.remote.event_id if action.remote else action.event_id
-    url = f"/users/{execution.settings.mailbox}/events/{event_id}"
-    return BatchRequest(request_id, "PATCH", url, payload, headers)
+def _patch(execution, request_id, action, etag) -> BatchRequest:
+    return update_event_request(
+        execution.settings.mailbox,
+        action.remote.event_id if action.remote else action.event_id,
+        execution.payloads.of(action.booking_id),
+        etag=etag,
+        marker=action.marker,
+        request_id=request_id,
+    )
 
 
 class DeleteEvent(WriteEvent):
     ending = True
 
     def request(self, execution, request_id, action) -> BatchRequest:
-        url = f"/users/{execution.settings.mailbox}/events/{action.event_id}"
-        return BatchRequest(request_id, "DELETE", url)
+        return delete_event_request(
+            execution.settings.mailbox, action.event_id, request_id=request_id
+        )
 
     def answered(self, execution, action, result, binding) -> None:
         binding._forget()
@@ -220,16 +234,15 @@ class DeclineMeeting(WriteEvent):
     ending = True
 
     def request(self, execution, request_id, action) -> BatchRequest:
-        mailbox = execution.settings.mailbox
-        body = {
-            "comment": execution.env._(
+        return decline_event_request(
+            execution.settings.mailbox,
+            action.event_id,
+            comment=execution.env._(
                 "The booking of room %(room)s was cancelled in Odoo.",
                 room=execution.history.room_name,
             ),
-            "sendResponse": True,
-        }
-        url = f"/users/{mailbox}/events/{action.event_id}/decline"
-        return BatchRequest(request_id, "POST", url, body)
+            request_id=request_id,
+        )
 
     def answered(self, execution, action, result, binding) -> None:
         binding._mark_declined(execution.settings.now)
