@@ -81,6 +81,13 @@ class RoomExchangeBinding(models.Model):
         "UNIQUE(calendar_id, booking_id)",
         "A booking is linked to at most one event per room calendar.",
     )
+    # What a step of the bulk export reads of its room's links (sync/local.py:
+    # read_window and export_subset): those not in sync, and those its last step
+    # created; so that a step's cost does not grow with the room's links.
+    _calendar_unsynced_idx = models.Index("(calendar_id) WHERE sync_state != 'synced'")
+    _calendar_created_idx = models.Index(
+        "(calendar_id, create_date) WHERE origin = 'odoo'"
+    )
 
     @api.constrains("booking_id", "calendar_id")
     def _check_booking_company(self):

@@ -8,11 +8,9 @@ commits after every chunk. Re-running or resuming after a crash therefore never
 duplicates an event: bound bookings are left alone, and an event created but not
 recorded is adopted by its transactionId and marker.
 
-A run is queued by the wizard (wizards/room_exchange_export.py) or by a room's first
-sync (``room.exchange.calendar._export_queue``, room_exchange_calendar_export.py),
-worked through by ``_cron_export``, and kept afterwards: the room's earlier exports
-stay visible as records. The room calendar points at its latest run
-(``export_run_id``), whose state and counts the room's Exchange tab shows.
+A run is queued by the wizard or a room's first sync (``_export_queue``), worked
+through by ``_cron_export`` and kept: earlier exports stay visible as records. The
+room calendar points at its latest run (``export_run_id``), which its tab shows.
 """
 
 import functools
@@ -25,6 +23,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, format_date
 
+from .. import engine
 from ..graph import GraphError
 from ..graph.client import BATCH_LIMIT
 from ..sync import RoundOptions, SyncRound, run_side_by_side
@@ -54,6 +53,9 @@ DEFAULT_BUDGET_SECONDS = 600
 BUDGET_SHARE = 0.95
 MAX_ROUND_FAILURES = 3
 MAX_STEPS_PER_RUN = 1000
+# What a step does to its room's links when it only creates the next events and
+# acknowledges the echoes of the last ones (``_progress_after``).
+STEP_KINDS = {engine.ActionKind.CREATE_REMOTE, engine.ActionKind.MARK_SYNCED}
 
 
 def day_end(value):
@@ -172,6 +174,61 @@ class RoomExchangeExportRun(models.Model):
             )
         )
         return self.env.cr.fetchone()
+
+    def _progress_before(self) -> tuple:
+        """``_progress`` before a step: what the last step recorded (exact unless
+        clamped at 0), so that a step does not count the export's whole scope
+        again (the export would grow quadratically)."""
+        self.ensure_one()
+        if self.exported_count > 0:
+            return self.already_count + self.exported_count, self.failed_count
+        return self._progress()
+
+    def _progress_after(self, plan, before) -> tuple:
+        """``_progress`` after a step whose progress was ``before``: a step that
+        only created events and marked links synced changed only the links of its
+        actions' bookings, whose states before are in the plan: counted for those
+        bookings alone. Any other step is counted in full."""
+        kinds = {action.kind for action in plan.actions}
+        if not kinds or not kinds <= STEP_KINDS:
+            return self._progress()
+        actions = {a.booking_id: a for a in plan.actions if a.booking_id}
+        domain = self.calendar_id._export_scope_domain(self.date_start, self.date_end)
+        in_scope = (
+            self.env["resource.booking"]
+            .sudo()
+            .browse(sorted(actions))
+            .filtered_domain(domain)
+        )
+        self.env["room.exchange.binding"].flush_model(
+            ["calendar_id", "booking_id", "external_id", "sync_state"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT booking_id, bool_or(external_id IS NOT NULL),
+                       bool_or(sync_state = 'error')
+                  FROM room_exchange_binding
+                 WHERE calendar_id = %s AND booking_id = ANY(%s)
+                   AND sync_state != 'deleted_local'
+              GROUP BY booking_id
+                """,
+                self.calendar_id.id,
+                in_scope.ids,
+            )
+        )
+        after = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        present, failed = before
+        for booking_id in in_scope.ids:
+            status = actions[booking_id].status
+            if status and status.state == engine.SyncState.DELETED_LOCAL:
+                status = None  # not counted, as in _progress
+            was_present = bool(status and status.event_id)
+            was_failed = bool(status and status.state == engine.SyncState.ERROR)
+            is_present, is_failed = after.get(booking_id, (False, False))
+            present += is_present - was_present
+            failed += (is_failed and not is_present) - (was_failed and not was_present)
+        return present, failed
 
     # Running it in the background
 
@@ -332,7 +389,7 @@ class RoomExchangeExportRun(models.Model):
         if problem:
             run._finish("failed", problem)
             return True
-        present_before, failed_before = run._progress()
+        before = run._progress_before()
         options = RoundOptions(
             window_end=run.horizon,
             max_creates=chunk,
@@ -354,7 +411,7 @@ class RoomExchangeExportRun(models.Model):
             run.write({"round_failure_count": failures, "retry_date": retry})
             self.env.ref(CRON).sudo()._trigger(retry)
             return True
-        present, failed = run._progress()
+        present, failed = run._progress_after(plan, before)
         run.write(
             {
                 "exported_count": max(present - run.already_count, 0),
@@ -365,7 +422,7 @@ class RoomExchangeExportRun(models.Model):
         )
         # Done after a step that changed nothing: everything is present and the
         # echoes of the last writes were read, or nothing more can be done now.
-        if present == present_before and failed == failed_before:
+        if (present, failed) == before:
             run._finish("done")
             return True
         return False

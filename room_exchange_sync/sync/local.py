@@ -91,20 +91,22 @@ def read_window(env, calendar, start, end, subset=None) -> LocalWindow:
     events Exchange reported): only those bookings, the bindings of those events
     and the bindings not in sync are read, with their bookings."""
     env.flush_all()
-    bindings_where = SQL("calendar_id = %s", calendar.id)
+    columns = SQL(", ").join(map(SQL.identifier, BindingRow._fields))
+    query = SQL(
+        "SELECT %s FROM room_exchange_binding WHERE calendar_id = %s",
+        columns,
+        calendar.id,
+    )
     if subset is not None:
-        bindings_where = SQL(
-            "%s AND (sync_state != 'synced' OR external_id = ANY(%s))",
-            bindings_where,
+        # Two indexed reads (the links not in sync have an index of their own),
+        # not a filter over all the room's links.
+        query = SQL(
+            "%s AND sync_state != 'synced' UNION %s AND external_id = ANY(%s)",
+            query,
+            query,
             list(subset[1]),
         )
-    env.cr.execute(
-        SQL(
-            "SELECT %s FROM room_exchange_binding WHERE %s ORDER BY id DESC",
-            SQL(", ").join(map(SQL.identifier, BindingRow._fields)),
-            bindings_where,
-        )
-    )
+    env.cr.execute(SQL("%s ORDER BY id DESC", query))
     bindings = [BindingRow._make(row) for row in env.cr.fetchall()]
     bound_ids = [b.booking_id for b in bindings if b.booking_id]
     holds_room = in_room(env, SQL("room.id"))
@@ -154,7 +156,13 @@ def read_window(env, calendar, start, end, subset=None) -> LocalWindow:
 
 def export_subset(env, calendar, start, end, limit) -> list:
     """The ids of the room's next ``limit`` bookings made in Odoo that have no event
-    yet (an export step's creations), in the order they start."""
+    yet (an export step's creations), in the order they start.
+
+    They are looked for from the earliest start of those the room's last step
+    linked (by their links' creation, indexed), not from the window's start: the
+    bookings before are linked already, and walking past them in every step would
+    make the export quadratic. A booking added before them meanwhile is exported by
+    the step that reads the whole window."""
     env.flush_all()
     env.cr.execute(
         SQL(
@@ -162,6 +170,16 @@ def export_subset(env, calendar, start, end, limit) -> list:
             SELECT booking.id FROM resource_booking booking
              WHERE booking.active AND booking.exchange_origin = 'odoo'
                AND booking.start < %(end)s AND booking.stop > %(start)s
+               AND booking.start >= COALESCE((
+                    SELECT min((SELECT last.start FROM resource_booking last
+                                 WHERE last.id = bound.booking_id))
+                      FROM room_exchange_binding bound
+                     WHERE bound.calendar_id = %(calendar)s
+                       AND bound.origin = 'odoo'
+                       AND bound.create_date = (
+                            SELECT create_date FROM room_exchange_binding
+                             WHERE calendar_id = %(calendar)s AND origin = 'odoo'
+                          ORDER BY create_date DESC LIMIT 1)), '-infinity')
                AND %(in_room)s
                AND NOT EXISTS (
                     SELECT 1 FROM room_exchange_binding binding
