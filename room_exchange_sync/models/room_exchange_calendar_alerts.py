@@ -69,12 +69,12 @@ class RoomExchangeCalendarAlerts(models.Model):
             room=room,
             date=self.last_sync_date or self.create_date,
         )
-        conflicts = self.overlap_count
-        overlap_note = conflicts and self.env._(
+        overlaps = self.overlap_count
+        overlap_note = overlaps and self.env._(
             "%(count)s bookings of room %(room)s overlap an Outlook meeting: open "
             "them from the rooms overview (Open overlaps) and move or cancel one "
             "side.",
-            count=conflicts,
+            count=overlaps,
             room=room,
         )
         return [

@@ -94,7 +94,7 @@ class RoomExchangeCalendarHealth(models.Model):
             ["calendar_id"],
         )
         troubled = {calendar for (calendar,) in troubled}
-        conflicts = self._origin._overlap_counts()
+        overlaps = self._origin._overlap_counts()
         stale_before = fields.Datetime.now() - self._health_stale_delay()
         for calendar in self:
             stale = calendar._health_is_stale(stale_before)
@@ -108,7 +108,7 @@ class RoomExchangeCalendarHealth(models.Model):
                 health = "waiting"
             elif (
                 calendar._origin in troubled
-                or conflicts.get(calendar._origin.id)
+                or overlaps.get(calendar._origin.id)
                 or calendar.cancellation_pending
                 or stale
                 or calendar.directory_state in ("removed", "out_of_reach")
@@ -183,11 +183,11 @@ class RoomExchangeCalendarHealth(models.Model):
                 ["__count"],
             )
         )
-        conflicts = self._origin._overlap_counts()
+        overlaps = self._origin._overlap_counts()
         for calendar in self:
             calendar.last_push_date = pushed.get(calendar._origin, False)
             calendar.binding_pending_count = pending.get(calendar._origin, 0)
-            calendar.overlap_count = conflicts.get(calendar._origin.id, 0)
+            calendar.overlap_count = overlaps.get(calendar._origin.id, 0)
 
     def _overlap_domain(self) -> list:
         """The Odoo bookings of this room that overlap an Outlook meeting (each row

@@ -28,8 +28,9 @@ class RoomExchangeConnection(models.Model):
     room_degraded_count = fields.Integer(
         string="Degraded rooms",
         compute="_compute_room_health_counts",
-        help="Rooms of this connection that sync, with bookings in error or "
-        "conflict, cancellations waiting or a stale last sync.",
+        help="Rooms of this connection that sync, with bookings in error, in "
+        "conflict or overlapping a meeting, cancellations waiting or a stale last "
+        "sync.",
     )
     room_broken_count = fields.Integer(
         string="Broken rooms",

@@ -458,7 +458,7 @@ class RoomExchangeExportRun(models.Model):
         if left and state == "done":
             lines.append(
                 self.env._(
-                    "%(count)s bookings were not exported (conflicts or bookings "
+                    "%(count)s bookings were not exported (overlaps or bookings "
                     "waiting for a retry): see the Overlaps view.",
                     count=left,
                 )

@@ -622,7 +622,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
             ).wait_for()
         self.assertEqual(board.exchange_binding_ids.sync_state, "pending")
 
-        # An Outlook meeting over the Odoo booking: the overview shows a conflict.
+        # An Outlook meeting over the Odoo booking: the overview shows an overlap.
         self.book_in_outlook("Walk-in", person=ALEX, hour_utc=9.25, hours=0.5)
         with self.browsing():
             page.goto(f"{self.base_url()}/odoo/exchange-sync")
@@ -658,7 +658,7 @@ class TestAdminFlows(BrowserMixin, RoomExchangeCase, HttpCase):
             page.locator(".o_breadcrumb a").last.click()
             row = page.locator(".o_data_row:has-text('Board review')")
             self.click("action_cancel", row, confirm=True)
-            page.locator(".o_view_nocontent:has-text('No conflict')").wait_for()
+            page.locator(".o_view_nocontent:has-text('No overlap')").wait_for()
         self.assertIn("An Odoo booking holds this room", alert)
         self.assertIn("Board review", alert)
         self.assertFalse(board.active)

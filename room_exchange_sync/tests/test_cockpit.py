@@ -283,7 +283,7 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         self.assertEqual(action["type"], "ir.actions.act_url")
         self.assertIn(f"calendar_id={calendar.id}", action["url"])
 
-    def flag_conflict(self, bookings, flag=True):
+    def flag_overlap(self, bookings, flag=True):
         """Flag bookings as the sync round does (a plain column update)."""
         self.env.cr.execute(
             "UPDATE resource_booking SET exchange_overlap = %s WHERE id = ANY(%s)",
@@ -292,12 +292,12 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         bookings.invalidate_recordset(["exchange_overlap"])
         self.calendar.invalidate_recordset(["overlap_count"])
 
-    def test_open_conflicts_lists_the_room_overlaps(self):
+    def test_open_overlaps_lists_the_room_overlaps(self):
         booking = self.book_in_odoo(hour_utc=9)
         other = self.book_in_odoo(hour_utc=11, name="Elsewhere")
         self.sync()
         self.assertEqual(self.calendar.overlap_count, 0)
-        self.flag_conflict(booking)
+        self.flag_overlap(booking)
         self.assertEqual(self.calendar.overlap_count, 1)
         action = self.calendar.action_open_overlaps()
         found = self.env["resource.booking"].search(action["domain"])
@@ -364,19 +364,19 @@ class TestSyncHealthCockpit(RoomExchangeCase):
         self.calendar.invalidate_recordset()
         self.assertEqual(self.calendar.health, "degraded")
 
-    def test_conflict_alert_waits_for_the_conflicts(self):
+    def test_overlap_alert_waits_for_the_overlaps(self):
         booking = self.book_in_odoo(hour_utc=9)
         self.sync()
         self.run_health_check()
         self.assertFalse(self.open_alerts(self.calendar))
-        self.flag_conflict(booking)
+        self.flag_overlap(booking)
         self.run_health_check()
         alerts = self.open_alerts(self.calendar)
         self.assertOneAlertPerManager(alerts)
-        self.assertIn("conflicts", alerts[0].summary)
+        self.assertIn("Overlaps", alerts[0].summary)
         self.run_health_check()
         self.assertEqual(self.open_alerts(self.calendar), alerts)
-        self.flag_conflict(booking, False)
+        self.flag_overlap(booking, False)
         self.run_health_check()
         self.assertFalse(self.open_alerts(self.calendar))
 

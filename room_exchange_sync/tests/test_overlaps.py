@@ -37,7 +37,7 @@ class TestOverlaps(RoomExchangeCase):
     def test_an_overlap_degrades_the_room_and_pairs_the_bookings(self):
         board, walk_in = self.overlap()
         self.assertEqual(self.calendar.health, "degraded")
-        # One conflict: the Odoo booking, paired with the meeting it clashes with.
+        # One overlap: the Odoo booking, paired with the meeting it clashes with.
         self.assertEqual(self.calendar.overlap_count, 1)
         Booking = self.env["resource.booking"]
         action = self.calendar.action_open_overlaps()
