@@ -200,24 +200,9 @@ class RoomExchangeExportRun(models.Model):
             .browse(sorted(actions))
             .filtered_domain(domain)
         )
-        self.env["room.exchange.binding"].flush_model(
-            ["calendar_id", "booking_id", "external_id", "sync_state"]
+        now_present, now_failed = map(
+            set, (records.ids for records in self.calendar_id._export_counts(in_scope))
         )
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT booking_id, bool_or(external_id IS NOT NULL),
-                       bool_or(sync_state = 'error')
-                  FROM room_exchange_binding
-                 WHERE calendar_id = %s AND booking_id = ANY(%s)
-                   AND sync_state != 'deleted_local'
-              GROUP BY booking_id
-                """,
-                self.calendar_id.id,
-                in_scope.ids,
-            )
-        )
-        after = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         present, failed = before
         for booking_id in in_scope.ids:
             status = actions[booking_id].status
@@ -225,9 +210,8 @@ class RoomExchangeExportRun(models.Model):
                 status = None  # not counted, as in _progress
             was_present = bool(status and status.event_id)
             was_failed = bool(status and status.state == engine.SyncState.ERROR)
-            is_present, is_failed = after.get(booking_id, (False, False))
-            present += is_present - was_present
-            failed += (is_failed and not is_present) - (was_failed and not was_present)
+            present += (booking_id in now_present) - was_present
+            failed += (booking_id in now_failed) - (was_failed and not was_present)
         return present, failed
 
     # Running it in the background
