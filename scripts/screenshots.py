@@ -53,7 +53,7 @@ SHOTS = [
     "06-export-wizard-preview.png",
     "07-outlook-page.png",
     "08-meeting-from-outlook-in-odoo.png",
-    "09-conflicts.png",
+    "09-overlaps.png",
     "10-rooms-overview.png",
     "11-settings.png",
     "12-rooms-from-microsoft-365.png",

@@ -127,7 +127,7 @@ def test_screenshots_of_the_demo(demo, tmp_path):
         timeout=SCREENSHOTS_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr[-4000:] + demo.log_tail()
-    expected = [name for name in screenshots.SHOTS if name != "09-conflicts.png"]
+    expected = [name for name in screenshots.SHOTS if name != "09-overlaps.png"]
     for name in expected:
         path = out / name
         assert path.is_file(), f"{name} missing\n{result.stderr[-3000:]}"
