@@ -6,7 +6,7 @@ Drives headless Chromium (Debian's, through Playwright) through the newcomer's p
 connection, open the room Adams, authorize it with the emulator's sign-in page, pick
 the calendar, save (its first sync sends its bookings to Exchange), open the export
 wizard for a booking made since, book meetings on the emulator's Outlook page and sync
-them, then the room bookings, the conflicts, the rooms overview and the settings, and
+them, then the room bookings, the overlaps, the rooms overview and the settings, and
 connect a building's rooms at once from Rooms from Microsoft 365. PNGs go to
 ``docs/screenshots/`` (``--out``); the README shows them in that order.
 
@@ -457,7 +457,7 @@ def shoot(odoo_url: str, emulator_url: str, out: Path) -> list[Path]:  # noqa: C
         if page.locator(".o_data_row").count():
             take(page, out, SHOTS[8], taken)
         else:
-            say("no conflict listed: no conflict screenshot")
+            say("no overlap listed: no overlap screenshot")
 
         page.goto(f"{odoo_url}/odoo/exchange-sync")
         page.wait_for_selector(".o_kanban_record")
