@@ -28,7 +28,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TENANT = "c0ffa6e5-9afb-41d4-8e9c-3a74d1f89039"
-START_TIMEOUT = 110  # a fresh database with the addon: ~20 s on an idle machine
+# A fresh database with the addon: about 20 s idle, 163 s seen under load.
+START_TIMEOUT = 240
 # Thirteen screens, about 50 s on an idle machine: the test checks that they are
 # taken, not how fast (it ran out of 60 s with other suites running).
 SCREENSHOTS_TIMEOUT = 180
