@@ -185,6 +185,8 @@ class SyncRound:
         """(the window read, its payloads, the engine's plan, its status entries).
         Links whose events the room lists as problems sit out."""
         window = read_window(self.env, self.calendar, start, end, subset)
+        # The window's query read the room's time zone: no query of its own for
+        # the cached room_tz (an idle round's budget counts them).
         self.__dict__.setdefault("room_tz", window.room_tz)
         payloads = Payloads(
             self.env, self._payload_settings(), window.rows, self.settings.now
