@@ -123,6 +123,7 @@ from bench_support import (  # noqa: E402
     BenchSetupError,
     Measurement,
     Meter,
+    add_run_options,
     bench_mailboxes,
     configure_odoo,
     load_registry,
@@ -144,12 +145,6 @@ def parse_args(argv):
         "--bookings", type=int, default=200, help="N bookings exported (200)"
     )
     parser.add_argument(
-        "--latency",
-        type=float,
-        default=20.0,
-        help="fixed latency the emulator adds to each Graph request, in ms (20)",
-    )
-    parser.add_argument(
         "--imports",
         default="50,200",
         help="comma-separated numbers of Outlook meetings imported (50,200)",
@@ -159,22 +154,7 @@ def parse_args(argv):
         action="store_true",
         help="skip the second, tracemalloc pass (no peak MB column)",
     )
-    parser.add_argument(
-        "--no-update",
-        dest="update",
-        action="store_false",
-        help="do not update the addon in the throwaway database first (as make test "
-        "does; it takes a few seconds and copes with a template made from older code)",
-    )
-    parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
-    parser.add_argument(
-        "--emulator-in-process",
-        action="store_true",
-        help="run the Microsoft emulator on a thread of the bench's process, as "
-        "before (its CPU work then shares the GIL with Odoo and counts in the wall "
-        "times, its allocations in peak MB); by default it runs in a process of its "
-        "own (python -m tests.emulator), as Microsoft's servers would",
-    )
+    add_run_options(parser)
     group = parser.add_argument_group("bulk export (--export runs only these)")
     group.add_argument(
         "--export",

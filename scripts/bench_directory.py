@@ -46,6 +46,7 @@ from bench_support import (
     TEMPLATE_DB,
     BenchSetupError,
     Meter,
+    add_run_options,
     configure_odoo,
     load_registry,
     set_up_connection,
@@ -65,21 +66,7 @@ def parse_args(argv):
     )
     parser.add_argument("--rooms", type=int, default=500, help="rooms (500)")
     parser.add_argument("--buildings", type=int, default=10, help="buildings (10)")
-    parser.add_argument(
-        "--latency", type=float, default=20.0, help="ms per Graph request (20)"
-    )
-    parser.add_argument(
-        "--no-update",
-        dest="update",
-        action="store_false",
-        help="do not update the addon in the throwaway database",
-    )
-    parser.add_argument(
-        "--emulator-in-process",
-        action="store_true",
-        help="run the emulator on a thread of this process",
-    )
-    parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    add_run_options(parser)
     parser.add_argument(
         "--profile",
         metavar="FILE",

@@ -42,6 +42,35 @@ class BenchSetupError(Exception):
     """The bench cannot start (no template database, no Odoo...): exit 1."""
 
 
+def add_run_options(parser, emulator_in_process: bool = True) -> None:
+    """The options every bench shares: the emulator's latency, whether the addon is
+    updated in the throwaway database, Odoo's log level, and (``emulator_in_process``)
+    where the emulator runs."""
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=20.0,
+        help="fixed latency the emulator adds to each Graph request, in ms (20)",
+    )
+    parser.add_argument(
+        "--no-update",
+        dest="update",
+        action="store_false",
+        help="do not update the addon in the throwaway database first (as make test "
+        "does; it takes a few seconds and copes with a template made from older code)",
+    )
+    parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    if emulator_in_process:
+        parser.add_argument(
+            "--emulator-in-process",
+            action="store_true",
+            help="run the Microsoft emulator on a thread of the bench's process (its "
+            "CPU work then shares the GIL with Odoo and counts in the wall times, its "
+            "allocations in peak MB); by default it runs in a process of its own "
+            "(python -m tests.emulator), as Microsoft's servers would",
+        )
+
+
 # -- Odoo and its database -------------------------------------------------------
 
 

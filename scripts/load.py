@@ -102,6 +102,7 @@ from bench_support import (  # noqa: E402
     REPO_ROOT,
     TEMPLATE_DB,
     BenchSetupError,
+    add_run_options,
     configure_odoo,
     load_registry,
     set_up_connection,
@@ -131,16 +132,7 @@ def parse_args(argv):
         help="sync cycles: the first exports, the others are idle (3)",
     )
     parser.add_argument("--workers", type=int, default=2, help="cron workers (2)")
-    parser.add_argument(
-        "--latency", type=float, default=20.0, help="ms per Graph request (20)"
-    )
-    parser.add_argument(
-        "--no-update",
-        dest="update",
-        action="store_false",
-        help="do not update the addon in the throwaway database first",
-    )
-    parser.add_argument("--log-level", default="warn", help="Odoo log level (warn)")
+    add_run_options(parser, emulator_in_process=False)
     parser.add_argument(
         "--details",
         action="store_true",
