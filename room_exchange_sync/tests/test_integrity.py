@@ -20,10 +20,7 @@ from .test_sync_scenarios import ROOM_BAKER, SUBJECT, SYNCED_STATES, SyncScenari
 class TestIntegrity(SyncScenarioMixin, RoomExchangeCase):
     def setUp(self):
         super().setUp()
-        self.emulator.reset()
-        self.remember_seeded_events()
-        self.connection = self.ready_connection("application")
-        self.setup_room_sync(self.connection)
+        self.start_app_only_room()
 
     def test_a_forgotten_sync_state_restarts_the_delta_by_itself(self):
         before = self.outlook_booking("Before the loss", hour_utc=9)
@@ -163,10 +160,7 @@ class TestUnreadableItems(SyncScenarioMixin, RoomExchangeCase):
 
     def setUp(self):
         super().setUp()
-        self.emulator.reset()
-        self.remember_seeded_events()
-        self.connection = self.ready_connection("application")
-        self.setup_room_sync(self.connection)
+        self.start_app_only_room()
         self.odoo_booking = self.book_in_odoo(hour_utc=9)
         self.meeting = self.outlook_booking("Booked in Outlook", hour_utc=13)
         self.sync()
@@ -253,10 +247,7 @@ class TestCountsOfWhatWasDone(SyncScenarioMixin, RoomExchangeCase):
 
     def setUp(self):
         super().setUp()
-        self.emulator.reset()
-        self.remember_seeded_events()
-        self.connection = self.ready_connection("application")
-        self.setup_room_sync(self.connection)
+        self.start_app_only_room()
         self.sync()
 
     def test_a_subject_with_a_nul_character_is_imported_cleaned(self):
@@ -324,10 +315,7 @@ class TestMeetingsBookedInOutlook(SyncScenarioMixin, RoomExchangeCase, HttpCase)
 
     def setUp(self):
         super().setUp()
-        self.emulator.reset()
-        self.remember_seeded_events()
-        self.connection = self.ready_connection("application")
-        self.setup_room_sync(self.connection)
+        self.start_app_only_room()
         self.meeting = self.outlook_booking("Quarterly review", hour_utc=13)
         self.sync()
         self.sync()

@@ -53,6 +53,14 @@ class SyncScenarioMixin:
     def setup_room_sync(self, connection):
         self.bind_room_for_sync(connection)
 
+    def start_app_only_room(self):
+        """A fresh emulator and room Adams syncing through an app-only connection
+        (``self.connection``)."""
+        self.emulator.reset()
+        self.remember_seeded_events()
+        self.connection = self.ready_connection("application")
+        self.setup_room_sync(self.connection)
+
     def book_in_odoo(self, *args, name=SUBJECT, **kwargs):
         return super().book_in_odoo(*args, name=name, **kwargs)
 
@@ -126,10 +134,7 @@ class SyncScenarioMixin:
 class TestSyncScenarios(SyncScenarioMixin, RoomExchangeCase):
     def setUp(self):
         super().setUp()
-        self.emulator.reset()
-        self.remember_seeded_events()
-        self.connection = self.ready_connection("application")
-        self.setup_room_sync(self.connection)
+        self.start_app_only_room()
 
     # 1. Time zones
 
