@@ -22,7 +22,7 @@ class Execution:
     """Carrying out one pass's plan. The executors share it: the round, what it
     read of Exchange (``read``), the payloads of its bookings and its history."""
 
-    def __init__(self, sync_round, client, read, payloads, history) -> None:
+    def __init__(self, sync_round, client, read, payloads, history, plan) -> None:
         self.round = sync_round
         self.env = sync_round.env
         self.calendar = sync_round.calendar
@@ -34,10 +34,19 @@ class Execution:
         self.history = history
         self.live_binding_ids = None
         self.writes = 0
+        self.local_actions, self.remote_actions = self._split(plan)
 
-    def run(self, plan):
-        """Steps carrying out ``plan``: the local actions first, then the writes to
-        Exchange."""
+    @property
+    def changes_window(self) -> bool:
+        """Whether carrying out the plan changes the Odoo side (or lets go of it
+        while its writes wait for Microsoft), so that it is read again afterwards."""
+        return bool(
+            self.local_actions
+            or (self.remote_actions and self.settings.graph_in_threads)
+        )
+
+    def _split(self, plan) -> tuple:
+        """(the actions carried out in Odoo, the writes to Exchange) of ``plan``."""
         remote_actions, local_actions = [], []
         for action in plan.actions:
             kind = action.kind
@@ -59,6 +68,12 @@ class Execution:
                 remote_actions.append(action)
             else:
                 local_actions.append(action)
+        return local_actions, remote_actions
+
+    def run(self):
+        """Steps carrying out the plan: the local actions first, then the writes to
+        Exchange."""
+        local_actions, remote_actions = self.local_actions, self.remote_actions
         if local_actions:
             self._isolated(
                 local_actions, self._run_local_batch, self._run_local, lambda a: a

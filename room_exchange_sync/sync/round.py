@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from .. import engine
 from ..graph import same_origin
 from . import exchange, seams
-from .execution import REMOTE_KINDS, Execution
+from .execution import Execution
 from .history import History, RoundReport, round_summary
 from .local import (
     SYNC_CONTEXT,
@@ -159,12 +159,12 @@ class SyncRound:
         # an export step leaves for the next (its plan lists every one to export).
         plan = self._limit_creates(plan)
         del status
-        if _changes_window(plan, self.settings.graph_in_threads):
-            window = None
         history = History(self.env, self.calendar.room_id)
-        execution = Execution(self, client, read, payloads, history)
+        execution = Execution(self, client, read, payloads, history, plan)
         del payloads
-        yield from execution.run(plan)
+        if execution.changes_window:
+            window = None
+        yield from execution.run()
         if options.read_next is not None:
             options.read_next(
                 self._next_read_request(client, start, end, read, execution.writes)
@@ -450,17 +450,3 @@ def _skipped_events_changed(plan, status, remote) -> bool:
     the whole window and sees it."""
     waiting = {entry.event_id for entry in status if entry.binding_id in plan.skipped}
     return bool(waiting & remote.keys())
-
-
-def _changes_window(plan, graph_in_threads) -> bool:
-    """Whether carrying out ``plan`` changes the Odoo side (or lets go of it while
-    its writes wait for Microsoft), so that it is read again afterwards."""
-    for action in plan.actions:
-        if action.kind in REMOTE_KINDS:
-            if graph_in_threads:
-                return True
-        elif not (
-            action.kind == engine.ActionKind.CANCEL_LOCAL and plan.needs_confirmation
-        ):
-            return True
-    return False
