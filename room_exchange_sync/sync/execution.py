@@ -33,8 +33,12 @@ class Execution:
         self.payloads = payloads
         self.history = history
         self.live_binding_ids = None
-        self.writes = 0
         self.local_actions, self.remote_actions = self._split(plan)
+
+    @property
+    def writes(self) -> int:
+        """How many writes the plan sends to Exchange."""
+        return len(self.remote_actions)
 
     @property
     def changes_window(self) -> bool:
@@ -174,7 +178,6 @@ class Execution:
     def _run_remote(self, actions):
         if not actions:
             return
-        self.writes += len(actions)
         requests = {}
         for index, action in enumerate(actions):
             request = EXECUTORS[action.kind].request(self, str(index), action)
